@@ -1,0 +1,92 @@
+"""Getting a preset's weights onto the machine and into a pipeline, safely.
+
+Only safetensors are fetched and loaded (never pickle, never remote code). A download fetches just the
+files the pipeline needs (the fp16 variant where that is what will run), resumes where it stopped, and
+reports progress; offline, a clear message names the command that fetches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from diffusers import AutoPipelineForText2Image, DiffusionPipeline
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
+from tqdm.auto import tqdm
+
+from .errors import AtelierError, ModelUnavailable
+from .registry import ModelPreset
+
+Progress = Callable[[float, str], None]  # (fraction done, message)
+
+
+def allow_patterns(variant: str | None) -> list[str]:
+    weights = f"*.{variant}.safetensors" if variant else "*.safetensors"
+    return ["*.json", "*.txt", "tokenizer*/*", weights]
+
+
+def fetch_command(preset: ModelPreset, variant: str | None) -> str:
+    patterns = " ".join(f"--include '{p}'" for p in allow_patterns(variant))
+    return f"hf download {preset.source} {patterns}"
+
+
+def _variant_for(preset: ModelPreset, dtype: torch.dtype) -> str | None:
+    return preset.variant if dtype == torch.float16 else None
+
+
+def is_on_disk(preset: ModelPreset, dtype: torch.dtype = torch.float16) -> bool:
+    if preset.is_local:
+        return True
+    try:
+        snapshot_download(preset.source, allow_patterns=allow_patterns(_variant_for(preset, dtype)), local_files_only=True)
+        return True
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return False
+
+
+def _progress_bar(report: Progress | None, label: str) -> type[tqdm]:
+    """A tqdm class that forwards the byte count to `report`, as huggingface_hub drives it."""
+
+    class Reporting(tqdm):
+        def update(self, n=1):
+            done = super().update(n)
+            if report and self.total:
+                report(min(self.n / self.total, 1.0), f"Downloading {label}")
+            return done
+
+    return Reporting
+
+
+def download(preset: ModelPreset, dtype: torch.dtype, *, offline: bool, report: Progress | None = None) -> Path:
+    variant = _variant_for(preset, dtype)
+    try:
+        return Path(
+            snapshot_download(
+                preset.source,
+                allow_patterns=allow_patterns(variant),
+                local_files_only=offline,
+                tqdm_class=_progress_bar(report, preset.label),
+            )
+        )
+    except Exception as e:  # no network, no such repo, a proxy's refusal: all need the same advice
+        raise ModelUnavailable(
+            f"{preset.label} is not on this machine and could not be downloaded ({type(e).__name__}). "
+            f"On a connected machine run: {fetch_command(preset, variant)}"
+        ) from e
+
+
+def load_pipeline(
+    preset: ModelPreset, device: torch.device, dtype: torch.dtype, *, offline: bool, report: Progress | None = None
+) -> DiffusionPipeline:
+    folder = Path(preset.source) if preset.is_local else download(preset, dtype, offline=offline, report=report)
+    variant = None if preset.is_local else _variant_for(preset, dtype)
+    extra = {"safety_checker": None, "requires_safety_checker": False} if preset.family in ("sd15", "sd21") else {}
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(
+            folder, dtype=dtype, variant=variant, use_safetensors=True, local_files_only=True, **extra
+        )
+    except (OSError, ValueError, EnvironmentError) as e:
+        raise AtelierError(f"{preset.label} could not be loaded from {folder.name}: {e}") from e
+    return pipe.to(device)

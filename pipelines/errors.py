@@ -1,0 +1,16 @@
+"""Errors a person can act on. Anything else is a bug and is reported as one."""
+
+
+class AtelierError(RuntimeError):
+    """A request that could not be done, with a message meant for the person who made it."""
+
+
+class ModelUnavailable(AtelierError):
+    """The model's weights are not on this machine and cannot be fetched now."""
+
+
+class Cancelled(AtelierError):
+    """The person stopped the job."""
+
+    def __init__(self, message: str = "Stopped."):
+        super().__init__(message)

@@ -1,0 +1,251 @@
+"""PipelineManager: the only owner of models.
+
+A base model is loaded once; each task's pipeline is a `from_pipe` view over the same modules (identity,
+not copies). Several models may stay resident under a memory budget, least recently used unloaded first,
+pinned ones never. All accelerator work runs under one lock; a failed load or run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    DDIMScheduler,
+    DiffusionPipeline,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    LCMScheduler,
+    UniPCMultistepScheduler,
+)
+
+from .errors import AtelierError, ModelUnavailable
+from .registry import ModelPreset, Registry
+
+TASKS = ("txt2img", "img2img", "inpaint")
+
+# Scheduler name → (class, config overrides). Built fresh for every request: schedulers carry state,
+# and from_pipe views share one scheduler object.
+SCHEDULER_TYPES: dict[str, tuple[type, dict]] = {
+    "Euler a": (EulerAncestralDiscreteScheduler, {}),
+    "Euler": (EulerDiscreteScheduler, {}),
+    "DPM++ 2M Karras": (DPMSolverMultistepScheduler, {"use_karras_sigmas": True, "algorithm_type": "dpmsolver++"}),
+    "DDIM": (DDIMScheduler, {"clip_sample": False}),  # latents are not images: never clip them
+    "UniPC": (UniPCMultistepScheduler, {}),
+    "LCM": (LCMScheduler, {}),
+}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+    if name not in dtypes:
+        raise ValueError(f"dtype must be auto, {', '.join(dtypes)}; got {name!r}")
+    return dtypes[name]
+
+
+def module_bytes(pipe: DiffusionPipeline) -> int:
+    """Bytes held by the pipeline's weights, each module counted once."""
+    seen, total = set(), 0
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            for tensor in [*component.parameters(), *component.buffers()]:
+                if tensor.data_ptr() not in seen:
+                    seen.add(tensor.data_ptr())
+                    total += tensor.numel() * tensor.element_size()
+    return total
+
+
+@dataclass
+class Resident:
+    """One loaded base model and the task views derived from it."""
+
+    preset: ModelPreset
+    base: DiffusionPipeline
+    bytes: int
+    load_seconds: float
+    views: dict[str, DiffusionPipeline] = field(default_factory=dict)
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class ResidentInfo:
+    model: str
+    device: str
+    dtype: str
+    megabytes: float
+    pinned: bool
+    tasks: tuple[str, ...]
+
+
+Loader = Callable[[ModelPreset, torch.device, torch.dtype], DiffusionPipeline]
+
+
+class PipelineManager:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        memory_budget_bytes: int = 0,
+        compile: bool = False,
+        offline: bool = False,
+        loader: Loader | None = None,
+    ):
+        self.registry = registry
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.memory_budget_bytes = memory_budget_bytes
+        self.compile = compile and self.device.type == "cuda"
+        self.offline = offline
+        self.lock = threading.RLock()  # one accelerator, one job at a time
+        self._loader = loader or self._load_from_pretrained
+        self._resident: OrderedDict[str, Resident] = OrderedDict()
+
+    # -- loading --------------------------------------------------------------------------------------
+
+    def _load_from_pretrained(self, preset: ModelPreset, device: torch.device, dtype: torch.dtype) -> DiffusionPipeline:
+        """Safetensors only; never remote code. Missing weights become a ModelUnavailable that says how
+        to fetch them."""
+        from .downloads import load_pipeline
+
+        return load_pipeline(preset, device, dtype, offline=self.offline)
+
+    def _prepare(self, pipe: DiffusionPipeline) -> DiffusionPipeline:
+        pipe.set_progress_bar_config(disable=True)
+        if self.device.type == "cuda":
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.vae.to(memory_format=torch.channels_last)
+            if self.compile:
+                pipe.unet.compile_repeated_blocks(fullgraph=True)
+        return pipe
+
+    def _evict_for(self, incoming: int) -> None:
+        """Unload least recently used, unpinned models until `incoming` bytes fit the budget."""
+        for name in list(self._resident):
+            used = sum(r.bytes for r in self._resident.values())
+            fits = used + incoming <= self.memory_budget_bytes if self.memory_budget_bytes else not self._resident
+            if fits:
+                return
+            if not self._resident[name].pinned:
+                self.unload(name)
+
+    def resident_model(self, name: str) -> Resident:
+        """The named model, loaded if it is not resident; marks it most recently used."""
+        with self.lock:
+            if name in self._resident:
+                self._resident.move_to_end(name)
+                return self._resident[name]
+            preset = self.registry.get(name)
+            estimate = max((r.bytes for r in self._resident.values()), default=0)
+            self._evict_for(estimate)
+            start = time.perf_counter()
+            try:
+                base = self._prepare(self._loader(preset, self.device, self.dtype))
+            except torch.OutOfMemoryError as e:
+                self.release_memory()
+                raise AtelierError(f"Not enough accelerator memory to load {preset.label}. Unload a model and try again.") from e
+            except (ModelUnavailable, AtelierError):
+                self.release_memory()
+                raise
+            except Exception as e:
+                self.release_memory()
+                raise AtelierError(f"{preset.label} could not be loaded: {e}") from e
+            resident = Resident(preset, base, module_bytes(base), time.perf_counter() - start, {"txt2img": base})
+            self._resident[name] = resident
+            return resident
+
+    def pipeline(self, model: str, task: str) -> DiffusionPipeline:
+        """The task's pipeline over the model's shared modules (created on first use, then cached)."""
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}")
+        with self.lock:
+            resident = self.resident_model(model)
+            if task not in resident.views:
+                resident.views[task] = self._derive(resident, task)
+            return resident.views[task]
+
+    def _derive(self, resident: Resident, task: str) -> DiffusionPipeline:
+        auto = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[task]
+        # dtype must be passed: from_pipe otherwise casts the shared modules to float32.
+        pipe = auto.from_pipe(resident.base, dtype=self.dtype)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    # -- per request ----------------------------------------------------------------------------------
+
+    def scheduler(self, pipe: DiffusionPipeline, name: str):
+        """A fresh scheduler of the named kind, configured like the model's own."""
+        cls, overrides = SCHEDULER_TYPES[name]
+        return cls.from_config(pipe.scheduler.config, **overrides)
+
+    # -- residency ------------------------------------------------------------------------------------
+
+    def resident(self) -> list[ResidentInfo]:
+        with self.lock:
+            return [
+                ResidentInfo(
+                    model=name,
+                    device=str(self.device),
+                    dtype=str(self.dtype).removeprefix("torch."),
+                    megabytes=round(r.bytes / 2**20, 1),
+                    pinned=r.pinned,
+                    tasks=tuple(r.views),
+                )
+                for name, r in reversed(self._resident.items())
+            ]
+
+    def is_resident(self, name: str) -> bool:
+        return name in self._resident
+
+    def pin(self, name: str, pinned: bool = True) -> None:
+        with self.lock:
+            if name in self._resident:
+                self._resident[name].pinned = pinned
+
+    def unload(self, name: str) -> bool:
+        with self.lock:
+            resident = self._resident.pop(name, None)
+            if resident is None:
+                return False
+            resident.views.clear()
+            del resident
+            self.release_memory()
+            return True
+
+    def release_memory(self) -> None:
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        elif self.device.type == "mps":
+            torch.mps.empty_cache()
+
+    def switch_cost(self, name: str) -> str:
+        """What choosing this model will cost now: resident, load from disk, or download."""
+        if name in self._resident:
+            return "resident"
+        preset = self.registry.get(name)
+        from .downloads import is_on_disk
+
+        return "load from disk" if is_on_disk(preset) else "download"

@@ -1,0 +1,191 @@
+"""Model presets: plain data the UI picks from by name. No path or URL ever comes from a browser.
+
+A preset's `source` is a Hugging Face Hub id or a local folder in diffusers format; folders given by the
+person running the server (`--model-dirs`) become presets too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .requests import SCHEDULERS
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+EMBEDDED_MODEL = ASSETS / "shapes-model"
+
+
+@dataclass(frozen=True)
+class IPAdapter:
+    """An image-prompt adapter (for embedding variations) and the image encoder it needs."""
+
+    source: str  # Hub id or folder
+    subfolder: str
+    weight_name: str
+    image_encoder: str  # subfolder of `source` holding the CLIP vision model
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    label: str
+    source: str
+    family: str  # "shapes", "sd15", "sd21", "sdxl": decides pipelines, previews and the similarity curve
+    width: int = 512
+    height: int = 512
+    steps: int = 25
+    guidance: float = 7.0
+    scheduler: str = "DPM++ 2M Karras"
+    schedulers: tuple[str, ...] = SCHEDULERS[:5]
+    min_size: int = 256
+    max_size: int = 1024
+    inpaint_source: str | None = None  # a dedicated inpainting checkpoint (9-channel U-Net)
+    ip_adapter: IPAdapter | None = None
+    variant: str | None = "fp16"  # weights variant to fetch for half precision
+    description: str = ""
+    # Linear map from the 4 latent channels (plus bias) to RGB in 0–1, for free live previews.
+    latent_rgb: tuple[tuple[float, float, float], ...] | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.source).is_dir()
+
+
+# SD 1.x / 2.x latent → RGB factors, as used by ComfyUI's and A1111's cheap previews.
+SD15_LATENT_RGB = (
+    (0.3512, 0.2297, 0.3227),
+    (0.3250, 0.4974, 0.2350),
+    (-0.2829, 0.1762, 0.2721),
+    (-0.2120, -0.2616, -0.7177),
+    (0.5, 0.5, 0.5),
+)
+SDXL_LATENT_RGB = (
+    (0.3651, 0.4232, 0.4341),
+    (-0.2533, -0.0042, 0.1068),
+    (0.1076, 0.1111, -0.0362),
+    (-0.3165, -0.2492, -0.2188),
+    (0.5, 0.5, 0.5),
+)
+
+
+def _builtin_presets() -> tuple[ModelPreset, ...]:
+    sd15_adapter = IPAdapter("h94/IP-Adapter", "models", "ip-adapter_sd15.safetensors", "models/image_encoder")
+    sdxl_adapter = IPAdapter("h94/IP-Adapter", "sdxl_models", "ip-adapter_sdxl.safetensors", "models/image_encoder")
+    return (
+        ModelPreset(
+            name="shapes",
+            label="Shapes (embedded, 64×64, CPU)",
+            source=str(EMBEDDED_MODEL),
+            family="shapes",
+            width=64,
+            height=64,
+            steps=20,
+            guidance=5.0,
+            scheduler="Euler a",
+            min_size=64,
+            max_size=128,  # trained at 64; larger sizes repeat the shape
+            variant=None,
+            description="Atelier's own small model: coloured shapes on plain backgrounds. Runs anywhere.",
+            latent_rgb=None,  # read from the model folder's preview.json
+        ),
+        ModelPreset(
+            name="sd15",
+            label="Stable Diffusion 1.5",
+            source="stable-diffusion-v1-5/stable-diffusion-v1-5",
+            family="sd15",
+            inpaint_source="stable-diffusion-v1-5/stable-diffusion-inpainting",
+            ip_adapter=sd15_adapter,
+            max_size=768,
+            description="The classic general model, 512×512.",
+            latent_rgb=SD15_LATENT_RGB,
+        ),
+        ModelPreset(
+            name="sd-turbo",
+            label="SD-Turbo (1–4 steps)",
+            source="stabilityai/sd-turbo",
+            family="sd21",
+            steps=2,
+            guidance=0.0,
+            scheduler="Euler a",
+            schedulers=("Euler a", "Euler"),
+            max_size=768,
+            description="Distilled SD 2.1: an image in one to four steps, no guidance.",
+            latent_rgb=SD15_LATENT_RGB,
+        ),
+        ModelPreset(
+            name="sdxl",
+            label="Stable Diffusion XL",
+            source="stabilityai/stable-diffusion-xl-base-1.0",
+            family="sdxl",
+            width=1024,
+            height=1024,
+            steps=30,
+            guidance=6.0,
+            min_size=512,
+            max_size=1536,
+            inpaint_source="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+            ip_adapter=sdxl_adapter,
+            description="1024×1024, more detail; wants a GPU with 10 GB or more.",
+            latent_rgb=SDXL_LATENT_RGB,
+        ),
+        ModelPreset(
+            name="sdxl-turbo",
+            label="SDXL-Turbo (1–4 steps)",
+            source="stabilityai/sdxl-turbo",
+            family="sdxl",
+            steps=2,
+            guidance=0.0,
+            scheduler="Euler a",
+            schedulers=("Euler a", "Euler"),
+            max_size=1024,
+            description="Distilled SDXL: 512×512 in one to four steps, no guidance.",
+            latent_rgb=SDXL_LATENT_RGB,
+        ),
+    )
+
+
+def family_of(folder: Path) -> str:
+    """Guess a local folder's family from its model_index.json."""
+    index = json.loads((folder / "model_index.json").read_text())
+    name = index.get("_class_name", "")
+    return "sdxl" if "XL" in name else "sd15"
+
+
+@dataclass(frozen=True)
+class Registry:
+    presets: tuple[ModelPreset, ...] = field(default_factory=_builtin_presets)
+
+    @classmethod
+    def with_folders(cls, folders: dict[str, str]) -> Registry:
+        """The built-in presets plus the server's own local diffusers folders."""
+        extra = []
+        for name, path in folders.items():
+            folder = Path(path).expanduser().resolve()
+            if not (folder / "model_index.json").is_file():
+                raise ValueError(f"model folder {name}={folder} has no model_index.json (not a diffusers folder)")
+            family = family_of(folder)
+            size = 1024 if family == "sdxl" else 512
+            extra.append(
+                ModelPreset(
+                    name=name,
+                    label=f"{name} (local)",
+                    source=str(folder),
+                    family=family,
+                    width=size,
+                    height=size,
+                    variant=None,
+                    latent_rgb=SDXL_LATENT_RGB if family == "sdxl" else SD15_LATENT_RGB,
+                )
+            )
+        return cls(_builtin_presets() + tuple(extra))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.presets)
+
+    def get(self, name: str) -> ModelPreset:
+        for preset in self.presets:
+            if preset.name == name:
+                return preset
+        raise KeyError(name)

@@ -1,0 +1,114 @@
+"""Server settings: one dataclass is the single source of truth for the command line and `ATELIER_*`.
+
+Each field's metadata `help` is both its `--flag` help and its documentation; the variable name is the
+field name upper-cased with `ATELIER_` in front. Precedence: flag, then variable, then default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+def _setting(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _setting("127.0.0.1", "address to listen on; 0.0.0.0 serves the whole network (set auth)")
+    port: int = _setting(7860, "port to listen on")
+    model: str = _setting("shapes", "model shown first: a preset name (see --list-models)")
+    model_dirs: str = _setting("", "extra local diffusers folders, 'name=path,name2=path2' (server side only)")
+    device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cuda, cuda:1, mps or cpu")
+    dtype: str = _setting("auto", "auto (float16 on CUDA, float32 elsewhere), float16, bfloat16 or float32")
+    outputs: str = _setting("outputs", "folder where every result is also saved; empty to save nothing")
+    queue_size: int = _setting(16, "requests waiting at most; more are answered 'queue full'")
+    auth: str = _setting("", "'user:password' required to open the app; empty for none")
+    memory_budget_gb: float = _setting(0.0, "memory for resident models before the least recently used is unloaded; 0 = one model")
+    max_pixels: int = _setting(1024 * 1024, "largest image (width × height) a request may ask for or upload")
+    max_images: int = _setting(8, "most images in one request")
+    compile: bool = _setting(False, "torch.compile the U-Net's repeated blocks on CUDA (slow first call)")
+    offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
+    open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
+    public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
+
+    @property
+    def model_folders(self) -> dict[str, str]:
+        """`model_dirs` parsed: name → folder."""
+        pairs = [p.strip() for p in self.model_dirs.split(",") if p.strip()]
+        out = {}
+        for pair in pairs:
+            name, sep, path = pair.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ValueError(f"model_dirs: expected name=path, got {pair!r}")
+            out[name.strip()] = path.strip()
+        return out
+
+
+def env_name(name: str) -> str:
+    return f"ATELIER_{name.upper()}"
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _convert(f: dataclasses.Field, text: str):
+    kind = type(f.default)
+    return _parse_bool(text) if kind is bool else kind(text)
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="app.py",
+        description="Atelier: a browser studio that turns words into images.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} [env {env_name(f.name)}]"
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            p.add_argument(flag, type=type(f.default), default=None, help=help_text)
+    p.add_argument("--list-models", action="store_true", help="print the model presets and exit")
+    return p
+
+
+def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> tuple[Settings, argparse.Namespace]:
+    """Settings from flags over `ATELIER_*` variables over defaults; a Space switches on public_demo."""
+    environ = os.environ if environ is None else environ
+    args = argument_parser().parse_args(argv)
+    values = {}
+    for f in dataclasses.fields(Settings):
+        flag_value = getattr(args, f.name)
+        if flag_value is not None:
+            values[f.name] = flag_value
+        elif env_name(f.name) in environ:
+            try:
+                values[f.name] = _convert(f, environ[env_name(f.name)])
+            except ValueError as e:
+                raise SystemExit(f"{env_name(f.name)}: {e}") from None
+    on_space = bool(environ.get("SPACE_ID"))
+    if on_space and "public_demo" not in values:
+        values["public_demo"] = True
+    settings = Settings(**values)
+    if settings.public_demo:
+        # A public demo keeps nobody's images on disk, queues less and never opens a browser.
+        settings = dataclasses.replace(
+            settings,
+            outputs="" if "outputs" not in values else settings.outputs,
+            queue_size=min(settings.queue_size, 8),
+            open_browser=False,
+            host="0.0.0.0" if on_space and "host" not in values else settings.host,
+        )
+    return settings, args

@@ -1,0 +1,111 @@
+"""Read a picture of the shape world back into attributes, with OpenCV alone.
+
+The judge is what the semantic tests and the quality benchmark trust, so it is itself checked against
+the generator's own drawings (tests/test_shapeworld.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .world import BACKGROUNDS, COLOURS, POSITIONS
+
+_SMALL_MAX = 0.155  # equal-area radius (fraction of side) below which a shape reads as small
+_LARGE_MIN = 0.215  # …and above which it reads as large
+
+
+@dataclass(frozen=True)
+class Reading:
+    colour: str
+    shape: str
+    size: str
+    position: str
+    background: str
+    radius: float  # measured equal-area radius, fraction of side
+    centre: tuple[float, float]  # bounding-box centre of the shape, fraction of side
+    hue: float  # mean hue of the shape in degrees (0–360), for morph tests
+
+
+_NO_SHAPE = "none"
+
+
+def _nearest(value: np.ndarray, table: dict[str, tuple[int, int, int]]) -> str:
+    lab = cv2.cvtColor(np.uint8([[value]]), cv2.COLOR_RGB2LAB)[0, 0].astype(float)
+    best, best_d = "", math.inf
+    for name, rgb in table.items():
+        ref = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(float)
+        d = float(np.sum((lab - ref) ** 2))
+        if d < best_d:
+            best, best_d = name, d
+    return best
+
+
+def _circle_fit(mask: np.ndarray, contours: list[np.ndarray]) -> float:
+    """How much of its enclosing circle the blob fills, counting only the part inside the image."""
+    points = np.concatenate(contours)[:, 0]
+    inner = points[(points > 0).all(axis=1) & (points < np.array(mask.shape[::-1]) - 1).all(axis=1)]
+    (cx, cy), radius = cv2.minEnclosingCircle((inner if len(inner) >= 3 else points).astype(np.float32))
+    disc = np.zeros_like(mask)
+    cv2.circle(disc, (round(cx * 16), round(cy * 16)), round(radius * 16), 1, -1, cv2.LINE_8, shift=4)
+    return float(mask.sum()) / max(float(disc.sum()), 1.0)
+
+
+def _classify_shape(mask: np.ndarray) -> str:
+    """Which ideal shape fits the blob best, by how much of each minimal enclosing form it fills.
+
+    The image border clips large shapes, so the fit is measured on the blob's convex hull after
+    padding: clipped edges count as straight edges, which the square and triangle fits absorb.
+    """
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea)).astype(np.float32)
+    area = cv2.contourArea(hull)
+    if area < 4:
+        return _NO_SHAPE
+    (_, (w, h), _) = cv2.minAreaRect(hull)
+    tri_area, _ = cv2.minEnclosingTriangle(hull)
+    fits = {
+        "circle": _circle_fit(mask, contours),
+        "square": area / max(w * h, 1e-6) * min(w, h) / max(w, h, 1e-6),
+        "triangle": area / max(tri_area, 1e-6),
+    }
+    return max(fits, key=fits.get)
+
+
+def judge(image: np.ndarray) -> Reading:
+    """Attributes of an RGB uint8 image (any square size; it is read at 64×64)."""
+    img = np.asarray(image)[..., :3]
+    if img.shape[:2] != (64, 64):
+        img = cv2.resize(img, (64, 64), interpolation=cv2.INTER_AREA)
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).astype(float)
+    # The shape may touch the border: take the background as the border's most common tone.
+    bg_colour = np.median(border, axis=0)
+    background = _nearest(bg_colour, BACKGROUNDS)
+    distance = np.linalg.norm(img.astype(float) - bg_colour, axis=-1)
+    mask = (distance > 60).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count < 2:
+        return Reading(_NO_SHAPE, _NO_SHAPE, _NO_SHAPE, _NO_SHAPE, background, 0.0, (0.5, 0.5), 0.0)
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    blob = (labels == biggest).astype(np.uint8)
+    # Colour from the blob's core, away from anti-aliased edges that mix in the background.
+    core = cv2.erode(blob, np.ones((3, 3), np.uint8))
+    pixels = img[core.astype(bool)] if core.sum() >= 4 else img[blob.astype(bool)]
+    mean_rgb = pixels.mean(axis=0)
+    colour = _nearest(mean_rgb, COLOURS)
+    hue = float(cv2.cvtColor(np.uint8([[mean_rgb]]), cv2.COLOR_RGB2HSV_FULL)[0, 0, 0]) * 360 / 256
+    # Area with anti-aliased edges counted by coverage, so the size does not depend on the threshold.
+    coverage = np.clip(distance / max(np.linalg.norm(mean_rgb - bg_colour), 1.0), 0, 1)
+    area = float(coverage[cv2.dilate(blob, np.ones((3, 3), np.uint8)).astype(bool)].sum())
+    radius = math.sqrt(area / math.pi) / 64
+    size = "small" if radius < _SMALL_MAX else "large" if radius > _LARGE_MIN else "medium"
+    x, y, w, h = (stats[biggest, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    centre = ((x + w / 2) / 64, (y + h / 2) / 64)
+    position = min(POSITIONS, key=lambda p: math.dist(POSITIONS[p], centre))
+    return Reading(colour, _classify_shape(blob), size, position, background, radius, centre, hue)
+
+
+ATTRIBUTES = ("colour", "shape", "size", "position", "background")
