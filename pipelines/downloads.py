@@ -17,7 +17,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
 from .errors import AtelierError, ModelUnavailable
-from .registry import ModelPreset
+from .registry import IPAdapter, ModelPreset
 
 Progress = Callable[[float, str], None]  # (fraction done, message)
 
@@ -90,3 +90,17 @@ def load_pipeline(
     except (OSError, ValueError, EnvironmentError) as e:
         raise AtelierError(f"{preset.label} could not be loaded from {folder.name}: {e}") from e
     return pipe.to(device)
+
+
+def adapter_folder(adapter: IPAdapter, *, offline: bool) -> Path:
+    """A folder holding the adapter weights and its image encoder (fetched if need be)."""
+    if Path(adapter.source).is_dir():
+        return Path(adapter.source)
+    patterns = [f"{adapter.subfolder}/{adapter.weight_name}", f"{adapter.image_encoder}/*"]
+    try:
+        return Path(snapshot_download(adapter.source, allow_patterns=patterns, local_files_only=offline))
+    except Exception as e:
+        raise ModelUnavailable(
+            f"The image-prompt adapter {adapter.source} is not on this machine and could not be downloaded. "
+            f"On a connected machine run: hf download {adapter.source} " + " ".join(f"--include '{p}'" for p in patterns)
+        ) from e

@@ -11,7 +11,8 @@ import gc
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -199,6 +200,30 @@ class PipelineManager:
         """A fresh scheduler of the named kind, configured like the model's own."""
         cls, overrides = SCHEDULER_TYPES[name]
         return cls.from_config(pipe.scheduler.config, **overrides)
+
+    @contextmanager
+    def ip_adapter(self, model: str, pipe: DiffusionPipeline) -> Iterator[None]:
+        """The model's image-prompt adapter attached to `pipe` for one run, then detached.
+
+        The adapter replaces the shared U-Net's attention processors in place, so it must never outlive
+        the run: every other view of the same U-Net would then demand an image prompt.
+        """
+        from .downloads import adapter_folder
+
+        adapter = self.registry.get(model).ip_adapter
+        if adapter is None:
+            raise AtelierError(f"{model} has no image-prompt adapter.")
+        with self.lock:
+            pipe.load_ip_adapter(
+                str(adapter_folder(adapter, offline=self.offline)),
+                subfolder=adapter.subfolder,
+                weight_name=adapter.weight_name,
+                image_encoder_folder=adapter.image_encoder,
+            )
+            try:
+                yield
+            finally:
+                pipe.unload_ip_adapter()
 
     # -- residency ------------------------------------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""Shared fixtures: the embedded model's studio, a tiny random model saved at test time, a running app.
+
+Everything is offline: the Hub is switched off before anything imports huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import socket  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pipelines import Registry, Settings, Studio  # noqa: E402
+from pipelines.registry import ModelPreset  # noqa: E402
+
+TINY = "tiny"
+
+
+def build_tiny_pipeline(folder: Path) -> Path:
+    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
+    import torch
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from shapeworld.tokenizer import build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 16, 32),
+        latent_channels=4,
+        norm_num_groups=16,
+        layers_per_block=1,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
+
+
+def tiny_registry(folder: Path, **overrides) -> Registry:
+    preset = ModelPreset(
+        name=TINY,
+        label="Tiny random model",
+        source=str(folder),
+        family="sd15",
+        width=64,
+        height=64,
+        steps=4,
+        guidance=5.0,
+        scheduler="Euler a",
+        min_size=32,
+        max_size=128,
+        variant=None,
+    )
+    return Registry(Registry().presets + (replace(preset, **overrides),))
+
+
+def make_studio(registry: Registry | None = None, **settings) -> Studio:
+    from pipelines.manager import PipelineManager
+
+    manager = PipelineManager(registry or Registry(), device="cpu", dtype="float32")
+    return Studio(manager, Settings(outputs="", **settings))
+
+
+@pytest.fixture(scope="session")
+def studio() -> Studio:
+    """The embedded model on the CPU, shared by the tests that only read from it."""
+    return make_studio()
+
+
+@pytest.fixture(scope="session")
+def tiny_studio(tiny_model_dir) -> Studio:
+    return make_studio(tiny_registry(tiny_model_dir))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The real app (embedded model) launched in-process on a free port."""
+    import app
+
+    outputs = tmp_path_factory.mktemp("outputs")
+    settings, _ = app.load_settings(["--no-open-browser", "--outputs", str(outputs), "--queue-size", "32"], environ={})
+    demo = app.build_app(settings)
+    port = free_port()
+    options = app.launch_options(settings)
+    options.update(server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(**options)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def as_array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def white(size: int = 64) -> Image.Image:
+    return Image.new("RGB", (size, size), (255, 255, 255))

@@ -1,0 +1,120 @@
+"""The manager: one copy of the weights for every task, budgets, pins, and nothing left after a failure."""
+
+import threading
+
+import pytest
+import torch
+
+from pipelines import AtelierError, Registry, Txt2ImgRequest
+from pipelines.manager import TASKS, PipelineManager
+from pipelines.registry import ModelPreset
+from tests.conftest import TINY, as_array, make_studio, tiny_registry
+
+
+def test_every_task_view_shares_the_same_modules(tiny_model_dir):
+    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
+    base = manager.pipeline(TINY, "txt2img")
+    for task in TASKS:
+        view = manager.pipeline(TINY, task)
+        assert view.unet is base.unet and view.vae is base.vae and view.text_encoder is base.text_encoder
+        assert manager.pipeline(TINY, task) is view  # derived once, then cached
+    assert [r.model for r in manager.resident()] == [TINY]
+
+
+def test_dtypes_stay_as_loaded_after_from_pipe(tiny_model_dir):
+    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="bfloat16")
+    for task in TASKS:
+        view = manager.pipeline(TINY, task)
+        assert view.unet.dtype == view.vae.dtype == view.text_encoder.dtype == torch.bfloat16
+
+
+def test_schedulers_are_fresh_per_request(tiny_model_dir):
+    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
+    pipe = manager.pipeline(TINY, "txt2img")
+    a, b = manager.scheduler(pipe, "Euler a"), manager.scheduler(pipe, "Euler a")
+    assert a is not b and a is not pipe.scheduler
+    assert type(manager.scheduler(pipe, "DPM++ 2M Karras")).__name__ == "DPMSolverMultistepScheduler"
+
+
+def test_interleaved_schedulers_do_not_disturb_each_other(tiny_model_dir):
+    studio = make_studio(tiny_registry(tiny_model_dir))
+    req = dict(model=TINY, prompt="a red circle", seed=3, steps=4, width=64, height=64)
+    alone_a = studio.txt2img(Txt2ImgRequest(**req, scheduler="Euler a")).result().images[0]
+    alone_b = studio.txt2img(Txt2ImgRequest(**req, scheduler="UniPC")).result().images[0]
+    jobs = [studio.txt2img(Txt2ImgRequest(**req, scheduler=s)) for s in ("Euler a", "UniPC", "Euler a", "UniPC")]
+    results = [as_array(j.result().images[0]) for j in jobs]
+    assert (results[0] == as_array(alone_a)).all() and (results[2] == as_array(alone_a)).all()
+    assert (results[1] == as_array(alone_b)).all() and (results[3] == as_array(alone_b)).all()
+
+
+class DummyPipe:
+    """Only what the manager touches on a CPU: components with weights of a known size."""
+
+    def __init__(self, megabytes: int):
+        self.unet = torch.nn.Linear(megabytes * 2**18, 1, bias=False)  # 4 bytes × 2^18 = 1 MiB per unit
+        self.components = {"unet": self.unet}
+
+    def set_progress_bar_config(self, **kw):
+        pass
+
+
+def dummy_manager(budget_mb: int, sizes: dict[str, int], fail: set[str] = frozenset()):
+    presets = tuple(ModelPreset(name=n, label=n, source=n, family="sd15") for n in sizes)
+    loads = []
+
+    def loader(preset, device, dtype):
+        loads.append(preset.name)
+        if preset.name in fail:
+            raise RuntimeError("disk on fire")
+        return DummyPipe(sizes[preset.name])
+
+    manager = PipelineManager(Registry(presets), device="cpu", memory_budget_bytes=budget_mb * 2**20, loader=loader)
+    return manager, loads
+
+
+def test_lru_eviction_under_a_budget():
+    manager, loads = dummy_manager(5, {"a": 2, "b": 2, "c": 2})
+    manager.resident_model("a")
+    manager.resident_model("b")
+    manager.resident_model("a")  # a is now the most recently used
+    manager.resident_model("c")  # needs room: b goes, not a
+    assert {r.model for r in manager.resident()} == {"a", "c"}
+    manager.resident_model("a")
+    assert loads == ["a", "b", "c"]  # switching back to a resident model costs no load
+
+
+def test_pinned_models_are_never_evicted():
+    manager, _ = dummy_manager(5, {"a": 2, "b": 2, "c": 2})
+    manager.resident_model("a")
+    manager.pin("a")
+    manager.resident_model("b")
+    manager.resident_model("c")
+    assert {r.model for r in manager.resident()} == {"a", "c"}
+    assert next(r for r in manager.resident() if r.model == "a").pinned
+
+
+def test_budget_zero_keeps_one_model():
+    manager, _ = dummy_manager(0, {"a": 1, "b": 1})
+    manager.resident_model("a")
+    manager.resident_model("b")
+    assert [r.model for r in manager.resident()] == ["b"]
+
+
+def test_a_failed_load_leaves_nothing_behind_and_the_next_load_works():
+    manager, loads = dummy_manager(10, {"a": 1, "bad": 1}, fail={"bad"})
+    with pytest.raises(AtelierError, match="could not be loaded"):
+        manager.resident_model("bad")
+    assert manager.resident() == [] and not manager.is_resident("bad")
+    manager.resident_model("a")
+    assert [r.model for r in manager.resident()] == ["a"]
+
+
+def test_the_lock_serialises_accelerator_work(tiny_model_dir):
+    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
+    with manager.lock:
+        other = threading.Thread(target=lambda: manager.pipeline(TINY, "txt2img"))
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # waits for the lock
+    other.join(30)
+    assert not other.is_alive()

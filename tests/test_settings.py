@@ -1,0 +1,45 @@
+"""Settings: one dataclass, read from flags over ATELIER_* variables over defaults."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.settings import Settings, env_name, load_settings
+
+
+def test_defaults_serve_the_embedded_model_locally():
+    settings, _ = load_settings([], environ={})
+    assert settings == Settings()
+    assert settings.host == "127.0.0.1" and settings.model == "shapes"
+
+
+def test_flags_override_environment_which_overrides_defaults():
+    env = {"ATELIER_PORT": "9000", "ATELIER_QUEUE_SIZE": "3", "ATELIER_COMPILE": "yes"}
+    settings, _ = load_settings(["--port", "9100"], environ=env)
+    assert (settings.port, settings.queue_size, settings.compile) == (9100, 3, True)
+
+
+def test_a_bad_environment_value_names_the_variable():
+    with pytest.raises(SystemExit, match="ATELIER_PORT"):
+        load_settings([], environ={"ATELIER_PORT": "eighty"})
+
+
+def test_a_space_gets_public_demo_defaults():
+    settings, _ = load_settings([], environ={"SPACE_ID": "someone/atelier"})
+    assert settings.public_demo and settings.outputs == "" and settings.queue_size <= 8
+    assert settings.host == "0.0.0.0" and not settings.open_browser
+
+
+def test_model_dirs_are_parsed_and_checked():
+    assert Settings(model_dirs="a=/x, b=/y").model_folders == {"a": "/x", "b": "/y"}
+    with pytest.raises(ValueError, match="name=path"):
+        Settings(model_dirs="nopath").model_folders
+
+
+def test_help_documents_every_setting_and_its_variable():
+    out = subprocess.run([sys.executable, "app.py", "--help"], capture_output=True, text=True, check=True).stdout
+    for f in dataclasses.fields(Settings):
+        assert "--" + f.name.replace("_", "-") in out
+        assert env_name(f.name) in out

@@ -1,0 +1,114 @@
+"""Text to image through the Studio: determinism, seeds, cancel, notices, outputs on disk."""
+
+import time
+
+import numpy as np
+import pytest
+
+from pipelines import Cancelled, Settings, Studio, Txt2ImgRequest
+from pipelines.recipe import read_recipe
+from tests.conftest import TINY, as_array
+
+REQ = dict(model=TINY, prompt="a red circle", steps=4, width=64, height=64)
+
+
+def run(studio, **kw):
+    return studio.txt2img(Txt2ImgRequest(**{**REQ, **kw})).result()
+
+
+def test_same_seed_same_pixels_different_seed_different_pixels(tiny_studio):
+    a, b, c = (run(tiny_studio, seed=s).images[0] for s in (11, 11, 12))
+    assert (as_array(a) == as_array(b)).all()
+    assert (as_array(a) != as_array(c)).any()
+
+
+def test_batch_image_i_is_seed_plus_i_alone(tiny_studio):
+    batch = run(tiny_studio, seed=20, num_images=3)
+    assert [r.seed for r in batch.recipes] == [20, 21, 22]
+    alone = run(tiny_studio, seed=22).images[0]
+    assert np.abs(as_array(batch.images[2]).astype(int) - as_array(alone)).max() <= 1
+
+
+def test_random_seed_is_drawn_and_reported(tiny_studio):
+    result = run(tiny_studio, seed=-1)
+    seed = result.recipes[0].seed
+    assert 0 <= seed < 2**32
+    assert (as_array(run(tiny_studio, seed=seed).images[0]) == as_array(result.images[0])).all()
+
+
+def test_progress_events_carry_previews(tiny_studio):
+    job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
+    events = list(job.events())
+    steps = [e.step for e in events if e.total]
+    assert steps == [1, 2, 3, 4] and all(e.preview is not None for e in events if e.total)
+    assert job.result().images
+
+
+def test_cancel_stops_within_two_steps(tiny_studio):
+    job = tiny_studio.txt2img(Txt2ImgRequest(**{**REQ, "steps": 150}, seed=1))
+    seen = 0
+    for event in job.events():
+        if event.total:
+            seen = event.step
+            if seen == 3:
+                job.cancel()
+    with pytest.raises(Cancelled):
+        job.result()
+    assert seen <= 3 + 2
+
+
+def test_cancelling_one_job_never_touches_another(tiny_studio):
+    a = tiny_studio.txt2img(Txt2ImgRequest(**{**REQ, "steps": 30}, seed=1))
+    b = tiny_studio.txt2img(Txt2ImgRequest(**{**REQ, "steps": 6}, seed=2))
+    a.cancel()
+    with pytest.raises(Cancelled):
+        a.result()
+    assert len(b.result().images) == 1
+
+
+def test_recipe_describes_the_image(tiny_studio):
+    result = run(tiny_studio, seed=5, negative_prompt="blurry", guidance_scale=4.5)
+    r = result.recipes[0]
+    assert (r.task, r.model, r.prompt, r.negative_prompt, r.seed, r.steps) == ("txt2img", TINY, "a red circle", "blurry", 5, 4)
+    assert (r.width, r.height, r.guidance_scale, r.scheduler) == (64, 64, 4.5, "Euler a")
+    assert r.versions["diffusers"] and r.image_id
+
+
+def test_long_prompt_is_truncated_with_a_notice(tiny_studio):
+    result = run(tiny_studio, prompt=" ".join(["red"] * 60), seed=1)
+    assert any("tokens" in n for n in result.notices)
+    assert result.recipes[0].notices == result.notices
+
+
+def test_results_are_saved_whole_with_their_recipe(tiny_studio, tmp_path):
+    studio = Studio(tiny_studio.manager, Settings(outputs=str(tmp_path)))
+    result = run(studio, seed=9)
+    files = list(tmp_path.rglob("*.png"))
+    assert len(files) == 1 and not list(tmp_path.rglob(".partial-*"))
+    assert read_recipe(str(files[0])) == result.recipes[0]
+
+
+def test_a_failed_run_releases_everything_and_the_next_works(tiny_studio, monkeypatch):
+    import torch
+
+    pipe = tiny_studio.manager.pipeline(TINY, "txt2img")
+    before = as_array(run(tiny_studio, seed=4).images[0])
+    original = type(pipe.unet).forward
+
+    def out_of_memory(self, *a, **kw):
+        raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+
+    monkeypatch.setattr(type(pipe.unet), "forward", out_of_memory)
+    with pytest.raises(Exception, match="memory"):
+        run(tiny_studio, seed=4)
+    monkeypatch.setattr(type(pipe.unet), "forward", original)
+    assert (as_array(run(tiny_studio, seed=4).images[0]) == before).all()
+    assert tiny_studio.manager.lock.acquire(timeout=1)
+    tiny_studio.manager.lock.release()
+
+
+def test_embedded_model_cpu_time_per_image(studio):
+    """Not a timing test: records the figure in the test log for the README (no assertion on speed)."""
+    start = time.perf_counter()
+    studio.txt2img(Txt2ImgRequest(model="shapes", prompt="a large blue triangle on a white background", seed=0, width=64, height=64)).result()
+    print(f"embedded model: {time.perf_counter() - start:.2f} s per image")
