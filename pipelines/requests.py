@@ -245,7 +245,7 @@ class InpaintRequest(Request):
     mask_blur: int = 4  # feather, pixels
     grow: int = 0  # dilate (>0) or erode (<0) the mask, pixels
     only_masked: bool = True  # work on the mask's box at the model's size, then paste back
-    padding: int = 32  # context around the mask's box, pixels
+    padding: int = 16  # context around the mask's box, pixels
     fill: str = "original"  # what the masked area starts from
     color_correction: bool = True
 

@@ -75,7 +75,7 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
                     grow = gr.Slider(-64, 64, 0, step=1, label="Grow (+) / shrink (−) (px)")
                 with gr.Row():
                     only_masked = gr.Checkbox(True, label="Inpaint only the masked area (at full model resolution)")
-                    padding = gr.Slider(0, 256, 32, step=4, label="Context around it (px)")
+                    padding = gr.Slider(0, 256, 16, step=4, label="Context around it (px)")
                 fill = gr.Radio([(FILL_LABELS[m], m) for m in FILL_MODES], value="original", label="Masked area starts from")
                 color_correction = gr.Checkbox(True, label="Match colours at the border when the seam shows")
             with gr.Accordion("Outpaint", open=False):
@@ -146,7 +146,7 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
         strength: float = 0.85,
         mask_blur: float = 4,
         only_masked: bool = True,
-        padding: float = 32,
+        padding: float = 16,
         model: str = "shapes",
         progress=gr.Progress(),
     ):

@@ -1,0 +1,75 @@
+"""Morph: exact ends, a monotonic journey, even pacing, and playable animations."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import MorphRequest, Txt2ImgRequest
+from pipelines.interpolation import slerp
+from shapeworld.judge import judge
+from tests.conftest import TINY, as_array
+
+A, B = "a red circle on a white background", "a blue circle on a white background"
+
+
+def test_slerp_ends_and_norm():
+    import torch
+
+    a, b = torch.randn(1, 77, 8), torch.randn(1, 77, 8)
+    assert torch.equal(slerp(a, b, 0.0), a) and torch.equal(slerp(a, b, 1.0), b)
+    mid = slerp(a, b, 0.5)
+    assert abs(mid.norm() - (a.norm() + b.norm()) / 2) < 0.2 * a.norm()
+
+
+@pytest.mark.parametrize("scheduler,seed_b", [("Euler", -1), ("Euler a", 9)])
+def test_first_and_last_frames_equal_text_to_image(tiny_studio, scheduler, seed_b):
+    common = dict(model=TINY, steps=4, width=64, height=64, scheduler=scheduler)
+    req = MorphRequest(prompt=A, prompt_b=B, num_frames=4, seed=5, seed_b=seed_b, even_pacing=False, **common)
+    morph = tiny_studio.morph(req).result()
+    first = tiny_studio.txt2img(Txt2ImgRequest(prompt=A, seed=5, **common)).result().images[0]
+    last = tiny_studio.txt2img(Txt2ImgRequest(prompt=B, seed=seed_b if seed_b >= 0 else 5, **common)).result().images[0]
+    assert (as_array(morph.images[0]) == as_array(first)).all()
+    assert (as_array(morph.images[-1]) == as_array(last)).all()
+    assert [r.position for r in morph.recipes] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+
+
+@pytest.mark.slow
+def test_hue_travels_from_red_to_blue_without_going_back(studio):
+    req = MorphRequest(model="shapes", prompt=A, prompt_b=B, num_frames=8, seed=3, width=64, height=64, scheduler="Euler", even_pacing=False)
+    frames = studio.morph(req).result().images
+    hues = [judge(as_array(f)).hue for f in frames]
+    hues = [h if h < 300 else h - 360 for h in hues]  # red near 360 reads as just below 0
+    assert judge(as_array(frames[0])).colour == "red" and judge(as_array(frames[-1])).colour == "blue"
+    assert all(b >= a - 8 for a, b in zip(hues, hues[1:])), hues
+
+
+@pytest.mark.slow
+def test_even_pacing_spreads_the_change(studio):
+    common = dict(model="shapes", prompt=A, prompt_b=B, num_frames=8, seed=3, width=64, height=64, scheduler="Euler")
+    uniform = studio.morph(MorphRequest(**common, even_pacing=False)).result()
+    even = studio.morph(MorphRequest(**common, even_pacing=True)).result()
+    assert even.recipes[0].extra["spacing"]["final"] < uniform.recipes[0].extra["spacing"]["final"]
+    assert len(even.images) == 8 and sorted(r.position for r in even.recipes) == [r.position for r in even.recipes]
+
+
+def test_gif_and_mp4_have_the_frames(tiny_studio):
+    req = MorphRequest(model=TINY, prompt=A, prompt_b=B, num_frames=5, seed=1, steps=2, width=64, height=64, pingpong=True)
+    result = tiny_studio.morph(req).result()
+    gif = Image.open(result.files["gif"])
+    assert gif.n_frames == 5 + 3  # forward, then back without repeating the ends
+    frames = list(iio.imiter(result.files["mp4"]))
+    assert len(frames) == 8 and frames[0].shape[0] >= 256
+
+
+def test_image_morph_runs_between_two_pictures(studio):
+    from shapeworld.world import draw, scene_for
+
+    rng = np.random.default_rng(0)
+    a = Image.fromarray(draw(scene_for(rng, "red", "circle", "large", "center", "white")))
+    b = Image.fromarray(draw(scene_for(rng, "blue", "square", "large", "center", "white")))
+    req = MorphRequest(model="shapes", image_a=a, image_b=b, num_frames=3, seed=1, depth=0.4, width=64, height=64)
+    frames = studio.morph(req).result().images
+    assert len(frames) == 3
+    red = [as_array(f)[..., 0].mean() - as_array(f)[..., 2].mean() for f in frames]
+    assert red[0] > red[-1]

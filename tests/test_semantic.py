@@ -1,0 +1,59 @@
+"""The embedded model follows captions (fixed seeds, thresholds with margin below the benchmark)."""
+
+import numpy as np
+import pytest
+
+from pipelines import InpaintRequest, Txt2ImgRequest
+from shapeworld.evaluate import evaluation_cases, score
+from shapeworld.judge import judge
+from tests.conftest import as_array
+
+pytestmark = pytest.mark.slow
+
+
+def studio_generator(studio, guidance=5.0):
+    def generate(captions, seeds):
+        images = []
+        for caption, seed in zip(captions, seeds):
+            req = Txt2ImgRequest(model="shapes", prompt=caption, seed=seed, guidance_scale=guidance, width=64, height=64)
+            images.append(as_array(studio.txt2img(req).result().images[0]))
+        return images
+
+    return generate
+
+
+def test_captions_are_followed(studio):
+    scores = score(studio_generator(studio), evaluation_cases(24, seed=5), seeds=[0])
+    assert scores["colour"] >= 0.85, scores
+    assert scores["shape"] >= 0.8, scores
+    assert scores["background"] >= 0.85, scores
+    assert scores.get("size", 1.0) >= 0.75, scores
+
+
+def test_guidance_7_beats_guidance_1(studio):
+    cases = evaluation_cases(16, seed=9)
+    low = score(studio_generator(studio, 1.0), cases, seeds=[0])
+    high = score(studio_generator(studio, 7.0), cases, seeds=[0])
+    mean = lambda s: np.mean([s[k] for k in ("colour", "shape", "size", "background") if k in s])  # noqa: E731
+    assert mean(high) > mean(low), (low, high)
+
+
+def test_inpainted_region_takes_the_asked_colour(studio):
+    image = np.full((64, 64, 3), 255, np.uint8)
+    image[2:14, 50:62] = (30, 170, 60)  # a green square, top right, clear of the feathered mask
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:56, 8:44] = 255
+    from PIL import Image
+
+    req = InpaintRequest(
+        model="shapes", prompt="a red circle on a white background", image=Image.fromarray(image),
+        mask=Image.fromarray(mask), seed=0, num_images=3, strength=0.85, only_masked=True, padding=4,
+    )
+    result = studio.inpaint(req).result()
+    reds = 0
+    for out in result.images:
+        region = as_array(out).copy()
+        region[mask == 0] = 255  # judge the repainted region alone
+        reds += judge(region).colour == "red"
+        assert (as_array(out)[2:14, 50:62] == image[2:14, 50:62]).all()  # the green square is untouched
+    assert reds >= 2

@@ -1,0 +1,51 @@
+"""The shape world: generator, tokenizer and judge (which the semantic tests trust)."""
+
+import collections
+
+import numpy as np
+
+from shapeworld.evaluate import agreement, Case
+from shapeworld.judge import judge
+from shapeworld.tokenizer import build_tokenizer
+from shapeworld.world import VOCABULARY, caption_for, caption_text, draw, make_dataset, sample_scene
+
+
+def test_dataset_is_deterministic_by_seed():
+    a, ca = make_dataset(20, seed=3)
+    b, cb = make_dataset(20, seed=3)
+    c, _ = make_dataset(20, seed=4)
+    assert (a == b).all() and ca == cb and (a != c).any()
+    assert a.shape == (20, 64, 64, 3) and a.dtype == np.uint8
+
+
+def test_captions_follow_the_grammar():
+    assert caption_text("orange", "circle") == "an orange circle"
+    assert caption_text("red", "square", "large", "top left", "gray") == "a large red square at the top left on a gray background"
+    assert caption_text("blue", "triangle", position="center") == "a blue triangle in the center"
+
+
+def test_every_caption_word_is_one_token_and_unknown_words_still_encode():
+    tokenizer = build_tokenizer()
+    for word in VOCABULARY:
+        assert len(tokenizer(word).input_ids) == 3, word  # start, word, end
+    ids = tokenizer("a zebra café 🦓").input_ids
+    assert tokenizer.unk_token_id not in ids[1:-1] and len(ids) > 5
+    assert build_tokenizer().get_vocab() == tokenizer.get_vocab()  # rebuilding gives the same ids
+
+
+def test_judge_agrees_with_the_generator_on_its_own_drawings():
+    rng = np.random.default_rng(7)
+    hits = collections.defaultdict(list)
+    for _ in range(600):
+        scene = sample_scene(rng)
+        case = Case(scene, caption_for(scene))
+        for attribute, ok in agreement(judge(draw(scene)), case).items():
+            hits[attribute].append(ok)
+    scores = {a: float(np.mean(v)) for a, v in hits.items()}
+    assert all(s >= 0.99 for s in scores.values()), scores
+    assert set(scores) == {"colour", "shape", "size", "position", "background"}
+
+
+def test_judge_reads_an_empty_canvas_as_no_shape():
+    reading = judge(np.full((64, 64, 3), 255, np.uint8))
+    assert reading.shape == "none" and reading.background == "white"

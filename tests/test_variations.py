@@ -1,0 +1,71 @@
+"""Variations: the dial keeps outputs as close as asked; the adapter never leaks into other tabs."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import Txt2ImgRequest, ValidationError, VariationsRequest
+from pipelines.variations import DIAL, strength_for
+from shapeworld.judge import judge
+from tests.conftest import TINY, as_array
+
+
+@pytest.fixture(scope="module")
+def source(studio):
+    req = Txt2ImgRequest(model="shapes", prompt="a large blue square on a white background", seed=4, width=64, height=64)
+    return studio.txt2img(req).result().images[0]
+
+
+def distance(a, b):
+    return float(np.abs(as_array(a).astype(float) - as_array(b)).mean())
+
+
+def vary(studio, image, similarity, seeds=(0,), **kw):
+    images = []
+    for seed in seeds:
+        req = VariationsRequest(model="shapes", image=image, similarity=similarity, seed=seed, num_images=2, **kw)
+        images += studio.variations(req).result().images
+    return images
+
+
+def test_the_dial_maps_monotonically_for_every_family():
+    for family in DIAL:
+        values = [strength_for(s, family) for s in np.linspace(0, 1, 21)]
+        assert all(a >= b for a, b in zip(values, values[1:])), family
+
+
+@pytest.mark.slow
+def test_very_close_keeps_colour_and_shape_and_loose_wanders(studio, source):
+    close = vary(studio, source, 1.0, seeds=(0, 1))
+    reading = judge(as_array(source))
+    assert all(judge(as_array(v)).colour == reading.colour for v in close)
+    assert sum(judge(as_array(v)).shape == reading.shape for v in close) >= 3
+    loose = vary(studio, source, 0.0, seeds=(0, 1))
+    assert np.mean([distance(source, v) for v in loose]) > np.mean([distance(source, v) for v in close])
+
+
+@pytest.mark.slow
+def test_distance_grows_along_the_dial(studio, source):
+    dial = [1.0, 0.6, 0.3, 0.0]
+    means = [np.mean([distance(source, v) for v in vary(studio, source, s, seeds=(0, 1, 2))]) for s in dial]
+    assert all(a < b for a, b in zip(means, means[1:])), means
+
+
+def test_recipes_keep_the_lineage(tiny_studio):
+    image = Image.new("RGB", (64, 64), (10, 200, 30))
+    req = VariationsRequest(model=TINY, image=image, similarity=0.5, seed=1, steps=4, num_images=2, parent="abc123")
+    result = tiny_studio.variations(req).result()
+    assert [r.parent for r in result.recipes] == ["abc123", "abc123"]
+    assert [r.seed for r in result.recipes] == [1, 2] and result.recipes[0].similarity == 0.5
+    assert result.recipes[0].strength == pytest.approx(strength_for(0.5, "sd15"))
+
+
+def test_embedding_mode_without_an_adapter_says_so(tiny_studio):
+    req = VariationsRequest(model=TINY, image=Image.new("RGB", (64, 64)), mode="embedding", seed=1, steps=2)
+    with pytest.raises(Exception, match="adapter"):
+        tiny_studio.variations(req).result()
+
+
+def test_variations_validate_before_queueing(tiny_studio):
+    with pytest.raises(ValidationError, match="similarity"):
+        tiny_studio.variations(VariationsRequest(model=TINY, image=Image.new("RGB", (8, 8)), similarity=float("nan")))
