@@ -68,7 +68,9 @@ def open_upload(source: str | os.PathLike | Image.Image | None, field: str = "im
             raise ValidationError(field, "the file is empty")
         try:
             image = Image.open(path)
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        except Image.DecompressionBombError:
+            raise ValidationError(field, f"too large to open (limit {DECODE_LIMIT:,} pixels)") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise ValidationError(field, f"not an image Atelier can read; use {_READABLE}") from None
         if image.format not in FORMATS:
             raise ValidationError(field, f"{image.format} files are not accepted; use {_READABLE}")
