@@ -87,14 +87,14 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
                     bottom = gr.Slider(0, 512, 0, step=8, label="Bottom")
                 outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
             with gr.Accordion("Advanced", open=False):
-                negative = gr.Textbox(label="Negative prompt", lines=1, max_length=2000)
+                negative = gr.Textbox("", label="Negative prompt", lines=1, max_length=2000)
                 sampler = sampler_controls(studio, model.value)
         with gr.Column(scale=6, min_width=320):
             results = result_panel("Inpainted")
     # The HTTP API takes a plain image and an L-mode mask (white = repaint): scripts need no editor.
     with gr.Row(visible=False):
-        api_image = gr.Image(type="filepath", format="png", label="image")
-        api_mask = gr.Image(type="filepath", format="png", image_mode="L", label="mask")
+        api_image = gr.File(label="image")  # plain files: Atelier opens them and explains a bad one
+        api_mask = gr.File(label="mask")
         api_inpaint = gr.Button("inpaint")
         api_outpaint = gr.Button("outpaint")
 

@@ -41,7 +41,7 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
                     image_b = gr.Image(label="To image", type="filepath", format="png", height=200)
                 depth = gr.Slider(0.05, 1, 0.6, step=0.05, label="Depth (how far the images may change)")
             with gr.Accordion("Advanced", open=False):
-                negative = gr.Textbox(label="Negative prompt", lines=1, max_length=2000)
+                negative = gr.Textbox("", label="Negative prompt", lines=1, max_length=2000)
                 with gr.Row():
                     width = gr.Slider(preset.min_size, preset.max_size, preset.width, step=8, label="Width")
                     height = gr.Slider(preset.min_size, preset.max_size, preset.height, step=8, label="Height")
@@ -55,22 +55,22 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
     def run(
         prompt_a: str,
         prompt_b: str,
-        num_frames: float,
-        seed: float,
-        seed_b: float,
-        steps: float,
-        guidance_scale: float,
-        even_pacing: bool,
-        negative_prompt: str,
-        scheduler: str,
-        width: float,
-        height: float,
-        fps: float,
-        pingpong: bool,
-        image_a: str | None,
-        image_b: str | None,
-        depth: float,
-        model: str,
+        num_frames: float = 8,
+        seed: float = -1,
+        seed_b: float = -1,
+        steps: float = 20,
+        guidance_scale: float = 5.0,
+        even_pacing: bool = True,
+        negative_prompt: str = "",
+        scheduler: str = "Euler",
+        width: float = 64,
+        height: float = 64,
+        fps: float = 8,
+        pingpong: bool = False,
+        image_a: str | None = None,
+        image_b: str | None = None,
+        depth: float = 0.6,
+        model: str = "shapes",
         progress=gr.Progress(),
     ):
         """Frames between two captions (or two images), an MP4 and a GIF, and each frame's recipe."""
@@ -103,10 +103,14 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
         files = [result.files["gif"], result.files["mp4"]]
         yield gallery_items(result), result.files["mp4"], files, recipes_json(result)
 
-    inputs = [prompt_a, prompt_b, num_frames, sampler.seed, seed_b, sampler.steps, sampler.guidance, even, negative]
-    inputs += [sampler.scheduler, width, height, fps, pingpong, image_a, image_b, depth, model]
+    before = [prompt_a, prompt_b, num_frames, sampler.seed, seed_b, sampler.steps, sampler.guidance, even, negative]
+    before += [sampler.scheduler, width, height, fps, pingpong]
     outputs = [results.gallery, animation, downloads, results.recipes]
-    event = generate.click(run, inputs, outputs, api_name="morph", concurrency_id=GPU)
+    event = generate.click(run, [*before, image_a, image_b, depth, model], outputs, api_visibility="private", concurrency_id=GPU)
+    with gr.Row(visible=False):  # the HTTP API takes images as plain files (see ui/variations.py)
+        api_a, api_b = gr.File(label="image_a"), gr.File(label="image_b")
+        api_run = gr.Button("morph")
+    api_run.click(run, [*before, api_a, api_b, depth, model], outputs, api_name="morph", concurrency_id=GPU)
     stop.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
 
     def accept(picture, image_id):

@@ -40,7 +40,7 @@ def render(studio: Studio, model: gr.Dropdown) -> Txt2ImgTab:
                 max_length=2000,
                 elem_id="txt2img-prompt",
             )
-            negative = gr.Textbox(label="Negative prompt", placeholder="what to avoid", lines=1, max_length=2000)
+            negative = gr.Textbox("", label="Negative prompt", placeholder="what to avoid", lines=1, max_length=2000)
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="txt2img-generate", scale=3)
                 stop = gr.Button("Stop", variant="stop", elem_id="txt2img-stop", scale=1)
@@ -60,15 +60,15 @@ def render(studio: Studio, model: gr.Dropdown) -> Txt2ImgTab:
 
     def run(
         prompt: str,
-        negative_prompt: str,
-        seed: float,
-        steps: float,
-        guidance_scale: float,
-        width: float,
-        height: float,
-        num_images: float,
-        scheduler: str,
-        model: str,
+        negative_prompt: str = "",
+        seed: float = -1,
+        steps: float = 20,
+        guidance_scale: float = 5.0,
+        width: float = 64,
+        height: float = 64,
+        num_images: float = 1,
+        scheduler: str = "Euler a",
+        model: str = "shapes",
         guidance_rescale: float = 0.0,
         progress=gr.Progress(),
     ):

@@ -25,7 +25,7 @@ def render(studio: Studio, model: gr.Dropdown) -> VariationsTab:
         with gr.Column(scale=5, min_width=320):
             image = gr.Image(label="Image to vary", type="filepath", format="png", sources=["upload", "clipboard"], height=300)
             similarity = gr.Slider(0, 1, 0.7, step=0.05, label="Similarity", info="0 = loose · 1 = very close")
-            prompt = gr.Textbox(label="Steer (optional)", placeholder="same, but on a black background", lines=2, max_length=2000)
+            prompt = gr.Textbox("", label="Steer (optional)", placeholder="same, but on a black background", lines=2, max_length=2000)
             with gr.Row():
                 generate = gr.Button("Make variations", variant="primary", elem_id="variations-generate", scale=3)
                 stop = gr.Button("Stop", variant="stop", scale=1)
@@ -37,23 +37,23 @@ def render(studio: Studio, model: gr.Dropdown) -> VariationsTab:
                     label="Mode",
                     info="Image prompt needs a model with an adapter (SD 1.5, SDXL)",
                 )
-                negative = gr.Textbox(label="Negative prompt", lines=1, max_length=2000)
+                negative = gr.Textbox("", label="Negative prompt", lines=1, max_length=2000)
                 sampler = sampler_controls(studio, model.value)
         with gr.Column(scale=6, min_width=320):
             results = result_panel("Variations")
 
     def run(
         image: str | None,
-        prompt: str,
-        seed: float,
-        num_images: float,
-        similarity: float,
-        mode: str,
-        negative_prompt: str,
-        steps: float,
-        guidance_scale: float,
-        scheduler: str,
-        model: str,
+        prompt: str = "",
+        seed: float = -1,
+        num_images: float = 4,
+        similarity: float = 0.7,
+        mode: str = "image",
+        negative_prompt: str = "",
+        steps: float = 20,
+        guidance_scale: float = 5.0,
+        scheduler: str = "Euler a",
+        model: str = "shapes",
         parent: str | None = None,
         progress=gr.Progress(),
     ):
@@ -79,9 +79,15 @@ def render(studio: Studio, model: gr.Dropdown) -> VariationsTab:
         result = yield from stream(start, progress)
         yield gallery_items(result), recipes_json(result)
 
-    inputs = [image, prompt, sampler.seed, num_images, similarity, mode, negative]
-    inputs += [sampler.steps, sampler.guidance, sampler.scheduler, model, parent]
-    event = generate.click(run, inputs, [results.gallery, results.recipes], api_name="variations", concurrency_id=GPU)
+    settings = [prompt, sampler.seed, num_images, similarity, mode, negative]
+    settings += [sampler.steps, sampler.guidance, sampler.scheduler, model, parent]
+    outputs = [results.gallery, results.recipes]
+    event = generate.click(run, [image, *settings], outputs, api_visibility="private", concurrency_id=GPU)
+    # The HTTP API takes the image as a plain file: Atelier opens it, so a bad upload gets a clear message.
+    with gr.Row(visible=False):
+        api_image = gr.File(label="image")
+        api_run = gr.Button("variations")
+    api_run.click(run, [api_image, *settings], outputs, api_name="variations", concurrency_id=GPU)
     stop.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
     image.upload(lambda: None, None, parent, api_visibility="private", queue=False)  # a new upload has no parent
 
