@@ -16,6 +16,7 @@ from PIL import Image
 
 from .errors import AtelierError, Cancelled
 from .recipe import Recipe
+from .requests import ValidationError
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Job:
 
 def friendly(error: BaseException) -> str:
     """The message a person sees for a failed job."""
-    if isinstance(error, AtelierError):
+    if isinstance(error, (AtelierError, ValidationError)):
         return str(error)
     if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
         return "Out of memory: try a smaller size or fewer images."

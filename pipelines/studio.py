@@ -124,6 +124,10 @@ class Studio:
         return self._paint(dataclasses.replace(request, image=canvas, mask=mask), protect=request)
 
     def _paint(self, request: InpaintRequest, protect: OutpaintRequest | None = None) -> Job:
+        from .masks import checked_mask
+
+        checked_mask(request.mask, request.image.size, request.grow)  # an empty mask is refused before queueing
+
         def work(ctx: JobContext) -> Result:
             import numpy as np
 

@@ -64,7 +64,7 @@ def test_outpainting_keeps_the_original_exactly(tiny_studio):
 def test_empty_mask_is_refused_with_a_clear_message(tiny_studio):
     req = InpaintRequest(model=TINY, prompt="x", image=scene(), mask=Image.new("L", (64, 64), 0))
     with pytest.raises(ValidationError, match="mask.*empty"):
-        tiny_studio.inpaint(req).result()
+        tiny_studio.inpaint(req)  # refused before a job exists
 
 
 def test_full_mask_repaints_everything(tiny_studio):
