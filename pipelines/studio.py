@@ -9,6 +9,7 @@ when a job first runs.
 from __future__ import annotations
 
 import dataclasses
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ from .requests import (
     VariationsRequest,
 )
 from .settings import Settings
+
+PREVIEW_SECONDS = 0.25  # the browser shows previews at this pace anyway
 
 if TYPE_CHECKING:
     from .manager import PipelineManager
@@ -202,8 +205,15 @@ class Studio:
             pipe = self.manager.pipeline(request.model, task)
             pipe.scheduler = self.manager.scheduler(pipe, request.scheduler)
 
+            last_preview = [0.0]
+
             def on_step(step: int, total: int, latents) -> None:
-                ctx.report(step, total, latent_preview(pipe, latents, preset))
+                # A preview costs a device sync and a decode: make one at most every PREVIEW_SECONDS.
+                now = time.perf_counter()
+                preview = None
+                if now - last_preview[0] >= PREVIEW_SECONDS and step < total:
+                    preview, last_preview[0] = latent_preview(pipe, latents, preset), now
+                ctx.report(step, total, preview)
 
             try:
                 yield pipe, seeds, on_step

@@ -40,7 +40,7 @@ def test_progress_events_carry_previews(tiny_studio):
     job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
     events = list(job.events())
     steps = [e.step for e in events if e.total]
-    assert steps == [1, 2, 3, 4] and all(e.preview is not None for e in events if e.total)
+    assert steps == [1, 2, 3, 4] and events[0].preview is not None  # later ones are rate-limited
     assert job.result().images
 
 
