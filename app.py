@@ -66,6 +66,22 @@ def launch_options(settings: Settings) -> dict:
     )
 
 
+def serve_in_background(argv: list[str]):
+    """Launch the app for these flags on a free loopback port without blocking: (demo, url).
+    For tests, benchmarks and screenshots."""
+    import socket
+
+    settings, _ = load_settings(["--no-open-browser", *argv], environ={})
+    demo = build_app(settings)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    options = launch_options(settings)
+    options.update(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(**options)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
 def main(argv: list[str] | None = None) -> None:
     settings, args = load_settings(argv)
     if args.list_models:

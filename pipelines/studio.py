@@ -80,7 +80,7 @@ class Studio:
                 notices = self._prompt_notices(pipe, request.prompt, request.negative_prompt)
             return self._finish(request, images, seeds, notices=notices)
 
-        return Job(work).start()
+        return self._start(request, work)
 
     def variations(self, request: VariationsRequest) -> Job:
         request = self._validated(request)
@@ -95,7 +95,7 @@ class Studio:
                 )
             return self._finish(request, images, seeds, strength=strength, similarity=request.similarity, mode=request.mode)
 
-        return Job(work).start()
+        return self._start(request, work)
 
     def morph(self, request: MorphRequest) -> Job:
         request = self._validated(request)
@@ -113,7 +113,7 @@ class Studio:
             files = interpolation.write_animations(morph.frames, self._scratch(), request.fps, request.pingpong)
             return dataclasses.replace(result, files=files)
 
-        return Job(work).start()
+        return self._start(request, work)
 
     def inpaint(self, request: InpaintRequest) -> Job:
         return self._paint(self._validated(request))
@@ -154,7 +154,7 @@ class Studio:
                 extra=painted.settings,
             )
 
-        return Job(work).start()
+        return self._start(request, work)
 
     # -- residency ------------------------------------------------------------------------------------
 
@@ -184,6 +184,15 @@ class Studio:
         self.manager.pin(model, pinned)
 
     # -- shared machinery -----------------------------------------------------------------------------
+
+    def _start(self, request: Request, work) -> Job:
+        """A started job whose work is the accelerator entry point (lent per call on ZeroGPU)."""
+        from .zerogpu import gpu_seconds, on_gpu
+
+        width, height = getattr(request, "width", 512), getattr(request, "height", 512)
+        frames = getattr(request, "num_frames", 1)
+        seconds = gpu_seconds(request.steps, width, height, max(request.num_images, frames))
+        return Job(on_gpu(work, seconds)).start()
 
     def _validated(self, request: Request):
         return request.validated(self.limits(request.model))

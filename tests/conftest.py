@@ -11,7 +11,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-import socket  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -125,25 +124,14 @@ def tiny_studio(tiny_model_dir) -> Studio:
     return make_studio(tiny_registry(tiny_model_dir))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """The real app (embedded model) launched in-process on a free port."""
     import app
 
     outputs = tmp_path_factory.mktemp("outputs")
-    settings, _ = app.load_settings(["--no-open-browser", "--outputs", str(outputs), "--queue-size", "32"], environ={})
-    demo = app.build_app(settings)
-    port = free_port()
-    options = app.launch_options(settings)
-    options.update(server_port=port, prevent_thread_lock=True, quiet=True)
-    demo.launch(**options)
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = app.serve_in_background(["--outputs", str(outputs), "--queue-size", "32"])
+    yield url
     demo.close()
 
 

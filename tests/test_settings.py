@@ -43,3 +43,17 @@ def test_help_documents_every_setting_and_its_variable():
     for f in dataclasses.fields(Settings):
         assert "--" + f.name.replace("_", "-") in out
         assert env_name(f.name) in out
+
+
+def test_zerogpu_wrapper_is_the_identity_off_spaces_and_sizes_by_work(monkeypatch):
+    from pipelines.zerogpu import MAX_SECONDS, MIN_SECONDS, gpu_seconds, on_gpu
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+
+    def work():
+        return 42
+
+    assert on_gpu(work, 30)() == 42
+    assert gpu_seconds(1, 64, 64, 1) == MIN_SECONDS
+    assert gpu_seconds(30, 1024, 1024, 4) > gpu_seconds(30, 512, 512, 1)
+    assert gpu_seconds(150, 1024, 1024, 8) == MAX_SECONDS

@@ -1,0 +1,29 @@
+"""ZeroGPU on Hugging Face Spaces: the accelerator is lent per call of a function wrapped by `spaces.GPU`.
+
+`spaces.GPU` returns the function unchanged unless `SPACES_ZERO_GPU` is set, so the wrapper is applied
+unconditionally; where the `spaces` package is missing it is the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+SECONDS_PER_MEGAPIXEL_STEP = 0.06  # an A100-class share for SD-size U-Nets, with margin
+MIN_SECONDS, MAX_SECONDS = 20, 120
+
+
+def gpu_seconds(steps: int, width: int, height: int, images: int) -> int:
+    """How long to ask ZeroGPU for: proportional to the denoising work, within the Space's limits."""
+    work = steps * images * width * height / 1_000_000 * SECONDS_PER_MEGAPIXEL_STEP
+    return int(min(max(MIN_SECONDS, 10 + work), MAX_SECONDS))
+
+
+def on_gpu(fn: F, seconds: int) -> F:
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=seconds)(fn)
