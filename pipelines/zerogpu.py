@@ -11,8 +11,8 @@ from typing import TypeVar
 
 F = TypeVar("F", bound=Callable)
 
-SECONDS_PER_MEGAPIXEL_STEP = 0.06  # an A100-class share for SD-size U-Nets, with margin
-MIN_SECONDS, MAX_SECONDS = 20, 120
+SECONDS_PER_MEGAPIXEL_STEP = 0.15  # SDXL-size U-Net on a ZeroGPU share, with margin
+MIN_SECONDS, MAX_SECONDS = 15, 120
 
 
 def gpu_seconds(steps: int, width: int, height: int, images: int) -> int:
