@@ -87,7 +87,7 @@ def load_pipeline(
         pipe = AutoPipelineForText2Image.from_pretrained(
             folder, dtype=dtype, variant=variant, use_safetensors=True, local_files_only=True, **extra
         )
-    except (OSError, ValueError, EnvironmentError) as e:
+    except (OSError, ValueError) as e:
         raise AtelierError(f"{preset.label} could not be loaded from {folder.name}: {e}") from e
     return pipe.to(device)
 
@@ -104,3 +104,26 @@ def adapter_folder(adapter: IPAdapter, *, offline: bool) -> Path:
             f"The image-prompt adapter {adapter.source} is not on this machine and could not be downloaded. "
             f"On a connected machine run: hf download {adapter.source} " + " ".join(f"--include '{p}'" for p in patterns)
         ) from e
+
+
+def load_inpaint_pipeline(
+    preset: ModelPreset, base: DiffusionPipeline, device: torch.device, dtype: torch.dtype, *, offline: bool
+) -> DiffusionPipeline:
+    """The preset's dedicated inpainting checkpoint, sharing the base model's autoencoder and text encoders."""
+    from diffusers import AutoPipelineForInpainting
+
+    from dataclasses import replace
+
+    inpaint = replace(preset, source=preset.inpaint_source, label=f"{preset.label} (inpainting)")
+    folder = Path(inpaint.source) if inpaint.is_local else download(inpaint, dtype, offline=offline)
+    shared = {k: v for k, v in base.components.items() if k in ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2")}
+    extra = {"safety_checker": None, "requires_safety_checker": False} if preset.family in ("sd15", "sd21") else {}
+    try:
+        pipe = AutoPipelineForInpainting.from_pretrained(
+            folder, dtype=dtype, variant=None if inpaint.is_local else _variant_for(preset, dtype),
+            use_safetensors=True, local_files_only=True, **shared, **extra,
+        )
+    except (OSError, ValueError) as e:
+        raise AtelierError(f"{inpaint.label} could not be loaded from {folder.name}: {e}") from e
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

@@ -29,6 +29,7 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 
+from .downloads import Progress
 from .errors import AtelierError, ModelUnavailable
 from .registry import ModelPreset, Registry
 
@@ -99,7 +100,7 @@ class ResidentInfo:
     tasks: tuple[str, ...]
 
 
-Loader = Callable[[ModelPreset, torch.device, torch.dtype], DiffusionPipeline]
+Loader = Callable[..., DiffusionPipeline]  # (preset, device, dtype, report=None) -> pipeline
 
 
 class PipelineManager:
@@ -126,12 +127,14 @@ class PipelineManager:
 
     # -- loading --------------------------------------------------------------------------------------
 
-    def _load_from_pretrained(self, preset: ModelPreset, device: torch.device, dtype: torch.dtype) -> DiffusionPipeline:
+    def _load_from_pretrained(
+        self, preset: ModelPreset, device: torch.device, dtype: torch.dtype, report: Progress | None = None
+    ) -> DiffusionPipeline:
         """Safetensors only; never remote code. Missing weights become a ModelUnavailable that says how
         to fetch them."""
         from .downloads import load_pipeline
 
-        return load_pipeline(preset, device, dtype, offline=self.offline)
+        return load_pipeline(preset, device, dtype, offline=self.offline, report=report)
 
     def _prepare(self, pipe: DiffusionPipeline) -> DiffusionPipeline:
         pipe.set_progress_bar_config(disable=True)
@@ -155,8 +158,9 @@ class PipelineManager:
             if not self._resident[name].pinned:
                 self.unload(name)
 
-    def resident_model(self, name: str) -> Resident:
-        """The named model, loaded if it is not resident; marks it most recently used."""
+    def resident_model(self, name: str, report: Progress | None = None) -> Resident:
+        """The named model, loaded if it is not resident (download progress goes to `report`); marks it
+        most recently used."""
         with self.lock:
             if name in self._resident:
                 self._resident.move_to_end(name)
@@ -166,7 +170,7 @@ class PipelineManager:
             self._evict_for(estimate)
             start = time.perf_counter()
             try:
-                base = self._prepare(self._loader(preset, self.device, self.dtype))
+                base = self._prepare(self._loader(preset, self.device, self.dtype, report))
             except torch.OutOfMemoryError as e:
                 self.release_memory()
                 raise AtelierError(f"Not enough accelerator memory to load {preset.label}. Unload a model and try again.") from e
@@ -180,17 +184,22 @@ class PipelineManager:
             self._resident[name] = resident
             return resident
 
-    def pipeline(self, model: str, task: str) -> DiffusionPipeline:
+    def pipeline(self, model: str, task: str, report: Progress | None = None) -> DiffusionPipeline:
         """The task's pipeline over the model's shared modules (created on first use, then cached)."""
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}")
         with self.lock:
-            resident = self.resident_model(model)
+            resident = self.resident_model(model, report)
             if task not in resident.views:
                 resident.views[task] = self._derive(resident, task)
             return resident.views[task]
 
     def _derive(self, resident: Resident, task: str) -> DiffusionPipeline:
+        if task == "inpaint" and resident.preset.inpaint_source:
+            # A dedicated 9-channel inpainting U-Net; the autoencoder and text encoders stay shared.
+            from .downloads import load_inpaint_pipeline
+
+            return self._prepare(load_inpaint_pipeline(resident.preset, resident.base, self.device, self.dtype, offline=self.offline))
         auto = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[task]
         # dtype must be passed: from_pipe otherwise casts the shared modules to float32.
         pipe = auto.from_pipe(resident.base, dtype=self.dtype)

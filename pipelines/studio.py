@@ -211,7 +211,9 @@ class Studio:
             ctx.check()
             if not self.manager.is_resident(request.model):
                 ctx.report(0, request.steps, message=f"Loading {preset.label}…")
-            pipe = self.manager.pipeline(request.model, task)
+            pipe = self.manager.pipeline(
+                request.model, task, report=lambda done, message: ctx.report(0, 0, message=f"{message} {done:.0%}")
+            )
             pipe.scheduler = self.manager.scheduler(pipe, request.scheduler)
 
             last_preview = [0.0]

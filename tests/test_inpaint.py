@@ -114,3 +114,24 @@ def test_colour_correction_lowers_the_seam_on_a_constructed_case():
     corrected = composite(original, match_colour(generated, original, binary), soft)
     assert seam_score(corrected, binary) < seam_score(plain, binary) / 2
     assert (corrected[soft == 0] == original[soft == 0]).all()
+
+
+def test_a_dedicated_inpainting_checkpoint_shares_the_autoencoder_and_text_encoder(tiny_model_dir, tmp_path):
+    import shutil
+
+    from diffusers import UNet2DConditionModel
+
+    from tests.conftest import make_studio, tiny_registry
+
+    folder = tmp_path / "tiny-inpaint"
+    shutil.copytree(tiny_model_dir, folder)
+    config = UNet2DConditionModel.load_config(folder / "unet")
+    UNet2DConditionModel.from_config({**config, "in_channels": 9}).save_pretrained(folder / "unet")
+    studio = make_studio(tiny_registry(tiny_model_dir, inpaint_source=str(folder)))
+    base = studio.manager.pipeline(TINY, "txt2img")
+    view = studio.manager.pipeline(TINY, "inpaint")
+    assert view.unet.config.in_channels == 9 and view.unet is not base.unet
+    assert view.vae is base.vae and view.text_encoder is base.text_encoder
+    image, mask = scene(), box_mask(64, 64, (16, 16, 40, 40))
+    out = studio.inpaint(InpaintRequest(model=TINY, prompt="x", image=image, mask=mask, seed=1, steps=3)).result().images[0]
+    assert outside_unchanged(image, out, mask, 4)[0]

@@ -62,7 +62,7 @@ def dummy_manager(budget_mb: int, sizes: dict[str, int], fail: set[str] = frozen
     presets = tuple(ModelPreset(name=n, label=n, source=n, family="sd15") for n in sizes)
     loads = []
 
-    def loader(preset, device, dtype):
+    def loader(preset, device, dtype, report=None):
         loads.append(preset.name)
         if preset.name in fail:
             raise RuntimeError("disk on fire")

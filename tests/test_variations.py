@@ -69,3 +69,63 @@ def test_embedding_mode_without_an_adapter_says_so(tiny_studio):
 def test_variations_validate_before_queueing(tiny_studio):
     with pytest.raises(ValidationError, match="similarity"):
         tiny_studio.variations(VariationsRequest(model=TINY, image=Image.new("RGB", (8, 8)), similarity=float("nan")))
+
+
+def build_tiny_ip_adapter(unet, folder):
+    """Random IP-Adapter weights shaped for `unet`, and a tiny CLIP image encoder, in the Hub layout."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+        patch_size=8, projection_dim=16))
+    encoder.save_pretrained(folder / "models" / "image_encoder")
+    dim = unet.config.cross_attention_dim
+    weights = {
+        "image_proj.proj.weight": torch.randn(dim * 4, 16) * 0.02,
+        "image_proj.proj.bias": torch.zeros(dim * 4),
+        "image_proj.norm.weight": torch.ones(dim),
+        "image_proj.norm.bias": torch.zeros(dim),
+    }
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        attention = unet.get_submodule(name.removesuffix(".processor"))
+        for kind in ("to_k", "to_v"):
+            weights[f"ip_adapter.{key_id}.{kind}_ip.weight"] = torch.randn_like(getattr(attention, kind).weight) * 0.5
+        key_id += 2
+    save_file(weights, folder / "models" / "ip-adapter.safetensors")
+    return folder
+
+
+def test_embedding_mode_runs_and_never_leaks_into_other_tabs(tiny_model_dir, tmp_path):
+    import time
+
+    from pipelines import InpaintRequest
+    from pipelines.registry import IPAdapter
+    from tests.conftest import make_studio, tiny_registry
+
+    probe = make_studio(tiny_registry(tiny_model_dir))
+    folder = build_tiny_ip_adapter(probe.manager.pipeline(TINY, "txt2img").unet, tmp_path / "adapter")
+    adapter = IPAdapter(str(folder), "models", "ip-adapter.safetensors", "models/image_encoder")
+    studio = make_studio(tiny_registry(tiny_model_dir, ip_adapter=adapter))
+    image = Image.new("RGB", (64, 64), (200, 30, 30))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    t2i = Txt2ImgRequest(model=TINY, prompt="a red circle", seed=3, steps=3, width=64, height=64)
+    inp = InpaintRequest(model=TINY, prompt="a red circle", image=image, mask=mask, seed=3, steps=3)
+    before = [as_array(studio.txt2img(t2i).result().images[0]), as_array(studio.inpaint(inp).result().images[0])]
+    start = time.perf_counter()
+    req = VariationsRequest(model=TINY, image=image, mode="embedding", similarity=0.5, seed=1, steps=3, num_images=2)
+    result = studio.variations(req).result()
+    print(f"embedding variations with adapter load and unload: {time.perf_counter() - start:.2f} s")
+    assert len(result.images) == 2 and result.recipes[0].mode == "embedding"
+    image_mode = studio.variations(VariationsRequest(model=TINY, image=image, mode="image", similarity=0.5, seed=1, steps=3)).result()
+    assert (as_array(image_mode.images[0]) != as_array(result.images[0])).any()  # the adapter did condition
+    after = [as_array(studio.txt2img(t2i).result().images[0]), as_array(studio.inpaint(inp).result().images[0])]
+    assert (before[0] == after[0]).all() and (before[1] == after[1]).all()
+    base = studio.manager.pipeline(TINY, "txt2img")
+    assert base.unet.encoder_hid_proj is None
