@@ -207,3 +207,28 @@ def test_usable_on_tablet_and_phone(browser, app_url, viewport):
     assert not generate_text_visible  # the tab really switched
     assert errors == []
     page.context.close()
+
+
+def test_painting_a_mask_with_touch_on_a_tablet(browser, app_url):
+    page, errors = open_page(browser, app_url, (820, 1180), has_touch=True)
+    generate_text(page, "a large green circle on a white background")
+    page.get_by_role("button", name="Send to Inpaint").first.click()
+    editor = page.locator("#inpaint-editor")
+    editor.locator("canvas").first.wait_for()
+    page.wait_for_timeout(1000)
+    editor.get_by_role("button", name="Brush").first.click()
+    box = editor.locator("canvas").last.bounding_box()
+    points = [(box["x"] + box["width"] * f, box["y"] + box["height"] * 0.4) for f in (0.35, 0.45, 0.55, 0.65)]
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    for x, y in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.get_by_label("What goes there").fill("a red square")
+    page.locator("#inpaint-generate").click()
+    page.wait_for_function(  # the text-to-image result plus the inpainted ones
+        "() => document.querySelectorAll(\".results img[alt^='seed']\").length >= 2", timeout=60_000
+    )  # a touch stroke made a mask: no "empty mask" message, a result instead
+    assert page.locator(".toast-body").count() == 0
+    assert errors == []
+    page.context.close()
