@@ -45,6 +45,19 @@ def rss_gb() -> float:
     return psutil.Process().memory_info().rss / 2**30
 
 
+def weight_bytes(pipes) -> int:
+    """Bytes of distinct weight tensors held by these pipelines together."""
+    seen, total = set(), 0
+    for pipe in pipes:
+        for module in pipe.components.values():
+            if isinstance(module, torch.nn.Module):
+                for t in [*module.parameters(), *module.buffers()]:
+                    if t.data_ptr() not in seen:
+                        seen.add(t.data_ptr())
+                        total += t.numel() * t.element_size()
+    return total
+
+
 def sharing(size: int, steps: int) -> dict:
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
@@ -72,16 +85,24 @@ def sharing(size: int, steps: int) -> dict:
     studio.morph(MorphRequest(**common, prompt_b="a blue circle", num_frames=2, width=size, height=size)).result()
     studio.inpaint(InpaintRequest(**common, image=image, mask=mask)).result()
     after_four = rss_gb()
+    shared_weights = weight_bytes([studio.manager.pipeline(preset.name, t) for t in ("txt2img", "img2img", "inpaint")])
     del studio
     gc.collect()
-    # Four separately loaded pipelines, as tools that load one per tab do.
-    separate = [
-        AutoPipelineForText2Image.from_pretrained(folder, dtype=torch.float32),
-        AutoPipelineForImage2Image.from_pretrained(folder, dtype=torch.float32),
-        AutoPipelineForText2Image.from_pretrained(folder, dtype=torch.float32),  # morph
-        AutoPipelineForInpainting.from_pretrained(folder, dtype=torch.float32),
-    ]
+    # Four separately loaded pipelines, as tools that load one per tab do, each run once like the tabs.
+    run = dict(prompt="a red circle", num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(0))
+    separate = []
+    for cls, kwargs in (
+        (AutoPipelineForText2Image, dict(width=size, height=size)),
+        (AutoPipelineForImage2Image, dict(image=image)),
+        (AutoPipelineForText2Image, dict(width=size, height=size)),  # morph
+        (AutoPipelineForInpainting, dict(image=image, mask_image=mask)),
+    ):
+        pipe = cls.from_pretrained(folder, dtype=torch.float32)
+        pipe.set_progress_bar_config(disable=True)
+        pipe(**run, **kwargs)
+        separate.append(pipe)
     after_separate = rss_gb()
+    separate_weights = weight_bytes(separate)
     del separate
     one, four, copies = after_one - baseline, after_four - baseline, after_separate - baseline
     return {
@@ -89,6 +110,8 @@ def sharing(size: int, steps: int) -> dict:
         "txt2img_alone_gb": round(one, 2),
         "four_tabs_gb": round(four, 2),
         "four_tabs_over_one": round(four / one, 3),
+        "weights_shared_gb": round(shared_weights / 2**30, 2),
+        "weights_separate_gb": round(separate_weights / 2**30, 2),
         "four_separate_pipelines_gb": round(copies, 2),
         "separate_over_shared": round(copies / four, 2),
         "first_call_of_a_new_tab_ms": first_call,

@@ -127,3 +127,19 @@ def test_hostile_prompts_come_back_as_plain_text_quickly(client):
         except Exception as e:  # only the over-long one is refused
             assert "prompt" in str(e) and len(prompt) > 2000
         assert time.perf_counter() - start < 10
+
+
+def test_a_client_that_goes_away_leaves_no_work_behind(client, app_url):
+    """Cancel (what a closed tab does) ends the job: the next request is served long before the
+    abandoned one could have finished (8 images × 150 steps take over a minute here)."""
+    import time
+
+    from gradio_client import Client
+
+    other = Client(app_url, verbose=False)
+    abandoned = other.submit(**{**T2I, "steps": 150, "num_images": 8}, api_name="/txt2img")
+    time.sleep(2)
+    abandoned.cancel()
+    start = time.perf_counter()
+    gallery, _ = txt2img(client, steps=2)
+    assert gallery and time.perf_counter() - start < 30

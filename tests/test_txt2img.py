@@ -36,11 +36,17 @@ def test_random_seed_is_drawn_and_reported(tiny_studio):
     assert (as_array(run(tiny_studio, seed=seed).images[0]) == as_array(result.images[0])).all()
 
 
-def test_progress_events_carry_previews(tiny_studio):
+def test_progress_events_carry_rate_limited_previews(tiny_studio, monkeypatch):
+    import pipelines.studio
+
     job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
     events = list(job.events())
-    steps = [e.step for e in events if e.total]
-    assert steps == [1, 2, 3, 4] and events[0].preview is not None  # later ones are rate-limited
+    assert [e.step for e in events if e.total and e.step] == [1, 2, 3, 4]
+    assert all(e.preview is None for e in events)  # a short run ends before the first preview is due
+    monkeypatch.setattr(pipelines.studio, "PREVIEW_SECONDS", 0.0)
+    job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
+    previews = [e.preview for e in job.events() if e.total]
+    assert all(p is not None and p.size == (64, 64) for p in previews[:-1])
     assert job.result().images
 
 

@@ -1,0 +1,46 @@
+"""Seams on the embedded model: the colour jump along the mask border with and without correction.
+
+    python bench/seams.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pipelines import InpaintRequest, Registry, Settings, Studio  # noqa: E402
+from pipelines.manager import PipelineManager  # noqa: E402
+from shapeworld.world import BACKGROUNDS, draw, scene_for  # noqa: E402
+
+
+def main() -> None:
+    studio = Studio(PipelineManager(Registry(), device="cpu", dtype="float32"), Settings(outputs=""))
+    rng = np.random.default_rng(0)
+    rows = {True: [], False: []}
+    for i, background in enumerate(list(BACKGROUNDS) * 2):
+        image = Image.fromarray(draw(scene_for(rng, "green", "square", "small", "top right", background)))
+        mask = Image.new("L", (64, 64), 0)
+        mask.paste(255, (8, 24, 40, 56))
+        for correct in (True, False):
+            req = InpaintRequest(model="shapes", prompt=f"a red circle on a {background} background", image=image,
+                                 mask=mask, seed=i, num_images=4, padding=4, color_correction=correct)
+            rows[correct] += [r.seam for r in studio.inpaint(req).result().recipes]
+    result = {
+        "cases": len(rows[True]),
+        "seam_with_correction_mean": round(float(np.mean(rows[True])), 2),
+        "seam_without_correction_mean": round(float(np.mean(rows[False])), 2),
+        "seam_with_correction_p90": round(float(np.percentile(rows[True], 90)), 2),
+        "seam_without_correction_p90": round(float(np.percentile(rows[False], 90)), 2),
+    }
+    print(json.dumps(result, indent=2))
+    Path("bench/results/seams.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
