@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -61,7 +62,7 @@ class Job:
         self._finished = threading.Event()
         self._result: Result | None = None
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._started = False
 
     def _run(self) -> None:
         try:
@@ -72,9 +73,13 @@ class Job:
             self._finished.set()
             self._events.put(_DONE)
 
-    def start(self) -> Job:
-        self._thread = threading.Thread(target=self._run, name="atelier-job", daemon=True)
-        self._thread.start()
+    def start(self, executor: Executor | None = None) -> Job:
+        """Run on `executor` (the studio's one accelerator thread) or, without one, a thread of its own."""
+        self._started = True
+        if executor is not None:
+            executor.submit(self._run)
+        else:
+            threading.Thread(target=self._run, name="atelier-job", daemon=True).start()
         return self
 
     def events(self) -> Iterator[Progress]:
@@ -99,7 +104,7 @@ class Job:
             return newest, False
 
     def result(self, timeout: float | None = None) -> Result:
-        if self._thread is None:
+        if not self._started:
             self._run()
         if not self._finished.wait(timeout):
             raise TimeoutError("job still running")

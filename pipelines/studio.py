@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,9 @@ class Studio:
         self.manager = manager
         self.settings = settings or Settings()
         self.outputs = OutputStore(self.settings.outputs) if self.settings.outputs else None
+        # Every job runs on this one long-lived thread: the work is serialised anyway, and torch's
+        # CPU thread pool is set up once instead of per job (a fresh thread cost 10 % of a 1 s image).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-accelerator")
 
     # -- what the UI asks before it builds itself -----------------------------------------------------
 
@@ -192,7 +196,7 @@ class Studio:
         width, height = getattr(request, "width", 512), getattr(request, "height", 512)
         frames = getattr(request, "num_frames", 1)
         seconds = gpu_seconds(request.steps, width, height, max(request.num_images, frames))
-        return Job(on_gpu(work, seconds)).start()
+        return Job(on_gpu(work, seconds)).start(self._worker)
 
     def _validated(self, request: Request):
         return request.validated(self.limits(request.model))
