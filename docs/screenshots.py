@@ -70,9 +70,11 @@ def main() -> None:
         tablet.mouse.down()
         tablet.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=10)
         tablet.mouse.up()
-        tablet.get_by_label("What goes there").fill("a yellow circle")
+        tablet.get_by_label("What goes there").fill("a yellow circle on a gray background")
         tablet.locator("#inpaint-generate").click()
-        wait_results(tablet, 3, 2)
+        tablet.wait_for_function(  # the text-to-image result plus two inpainted ones (tabs render lazily)
+            "() => document.querySelectorAll(\".results img[alt^='seed']\").length >= 3", timeout=120_000
+        )
         tablet.screenshot(path=out / "inpaint-tablet.png", full_page=True)
         browser.close()
     demo.close()

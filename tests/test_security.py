@@ -54,8 +54,8 @@ def test_pickle_checkpoints_are_refused_and_never_run(tiny_model_dir, tmp_path, 
 def test_a_local_folder_registers_by_path_and_generates(tiny_model_dir):
     registry = Registry.with_folders({"mine": str(tiny_model_dir)})
     studio = make_studio(registry)
-    result = studio.txt2img(Txt2ImgRequest(model="mine", prompt="x", steps=2, width=128, height=128, seed=1)).result()
-    assert result.recipes[0].model == "mine" and result.images[0].size == (128, 128)
+    result = studio.txt2img(Txt2ImgRequest(model="mine", prompt="x", steps=2, width=256, height=256, seed=1)).result()
+    assert result.recipes[0].model == "mine" and result.images[0].size == (256, 256)
 
 
 def test_a_folder_that_is_not_a_diffusers_model_is_refused(tmp_path):

@@ -56,8 +56,8 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
                 format="png",
                 layers=False,
                 sources=["upload", "clipboard"],
-                brush=gr.Brush(default_size=24, colors=["#ff3b8b"], color_mode="fixed"),
-                eraser=gr.Eraser(default_size=24),
+                brush=gr.Brush(default_size="auto", colors=[("#ff3b8b", 0.55)], color_mode="fixed"),  # translucent: the image shows through
+                eraser=gr.Eraser(default_size="auto"),
                 transforms=(),
                 height=420,
                 elem_id="inpaint-editor",
