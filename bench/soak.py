@@ -10,6 +10,8 @@ files left in Gradio's cache. Traffic goes to 127.0.0.1 only; every loop is boun
 from __future__ import annotations
 
 import argparse
+import socket
+import subprocess
 import json
 import sys
 import tempfile
@@ -17,7 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -26,10 +29,25 @@ T2I = dict(prompt="a small red circle on a white background", negative_prompt=""
            guidance_scale=5, width=64, height=64, num_images=1, scheduler="Euler a", model="shapes")
 
 
-def start_app(queue_size: int):
-    import app
+def start_app(queue_size: int) -> tuple[subprocess.Popen, str]:
+    """The app in its own process (so its memory is measured alone), on a free loopback port."""
+    import httpx
 
-    return app.serve_in_background(["--outputs", "", "--queue-size", str(queue_size)])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "app.py", "--no-open-browser", "--outputs", "", "--port", str(port),
+               "--queue-size", str(queue_size)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("the app did not start")
 
 
 def session(url: str, deadline: float, index: int, image: str, mask: str, stats: dict, lock: threading.Lock) -> None:
@@ -46,7 +64,7 @@ def session(url: str, deadline: float, index: int, image: str, mask: str, stats:
                                even_pacing=False, api_name="/morph"),
     ]
     n = index
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline or (index < 0 and n < len(calls)):
         try:
             calls[n % len(calls)]()
             key = "ok"
@@ -65,15 +83,17 @@ def soak(sessions: int, seconds: float, queue_size: int) -> dict:
 
     cache = Path(get_upload_folder())
     files_before = sum(1 for f in cache.rglob("*") if f.is_file())
-    demo, url = start_app(queue_size)
+    server, url = start_app(queue_size)
+    process = psutil.Process(server.pid)
     work = Path(tempfile.mkdtemp(prefix="atelier-soak-inputs-"))
     Image.new("RGB", (64, 64), (255, 255, 255)).save(work / "in.png")
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (16, 16, 48, 48))
     mask.save(work / "mask.png")
-    process = psutil.Process()
     warm: dict = {}
-    session(url, time.monotonic() + min(10.0, seconds / 4), 0, str(work / "in.png"), str(work / "mask.png"), warm, threading.Lock())
+    # Warm-up: every endpoint once (index -1 runs each call regardless of the deadline), twice over.
+    for _ in range(2):
+        session(url, 0.0, -1, str(work / "in.png"), str(work / "mask.png"), warm, threading.Lock())
     rss_warm = process.memory_info().rss
     stats: dict = {}
     lock = threading.Lock()
@@ -88,7 +108,8 @@ def soak(sessions: int, seconds: float, queue_size: int) -> dict:
         t.join(seconds + 300)
     rss_end = process.memory_info().rss
     files = sum(1 for f in cache.rglob("*") if f.is_file()) - files_before
-    demo.close()
+    server.terminate()
+    server.wait(30)
     return {
         "sessions": sessions,
         "seconds": seconds,

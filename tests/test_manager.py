@@ -118,3 +118,20 @@ def test_the_lock_serialises_accelerator_work(tiny_model_dir):
         assert other.is_alive()  # waits for the lock
     other.join(30)
     assert not other.is_alive()
+
+
+def test_out_of_memory_while_loading_is_a_clear_message_and_leaves_nothing():
+    presets = (ModelPreset(name="big", label="Big model", source="big", family="sd15"),
+               ModelPreset(name="small", label="Small model", source="small", family="sd15"))
+
+    def loader(preset, device, dtype, report=None):
+        if preset.name == "big":
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return DummyPipe(1)
+
+    manager = PipelineManager(Registry(presets), device="cpu", loader=loader)
+    with pytest.raises(AtelierError, match="Not enough accelerator memory to load Big model"):
+        manager.resident_model("big")
+    assert manager.resident() == []
+    manager.resident_model("small")
+    assert [r.model for r in manager.resident()] == ["small"]
