@@ -107,3 +107,28 @@ def test_large_images_are_scaled_into_the_pixel_limit(tmp_path):
     out = load_image(write(tmp_path, "big.png", png(Image.new("RGB", (2000, 1000)))), LIMIT)
     assert out.width * out.height <= LIMIT and abs(out.width / out.height - 2) < 0.01
     assert DECODE_LIMIT > LIMIT
+
+
+def test_memory_returns_to_baseline_after_hostile_uploads(tmp_path):
+    import gc
+
+    import psutil
+
+    files = [write(tmp_path, "bomb.png", bomb_png(20000, 20000)), write(tmp_path, "huge.png", bomb_png(10000, 10000)),
+             write(tmp_path, "big.png", png(Image.new("RGB", (3000, 3000))))]
+    process = psutil.Process()
+    for path in files:  # warm-up: first decodes allocate PIL's own buffers
+        try:
+            load_image(path, LIMIT)
+        except ValidationError:
+            pass
+    gc.collect()
+    baseline = process.memory_info().rss
+    for _ in range(10):
+        for path in files:
+            try:
+                load_image(path, LIMIT)
+            except ValidationError:
+                pass
+    gc.collect()
+    assert process.memory_info().rss - baseline < 64 * 2**20  # a 20000² bomb alone would be 1.2 GB
