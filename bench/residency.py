@@ -36,26 +36,13 @@ from pipelines import (  # noqa: E402
     Txt2ImgRequest,
     VariationsRequest,
 )
-from pipelines.manager import PipelineManager  # noqa: E402
+from pipelines.manager import PipelineManager, module_bytes  # noqa: E402
 from pipelines.registry import SD15_LATENT_RGB, ModelPreset  # noqa: E402
 
 
 def rss_gb() -> float:
     gc.collect()
     return psutil.Process().memory_info().rss / 2**30
-
-
-def weight_bytes(pipes) -> int:
-    """Bytes of distinct weight tensors held by these pipelines together."""
-    seen, total = set(), 0
-    for pipe in pipes:
-        for module in pipe.components.values():
-            if isinstance(module, torch.nn.Module):
-                for t in [*module.parameters(), *module.buffers()]:
-                    if t.data_ptr() not in seen:
-                        seen.add(t.data_ptr())
-                        total += t.numel() * t.element_size()
-    return total
 
 
 def sharing(size: int, steps: int) -> dict:
@@ -85,7 +72,7 @@ def sharing(size: int, steps: int) -> dict:
     studio.morph(MorphRequest(**common, prompt_b="a blue circle", num_frames=2, width=size, height=size)).result()
     studio.inpaint(InpaintRequest(**common, image=image, mask=mask)).result()
     after_four = rss_gb()
-    shared_weights = weight_bytes([studio.manager.pipeline(preset.name, t) for t in ("txt2img", "img2img", "inpaint")])
+    shared_weights = module_bytes(*(studio.manager.pipeline(preset.name, t) for t in ("txt2img", "img2img", "inpaint")))
     del studio
     gc.collect()
     # Four separately loaded pipelines, as tools that load one per tab do, each run once like the tabs.
@@ -102,7 +89,7 @@ def sharing(size: int, steps: int) -> dict:
         pipe(**run, **kwargs)
         separate.append(pipe)
     after_separate = rss_gb()
-    separate_weights = weight_bytes(separate)
+    separate_weights = module_bytes(*separate)
     del separate
     one, four, copies = after_one - baseline, after_four - baseline, after_separate - baseline
     return {

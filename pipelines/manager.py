@@ -66,15 +66,16 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
     return dtypes[name]
 
 
-def module_bytes(pipe: DiffusionPipeline) -> int:
-    """Bytes held by the pipeline's weights, each module counted once."""
+def module_bytes(*pipes: DiffusionPipeline) -> int:
+    """Bytes held by the pipelines' weights together, each tensor counted once however many share it."""
     seen, total = set(), 0
-    for component in pipe.components.values():
-        if isinstance(component, torch.nn.Module):
-            for tensor in [*component.parameters(), *component.buffers()]:
-                if tensor.data_ptr() not in seen:
-                    seen.add(tensor.data_ptr())
-                    total += tensor.numel() * tensor.element_size()
+    for pipe in pipes:
+        for component in pipe.components.values():
+            if isinstance(component, torch.nn.Module):
+                for tensor in [*component.parameters(), *component.buffers()]:
+                    if tensor.data_ptr() not in seen:
+                        seen.add(tensor.data_ptr())
+                        total += tensor.numel() * tensor.element_size()
     return total
 
 

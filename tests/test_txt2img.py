@@ -1,7 +1,5 @@
 """Text to image through the Studio: determinism, seeds, cancel, notices, outputs on disk."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -111,10 +109,3 @@ def test_a_failed_run_releases_everything_and_the_next_works(tiny_studio, monkey
     assert (as_array(run(tiny_studio, seed=4).images[0]) == before).all()
     assert tiny_studio.manager.lock.acquire(timeout=1)
     tiny_studio.manager.lock.release()
-
-
-def test_embedded_model_cpu_time_per_image(studio):
-    """Not a timing test: records the figure in the test log for the README (no assertion on speed)."""
-    start = time.perf_counter()
-    studio.txt2img(Txt2ImgRequest(model="shapes", prompt="a large blue triangle on a white background", seed=0, width=64, height=64)).result()
-    print(f"embedded model: {time.perf_counter() - start:.2f} s per image")
