@@ -62,7 +62,6 @@ class Job:
         self._finished = threading.Event()
         self._result: Result | None = None
         self._error: BaseException | None = None
-        self._started = False
 
     def _run(self) -> None:
         try:
@@ -73,13 +72,9 @@ class Job:
             self._finished.set()
             self._events.put(_DONE)
 
-    def start(self, executor: Executor | None = None) -> Job:
-        """Run on `executor` (the studio's one accelerator thread) or, without one, a thread of its own."""
-        self._started = True
-        if executor is not None:
-            executor.submit(self._run)
-        else:
-            threading.Thread(target=self._run, name="atelier-job", daemon=True).start()
+    def start(self, executor: Executor) -> Job:
+        """Queue the work on `executor` (the studio's one accelerator thread)."""
+        executor.submit(self._run)
         return self
 
     def events(self) -> Iterator[Progress]:
@@ -104,8 +99,6 @@ class Job:
             return newest, False
 
     def result(self, timeout: float | None = None) -> Result:
-        if not self._started:
-            self._run()
         if not self._finished.wait(timeout):
             raise TimeoutError("job still running")
         if self._error is not None:

@@ -9,9 +9,12 @@ when a job first runs.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -32,6 +35,7 @@ from .requests import (
 )
 from .settings import Settings
 
+KEEP_SCRATCH = 32  # job folders (animations) kept on disk; older ones are removed
 PREVIEW_SECONDS = 0.5  # a preview costs a decode; twice a second is enough to watch a picture form
 
 if TYPE_CHECKING:
@@ -47,6 +51,7 @@ class Studio:
         # Every job runs on this one long-lived thread: the work is serialised anyway, and torch's
         # CPU thread pool is set up once instead of per job (a fresh thread cost 10 % of a 1 s image).
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-accelerator")
+        self._scratch_root = tempfile.TemporaryDirectory(prefix="atelier-")  # removed with the studio
 
     # -- what the UI asks before it builds itself -----------------------------------------------------
 
@@ -294,9 +299,15 @@ class Studio:
                 self.outputs.save(image, recipe)
         return Result(images=images, recipes=recipes, notices=notices)
 
-    def _scratch(self):
-        import tempfile
-        from pathlib import Path
+    def _scratch(self) -> Path:
+        """A fresh folder for a job's files (GIF, MP4) under this studio's own temporary root.
 
-        return Path(tempfile.mkdtemp(prefix="atelier-"))
+        Gradio copies returned files into its cache, so only the newest KEEP_SCRATCH folders are kept:
+        a long-running server does not fill its disk with old animations.
+        """
+        folder = Path(tempfile.mkdtemp(dir=self._scratch_root.name))
+        older = sorted(Path(self._scratch_root.name).iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_SCRATCH]
+        for old in older:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
 

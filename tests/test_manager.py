@@ -135,3 +135,15 @@ def test_out_of_memory_while_loading_is_a_clear_message_and_leaves_nothing():
     assert manager.resident() == []
     manager.resident_model("small")
     assert [r.model for r in manager.resident()] == ["small"]
+
+
+def test_residency_rows_say_what_a_switch_costs_and_unload_frees(tiny_model_dir):
+    studio = make_studio(tiny_registry(tiny_model_dir))
+    state = lambda: {r["model"]: r["state"] for r in studio.residency()}  # noqa: E731
+    assert state()[TINY] == "load from disk" and state()["sd15"] == "download"
+    studio.txt2img(Txt2ImgRequest(model=TINY, prompt="x", steps=1, width=64, height=64)).result()
+    row = next(r for r in studio.residency() if r["model"] == TINY)
+    assert row["state"] == "resident" and row["MB"] > 0 and row["dtype"] == "float32"
+    studio.pin(TINY, True)
+    assert next(r for r in studio.residency() if r["model"] == TINY)["pinned"]
+    assert studio.unload(TINY) and state()[TINY] == "load from disk"

@@ -73,3 +73,11 @@ def test_image_morph_runs_between_two_pictures(studio):
     assert len(frames) == 3
     red = [as_array(f)[..., 0].mean() - as_array(f)[..., 2].mean() for f in frames]
     assert red[0] > red[-1]
+
+
+def test_old_animation_folders_are_removed(tiny_studio, monkeypatch):
+    import pipelines.studio
+
+    monkeypatch.setattr(pipelines.studio, "KEEP_SCRATCH", 3)
+    folders = [tiny_studio._scratch() for _ in range(6)]
+    assert [f.exists() for f in folders] == [False, False, False, True, True, True]

@@ -6,6 +6,8 @@ import gradio as gr
 
 from pipelines import Studio
 
+from .common import GPU
+
 COLUMNS = ["model", "state", "device", "dtype", "MB", "pinned"]
 
 
@@ -35,6 +37,6 @@ def render(studio: Studio, model: gr.Dropdown) -> None:
         return table(studio)
 
     refresh.click(lambda: table(studio), None, grid, api_visibility="private", queue=False)
-    unload.click(do_unload, model, grid, api_visibility="private", concurrency_id="accelerator")
+    unload.click(do_unload, model, grid, api_visibility="private", concurrency_id=GPU)
     pin.change(do_pin, [model, pin], grid, api_visibility="private", queue=False)
     model.change(lambda: table(studio), None, grid, api_visibility="private", queue=False)
