@@ -3,17 +3,21 @@
     python -m shapeworld.train --out assets/shapes-model            # the shipped recipe, end to end
     python -m shapeworld.train vae --out runs/vae                     # stage 1 alone
     python -m shapeworld.train unet --vae runs/vae --out runs/model   # stage 2 alone
+    python -m shapeworld.train grow --start runs/model --out runs/grown  # one level deeper, fine-tuned
 
 The recipe is latent diffusion as Stable Diffusion does it, scaled down, with two changes from the
 usual SD 1.x schedule that the shape world needs: v-prediction with a zero-terminal-SNR noise schedule
 (Lin et al. 2023), without which the background colour cannot be steered, and Min-SNR loss weighting
-(Hang et al. 2023), which speeds convergence. Everything is seeded; `training.json` in the output
+(Hang et al. 2023), which speeds convergence. The `grow` stage gives a trained U-Net one more level
+below its bottleneck and fine-tunes it with position stated more often: at 2×2 every cell is a quadrant,
+and the zero padding of the new level's convolutions tells each cell which one it is. Everything is seeded; `training.json` in the output
 folder records the arguments, the steps run and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
@@ -96,13 +100,34 @@ def build_unet(channels: tuple[int, ...], layers: int, text_width: int) -> UNet2
     )
 
 
-def _dataset_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    return make_dataset(*args)
+def grow_unet(old: UNet2DConditionModel) -> UNet2DConditionModel:
+    """`old` with one more level below its bottleneck, every old weight kept in place.
+
+    Adding a last level of the same width leaves every old tensor's shape unchanged: the old up blocks
+    move one place along the list, the old last down block gains a downsampler, the mid block keeps its
+    weights one level lower, and the new down block and first up block start fresh.
+    """
+    channels = (*old.config.block_out_channels, old.config.block_out_channels[-1])
+    new = build_unet(channels, old.config.layers_per_block, old.config.cross_attention_dim)
+    moved = {}
+    for key, value in old.state_dict().items():
+        if key.startswith("up_blocks."):
+            index, rest = key.removeprefix("up_blocks.").split(".", 1)
+            key = f"up_blocks.{int(index) + 1}.{rest}"
+        moved[key] = value
+    missing, unexpected = new.load_state_dict(moved, strict=False)
+    assert not unexpected, unexpected  # every old weight found its place
+    return new
 
 
-def dataset(n: int, seed: int, workers: int) -> tuple[np.ndarray, list[str]]:
+def _dataset_chunk(args: tuple[int, int, float, float]) -> tuple[np.ndarray, list[str]]:
+    n, seed, anywhere_p, keep_p = args
+    return make_dataset(n, seed, position_anywhere_p=anywhere_p, keep_p=keep_p)
+
+
+def dataset(n: int, seed: int, workers: int, anywhere_p: float = 0.3, keep_p: float = 0.7) -> tuple[np.ndarray, list[str]]:
     """`n` pairs drawn in chunks of 5000 (chunk i seeded `seed + i`): the same data on any core count."""
-    chunks = [(min(5000, n - start), seed + i) for i, start in enumerate(range(0, n, 5000))]
+    chunks = [(min(5000, n - start), seed + i, anywhere_p, keep_p) for i, start in enumerate(range(0, n, 5000))]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_dataset_chunk, chunks))
     return np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]]
@@ -158,10 +183,35 @@ def encode_images(vae: AutoencoderKL, images: np.ndarray, device: str) -> torch.
     return torch.cat(out)
 
 
-def train_unet(args: argparse.Namespace, vae: AutoencoderKL, log) -> StableDiffusionPipeline:
+def export(vae, text_encoder, unet, tokenizer) -> StableDiffusionPipeline:
+    """The shipped form, in half precision: half the download; the pipelines upcast on load where asked."""
+
+    def half(module):
+        return copy.deepcopy(module).cpu().half().eval()
+
+    return StableDiffusionPipeline(
+        vae=half(vae),
+        text_encoder=half(text_encoder),
+        tokenizer=tokenizer,
+        unet=half(unet),
+        scheduler=EulerAncestralDiscreteScheduler(**SAMPLING_SCHEDULE),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def train_unet(
+    args: argparse.Namespace,
+    vae: AutoencoderKL,
+    log,
+    text_encoder: CLIPTextModel | None = None,
+    unet: UNet2DConditionModel | None = None,
+) -> StableDiffusionPipeline:
+    """Train the U-Net and text encoder together, from scratch or from the given ones."""
     torch.manual_seed(args.seed)
     tokenizer = build_tokenizer()
-    images, captions = dataset(args.images, args.seed, args.workers)
+    images, captions = dataset(args.images, args.seed, args.workers, args.anywhere_p, args.keep_p)
     latents = encode_images(vae, images, args.device)
     del images
     # Caption dropout for classifier-free guidance: the empty caption is the unconditional one.
@@ -170,17 +220,26 @@ def train_unet(args: argparse.Namespace, vae: AutoencoderKL, log) -> StableDiffu
     caption_ids = torch.tensor([index[c] for c in captions], device=args.device)
     tokens = tokenizer(vocab, padding="max_length", max_length=MAX_TOKENS, return_tensors="pt").input_ids.to(args.device)
 
-    text_encoder = build_text_encoder(len(tokenizer), args.text_width).to(args.device)
-    unet = build_unet(tuple(args.channels), args.layers, args.text_width).to(args.device)
+    text_encoder = (text_encoder or build_text_encoder(len(tokenizer), args.text_width)).to(args.device).train()
+    unet = (unet or build_unet(tuple(args.channels), args.layers, args.text_width)).to(args.device).train()
     noise_scheduler = DDPMScheduler(**NOISE_SCHEDULE)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 500))
+    warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup))
     ema_unet = EMAModel(unet.parameters(), decay=args.ema, use_ema_warmup=True)
     ema_text = EMAModel(text_encoder.parameters(), decay=args.ema, use_ema_warmup=True)
     gen = torch.Generator(args.device).manual_seed(args.seed)
 
-    start, step = time.time(), 0
+    def ema_export() -> StableDiffusionPipeline:
+        for ema, module in ((ema_unet, unet), (ema_text, text_encoder)):
+            ema.store(module.parameters())
+            ema.copy_to(module.parameters())
+        pipe = export(vae, text_encoder, unet, tokenizer)
+        for ema, module in ((ema_unet, unet), (ema_text, text_encoder)):
+            ema.restore(module.parameters())
+        return pipe
+
+    start, step, saved = time.time(), 0, time.time()
     while step < args.steps and time.time() - start < args.max_minutes * 60:
         pick = torch.randint(len(latents), (args.batch,), device=args.device, generator=gen)
         x0 = latents[pick]
@@ -207,30 +266,23 @@ def train_unet(args: argparse.Namespace, vae: AutoencoderKL, log) -> StableDiffu
         ema_text.step(text_encoder.parameters())
         if step % 500 == 0:
             log(f"unet step {step} loss {loss.item():.4f} ({time.time() - start:.0f} s)")
+        if time.time() - saved > args.save_minutes * 60:  # a checkpoint to judge while training goes on
+            ema_export().save_pretrained(args.out / "checkpoint", safe_serialization=True)
+            log(f"checkpoint at step {step}")
+            saved = time.time()
         step += 1
     args.steps_run = step
     args.unet_minutes = round((time.time() - start) / 60, 2)
     log(f"unet done: {step} steps in {args.unet_minutes} min")
-    ema_unet.copy_to(unet.parameters())
-    ema_text.copy_to(text_encoder.parameters())
-    # Shipped in half precision: half the download, and the pipelines upcast on load where asked.
-    return StableDiffusionPipeline(
-        vae=vae.cpu().half(),
-        text_encoder=text_encoder.cpu().half().eval(),
-        tokenizer=tokenizer,
-        unet=unet.cpu().half().eval(),
-        scheduler=EulerAncestralDiscreteScheduler(**SAMPLING_SCHEDULE),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    return ema_export()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", nargs="?", choices=["all", "vae", "unet"], default="all")
+    p.add_argument("stage", nargs="?", choices=["all", "vae", "unet", "grow"], default="all")
     p.add_argument("--out", type=Path, required=True, help="output folder (diffusers format)")
     p.add_argument("--vae", type=Path, help="stage 'unet': a trained autoencoder folder")
+    p.add_argument("--start", type=Path, help="stage 'grow': a trained model folder to deepen and fine-tune")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=4, help="processes drawing the data set")
@@ -243,6 +295,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=math.inf, help="stop the U-Net stage early")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
+    p.add_argument("--anywhere-p", type=float, default=0.3, help="share of drawings placed anywhere")
+    p.add_argument("--keep-p", type=float, default=0.7, help="chance that a caption states each optional part")
+    p.add_argument("--save-minutes", type=float, default=math.inf, help="write a checkpoint this often")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--min-snr-gamma", type=float, default=5.0)
     p.add_argument("--caption-dropout", type=float, default=0.1)
@@ -263,14 +319,18 @@ def main(argv: list[str] | None = None) -> None:
         logfile.flush()
 
     began = time.time()
-    if args.stage == "unet":
-        vae = AutoencoderKL.from_pretrained(args.vae, dtype=torch.float32).to(args.device)
+    if args.stage == "grow":
+        start = StableDiffusionPipeline.from_pretrained(args.start, dtype=torch.float32)
+        pipe = train_unet(args, start.vae.to(args.device), log, start.text_encoder, grow_unet(start.unet))
     else:
-        vae = train_vae(args, log)
-        if args.stage == "vae":
-            vae.cpu().half().save_pretrained(args.out)
-            return
-    pipe = train_unet(args, vae, log)
+        if args.stage == "unet":
+            vae = AutoencoderKL.from_pretrained(args.vae, dtype=torch.float32).to(args.device)
+        else:
+            vae = train_vae(args, log)
+            if args.stage == "vae":
+                vae.cpu().half().save_pretrained(args.out)
+                return
+        pipe = train_unet(args, vae, log)
     pipe.save_pretrained(args.out, safe_serialization=True)
     record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     record["wall_minutes"] = round((time.time() - began) / 60, 2)

@@ -193,13 +193,15 @@ def draw(scene: Scene) -> np.ndarray:
     return cv2.resize(canvas, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
 
 
-def make_dataset(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
+def make_dataset(
+    n: int, seed: int, *, position_anywhere_p: float = 0.3, keep_p: float = 0.7
+) -> tuple[np.ndarray, list[str]]:
     """`n` training pairs (images N×64×64×3 uint8, captions), deterministic for a seed."""
     rng = np.random.default_rng(seed)
     images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     captions = []
     for i in range(n):
-        scene = sample_scene(rng)
+        scene = sample_scene(rng, position_anywhere_p=position_anywhere_p)
         images[i] = draw(scene)
-        captions.append(caption_for(scene, rng).text)
+        captions.append(caption_for(scene, rng, keep_p).text)
     return images, captions
