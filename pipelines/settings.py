@@ -31,6 +31,9 @@ class Settings:
     memory_budget_gb: float = _setting(0.0, "memory for resident models before the least recently used is unloaded; 0 = one model")
     max_pixels: int = _setting(1024 * 1024, "largest image (width × height) a request may ask for or upload")
     max_images: int = _setting(8, "most images in one request")
+    vae_tiling_pixels: int = _setting(
+        1024 * 1024, "images larger than this (width × height) are decoded tile by tile, in a fraction of the memory"
+    )
     compile: bool = _setting(False, "torch.compile the U-Net's repeated blocks on CUDA (slow first call)")
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")

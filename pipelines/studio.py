@@ -38,6 +38,14 @@ from .settings import Settings
 KEEP_SCRATCH = 32  # job folders (animations) kept on disk; older ones are removed
 PREVIEW_SECONDS = 0.5  # a preview costs a decode; twice a second is enough to watch a picture form
 
+
+def output_pixels(request: Request) -> int:
+    """Width × height of the pictures a request makes (an edited image keeps its own size)."""
+    if hasattr(request, "width"):
+        return request.width * request.height
+    return request.image.width * request.image.height
+
+
 if TYPE_CHECKING:
     from .manager import PipelineManager
     from .registry import ModelPreset
@@ -224,6 +232,12 @@ class Studio:
                 request.model, task, report=lambda done, message: ctx.report(0, 0, message=f"{message} {done:.0%}")
             )
             pipe.scheduler = self.manager.scheduler(pipe, request.scheduler)
+            # Above the threshold the autoencoder works tile by tile, its memory that of one tile. It is
+            # shared by every view, so the choice is made afresh for each run.
+            if output_pixels(request) > self.settings.vae_tiling_pixels:
+                pipe.vae.enable_tiling()
+            else:
+                pipe.vae.disable_tiling()
 
             last_preview = [time.perf_counter()]  # the first preview after PREVIEW_SECONDS, not at step 1
 

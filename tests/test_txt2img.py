@@ -109,3 +109,19 @@ def test_a_failed_run_releases_everything_and_the_next_works(tiny_studio, monkey
     assert (as_array(run(tiny_studio, seed=4).images[0]) == before).all()
     assert tiny_studio.manager.lock.acquire(timeout=1)
     tiny_studio.manager.lock.release()
+
+
+def test_images_above_the_tiling_threshold_decode_in_tiles(tiny_model_dir, monkeypatch):
+    from tests.conftest import make_studio, tiny_registry
+
+    studio = make_studio(tiny_registry(tiny_model_dir), vae_tiling_pixels=48 * 48)
+    vae = studio.manager.pipeline(TINY, "txt2img").vae
+    tiled = []
+    original = type(vae).tiled_decode
+    monkeypatch.setattr(type(vae), "tiled_decode", lambda self, *a, **kw: tiled.append(1) or original(self, *a, **kw))
+
+    large = run(studio, width=64, height=64).images[0]
+    assert tiled and large.size == (64, 64)
+    tiled.clear()
+    small = run(studio, width=32, height=32).images[0]  # the shared autoencoder is switched back
+    assert not tiled and not vae.use_tiling and small.size == (32, 32)
