@@ -7,12 +7,14 @@ pinned ones never. All accelerator work runs under one lock; a failed load or ru
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import torch
@@ -278,6 +280,17 @@ class PipelineManager:
             torch.cuda.empty_cache()
         elif self.device.type == "mps":
             torch.mps.empty_cache()
+
+    @staticmethod
+    def return_freed_memory() -> None:
+        """Hand the heap a finished job freed back to the system.
+
+        glibc keeps freed memory for reuse, so without this a studio idling between generations would
+        hold the activations of its largest job on top of the weights (measured in bench/residency.py).
+        """
+        if sys.platform.startswith("linux"):
+            with suppress(OSError, AttributeError):  # another C library: nothing to hand back this way
+                ctypes.CDLL(None).malloc_trim(0)
 
     def switch_cost(self, name: str) -> str:
         """What choosing this model will cost now: resident, load from disk, or download."""

@@ -257,6 +257,8 @@ class Studio:
             except Exception:
                 self.manager.release_memory()
                 raise
+            finally:
+                self.manager.return_freed_memory()
 
     def _prompt_notices(self, pipe, *prompts: str) -> tuple[str, ...]:
         """Say so when a prompt is longer than the text encoder reads: the rest is ignored."""

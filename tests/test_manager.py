@@ -1,7 +1,10 @@
 """The manager: one copy of the weights for every task, budgets, pins, and nothing left after a failure."""
 
+import sys
 import threading
 
+import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -147,3 +150,33 @@ def test_residency_rows_say_what_a_switch_costs_and_unload_frees(tiny_model_dir)
     studio.pin(TINY, True)
     assert next(r for r in studio.residency() if r["model"] == TINY)["pinned"]
     assert studio.unload(TINY) and state()[TINY] == "load from disk"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's heap")
+def test_memory_freed_by_a_job_goes_back_to_the_system():
+    process = psutil.Process()
+    pieces = [np.ones(7_500) for _ in range(4_000)]  # 240 MB in heap-sized pieces (60 kB each)
+    last = pieces[-1]  # the newest piece stays: the heap cannot simply shrink from its top
+    del pieces
+    held = process.memory_info().rss
+    PipelineManager.return_freed_memory()
+    assert held - process.memory_info().rss > 100 * 2**20
+    del last
+
+
+def test_every_job_hands_freed_memory_back_even_a_failed_one(tiny_model_dir, monkeypatch):
+    studio = make_studio(tiny_registry(tiny_model_dir))
+    calls = []
+    monkeypatch.setattr(studio.manager, "return_freed_memory", lambda: calls.append(1))
+    request = Txt2ImgRequest(model=TINY, prompt="a red circle", steps=2, width=32, height=32)
+    studio.txt2img(request).result()
+    assert calls == [1]
+    unet = studio.manager.pipeline(TINY, "txt2img").unet
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(unet, "forward", broken)
+    with pytest.raises(Exception, match="injected failure"):
+        studio.txt2img(request).result()
+    assert calls == [1, 1]
