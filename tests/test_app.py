@@ -42,14 +42,14 @@ def test_txt2img_returns_a_png_with_its_recipe_and_repeats_exactly(client):
     "field,value",
     [("steps", 0), ("steps", 10**6), ("steps", 20.5), ("seed", -2), ("seed", 2**64), ("width", 100),
      ("width", 10**5), ("num_images", 0), ("num_images", 10**4), ("scheduler", "Heun++"),
-     ("model", "../x.ckpt"), ("model", "http://127.0.0.1:9/x.safetensors")],
+     ("model", "../x.ckpt"), ("model", "http://127.0.0.1:9/x.safetensors"), ("steps", "twenty"),
+     ("guidance_scale", None), ("prompt", ["a", "list"]), ("negative_prompt", 7)],
 )
 def test_bad_parameters_are_refused_by_name_and_the_next_request_works(client, field, value):
-    """Our checks name the field; a slider's own range check (Gradio's, it runs first) states the bound."""
     with pytest.raises(Exception) as e:
         txt2img(client, **{field: value})
     message = str(e.value)
-    assert field in message or any(w in message for w in ("minimum value", "maximum value", "list of choices")), message
+    assert field in message, message
     assert "Traceback" not in message
     gallery, _ = txt2img(client, steps=2)
     assert gallery
@@ -70,7 +70,7 @@ def test_non_finite_numbers_sent_as_raw_json_are_refused(app_url, literal):
         return
     event_id = post.json()["event_id"]
     stream = httpx.get(app_url + f"gradio_api/call/txt2img/{event_id}", timeout=60).text
-    assert "event: error" in stream and ("guidance_scale" in stream or "maximum value" in stream or "minimum value" in stream)
+    assert "event: error" in stream and "guidance_scale" in stream
 
 
 def test_variations_inpaint_outpaint_and_morph_over_http(client, tmp_path):

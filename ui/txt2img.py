@@ -91,8 +91,16 @@ def render(studio: Studio, model: gr.Dropdown) -> Txt2ImgTab:
 
     inputs = [prompt, negative, sampler.seed, sampler.steps, sampler.guidance, width, height, num_images]
     inputs += [sampler.scheduler, model, rescale]
+    # Every input here is a plain value that Txt2ImgRequest checks itself, naming the field; Gradio's own
+    # slider and dropdown checks would answer first, without the name ("Value 0 is less than minimum value 1.").
     event = generate.click(
-        run, inputs, [results.gallery, results.recipes], api_name="txt2img", concurrency_id=GPU, concurrency_limit=1
+        run,
+        inputs,
+        [results.gallery, results.recipes],
+        api_name="txt2img",
+        concurrency_id=GPU,
+        concurrency_limit=1,
+        preprocess=False,
     )
     stop.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
 
