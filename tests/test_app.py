@@ -102,6 +102,29 @@ def test_variations_inpaint_outpaint_and_morph_over_http(client, tmp_path):
     assert sorted(f.rsplit(".", 1)[-1] for f in files) == ["gif", "mp4"]
 
 
+@pytest.mark.parametrize(
+    "endpoint,field,value",
+    [("/variations", "similarity", 5), ("/variations", "mode", "sideways"), ("/variations", "num_images", 10**4),
+     ("/inpaint", "strength", -1), ("/inpaint", "padding", 10**6), ("/outpaint", "left", 10**6),
+     ("/outpaint", "steps", 0), ("/morph", "num_frames", 10**4), ("/morph", "fps", 0), ("/morph", "depth", 2)],
+)
+def test_every_endpoint_refuses_bad_parameters_by_name(client, tmp_path, endpoint, field, value):
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(tmp_path / "in.png")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    mask.save(tmp_path / "mask.png")
+    image = handle_file(str(tmp_path / "in.png"))
+    base = {
+        "/variations": dict(image=image, prompt="", seed=1),
+        "/inpaint": dict(image=image, mask=handle_file(str(tmp_path / "mask.png")), prompt="a red circle", seed=1),
+        "/outpaint": dict(image=image, prompt="a white background", left=8, seed=1),
+        "/morph": dict(prompt_a="a red circle", prompt_b="a blue circle", num_frames=3, seed=1, steps=4),
+    }[endpoint]
+    with pytest.raises(Exception) as e:
+        client.predict(**{**base, field: value}, api_name=endpoint)
+    assert field in str(e.value), str(e.value)
+
+
 def test_bad_uploads_get_a_clear_message_and_the_next_request_works(client, tmp_path):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")

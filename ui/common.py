@@ -100,6 +100,11 @@ def recipes_json(result: Result) -> list[dict]:
     return [r.to_dict() for r in result.recipes]
 
 
+def upload_path(value) -> str | None:
+    """The server-side path of an uploaded file, as a path or as Gradio's unprocessed file data."""
+    return value.get("path") if isinstance(value, dict) else value
+
+
 def picked(gallery_value, recipes: list[dict] | None, index: int) -> tuple[Image.Image, str | None]:
     """The image selected in a gallery (or the first) and its id, for "Send to"."""
     if not gallery_value:

@@ -13,7 +13,7 @@ from pipelines import FILL_MODES, InpaintRequest, OutpaintRequest, Studio
 from pipelines.images import load_image, open_upload
 from pipelines.masks import mask_from_layers
 
-from .common import GPU, ResultPanel, gallery_items, recipes_json, result_panel, sampler_controls, stream
+from .common import GPU, ResultPanel, gallery_items, recipes_json, result_panel, sampler_controls, stream, upload_path
 
 FILL_LABELS = {"original": "Original", "fill": "Fill from surroundings", "noise": "Noise"}
 
@@ -156,8 +156,8 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
         def start():
             return studio.inpaint(
                 inpaint_request(
-                    load_image(image, max_pixels),
-                    open_upload(mask, "mask") if mask else None,
+                    load_image(upload_path(image), max_pixels),
+                    open_upload(upload_path(mask), "mask") if mask else None,
                     prompt, negative_prompt, seed, steps, guidance_scale, strength, mask_blur, only_masked, padding,
                     model=model, scheduler=studio.preset(model).scheduler,
                 )
@@ -186,7 +186,7 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
         def start():
             return studio.outpaint(
                 OutpaintRequest(
-                    model=model, image=load_image(image, studio.settings.max_pixels), prompt=prompt,
+                    model=model, image=load_image(upload_path(image), studio.settings.max_pixels), prompt=prompt,
                     negative_prompt=negative_prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
                     strength=strength, mask_blur=mask_blur, left=left, right=right, top=top, bottom=bottom,
                     only_masked=False, scheduler=studio.preset(model).scheduler,
@@ -219,13 +219,17 @@ def render(studio: Studio, model: gr.Dropdown) -> InpaintTab:
         concurrency_id=GPU,
     )
     stop.click(None, None, None, cancels=[event, out_event], api_visibility="private", queue=False)
-    api_inpaint.click(inpaint, [api_image, api_mask, *common, model], out, api_name="inpaint", concurrency_id=GPU)
+    # The API events take their values unprocessed: the requests' own checks name any bad field.
+    api_inpaint.click(
+        inpaint, [api_image, api_mask, *common, model], out, api_name="inpaint", concurrency_id=GPU, preprocess=False
+    )
     api_outpaint.click(
         outpaint,
         [api_image, prompt, *sides, negative, sampler.seed, sampler.steps, sampler.guidance, strength, mask_blur, model],
         out,
         api_name="outpaint",
         concurrency_id=GPU,
+        preprocess=False,
     )
     editor.upload(lambda: None, None, parent, api_visibility="private", queue=False)
 

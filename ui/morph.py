@@ -9,7 +9,7 @@ import gradio as gr
 from pipelines import MorphRequest, Studio
 from pipelines.images import load_image
 
-from .common import GPU, ResultPanel, gallery_items, recipes_json, result_panel, sampler_controls, stream
+from .common import GPU, ResultPanel, gallery_items, recipes_json, result_panel, sampler_controls, stream, upload_path
 
 
 @dataclass
@@ -77,6 +77,7 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
 
         def start():
             max_pixels = studio.settings.max_pixels
+            path_a, path_b = upload_path(image_a), upload_path(image_b)
             request = MorphRequest(
                 model=model,
                 prompt=prompt_a,
@@ -93,8 +94,8 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
                 height=height,
                 fps=fps,
                 pingpong=pingpong,
-                image_a=load_image(image_a, max_pixels, "image_a") if image_a else None,
-                image_b=load_image(image_b, max_pixels, "image_b") if image_b else None,
+                image_a=load_image(path_a, max_pixels, "image_a") if path_a else None,
+                image_b=load_image(path_b, max_pixels, "image_b") if path_b else None,
                 depth=depth,
             )
             return studio.morph(request)
@@ -110,7 +111,9 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
     with gr.Row(visible=False):  # the HTTP API takes images as plain files (see ui/variations.py)
         api_a, api_b = gr.File(label="image_a"), gr.File(label="image_b")
         api_run = gr.Button("morph")
-    api_run.click(run, [*before, api_a, api_b, depth, model], outputs, api_name="morph", concurrency_id=GPU)
+    api_run.click(
+        run, [*before, api_a, api_b, depth, model], outputs, api_name="morph", concurrency_id=GPU, preprocess=False
+    )
     stop.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
 
     def accept(picture, image_id):

@@ -9,7 +9,7 @@ import gradio as gr
 from pipelines import Studio, VariationsRequest
 from pipelines.images import load_image
 
-from .common import GPU, ResultPanel, gallery_items, recipes_json, result_panel, sampler_controls, stream
+from .common import GPU, ResultPanel, gallery_items, recipes_json, result_panel, sampler_controls, stream, upload_path
 
 
 @dataclass
@@ -62,7 +62,7 @@ def render(studio: Studio, model: gr.Dropdown) -> VariationsTab:
         def start():
             request = VariationsRequest(
                 model=model,
-                image=load_image(image, studio.settings.max_pixels),
+                image=load_image(upload_path(image), studio.settings.max_pixels),
                 prompt=prompt,
                 negative_prompt=negative_prompt,
                 seed=seed,
@@ -87,7 +87,7 @@ def render(studio: Studio, model: gr.Dropdown) -> VariationsTab:
     with gr.Row(visible=False):
         api_image = gr.File(label="image")
         api_run = gr.Button("variations")
-    api_run.click(run, [api_image, *settings], outputs, api_name="variations", concurrency_id=GPU)
+    api_run.click(run, [api_image, *settings], outputs, api_name="variations", concurrency_id=GPU, preprocess=False)
     stop.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
     image.upload(lambda: None, None, parent, api_visibility="private", queue=False)  # a new upload has no parent
 
