@@ -3,6 +3,7 @@
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,12 @@ def test_help_documents_every_setting_and_its_variable():
     for f in dataclasses.fields(Settings):
         assert "--" + f.name.replace("_", "-") in out
         assert env_name(f.name) in out
+
+
+def test_readme_configuration_table_lists_every_setting():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for f in dataclasses.fields(Settings):
+        assert f"| `--{f.name.replace('_', '-')}` | `{env_name(f.name)}` |" in readme, f.name
 
 
 def test_zerogpu_wrapper_is_the_identity_off_spaces_and_sizes_by_work(monkeypatch):
