@@ -253,9 +253,10 @@ def train_unet(
             noisy = noise_scheduler.add_noise(x0, noise, t)
             pred = unet(noisy, t, cond).sample.float()
         target = noise_scheduler.get_velocity(x0, noise, t)
-        # Min-SNR-γ weighting for v-prediction: min(SNR, γ) / (SNR + 1); zero-SNR steps keep weight 0…1.
+        # Min-SNR-γ weighting for v-prediction: min(SNR, γ) / (SNR + 1). It weighs the noisiest steps
+        # near zero, and those are where the layout (position) is decided: γ = 0 turns it off.
         snr = compute_snr(noise_scheduler, t)
-        weight = torch.clamp(snr, max=args.min_snr_gamma) / (snr + 1)
+        weight = torch.clamp(snr, max=args.min_snr_gamma) / (snr + 1) if args.min_snr_gamma > 0 else torch.ones_like(snr)
         loss = (F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -300,7 +301,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-p", type=float, default=0.7, help="chance that a caption states each optional part")
     p.add_argument("--save-minutes", type=float, default=math.inf, help="write a checkpoint this often")
     p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--min-snr-gamma", type=float, default=5.0)
+    p.add_argument("--min-snr-gamma", type=float, default=5.0, help="0: plain v-prediction loss")
     p.add_argument("--caption-dropout", type=float, default=0.1)
     p.add_argument("--channels", type=int, nargs="+", default=[64, 128, 192])
     p.add_argument("--layers", type=int, default=1, help="U-Net layers per block")
