@@ -49,3 +49,24 @@ def test_judge_agrees_with_the_generator_on_its_own_drawings():
 def test_judge_reads_an_empty_canvas_as_no_shape():
     reading = judge(np.full((64, 64, 3), 255, np.uint8))
     assert reading.shape == "none" and reading.background == "white"
+
+
+def test_growing_a_unet_keeps_every_trained_weight_and_adds_a_quadrant_level():
+    import torch
+
+    from shapeworld.train import build_unet, grow_unet
+
+    torch.manual_seed(0)
+    old = build_unet((32, 64), 1, 32)
+    new = grow_unet(old)
+    assert tuple(new.config.block_out_channels) == (32, 64, 64)
+    grown = new.state_dict()
+    for key, value in old.state_dict().items():
+        if key.startswith("up_blocks."):
+            index, rest = key.removeprefix("up_blocks.").split(".", 1)
+            key = f"up_blocks.{int(index) + 1}.{rest}"
+        assert torch.equal(grown[key], value), key
+    fresh = [k for k in grown if k.startswith(("down_blocks.2.resnets", "up_blocks.0."))]
+    assert fresh  # the new level exists, with weights of its own
+    sample = new(torch.randn(1, 4, 16, 16), 10, torch.randn(1, 5, 32)).sample
+    assert sample.shape == (1, 4, 16, 16)
