@@ -35,7 +35,7 @@ def render(studio: Studio, model: gr.Dropdown) -> Txt2ImgTab:
         with gr.Column(scale=5, min_width=320):
             prompt = gr.Textbox(
                 label="Prompt",
-                placeholder="a large blue triangle at the top left on a white background",
+                placeholder="a large blue triangle on a white background",
                 lines=3,
                 max_length=2000,
                 elem_id="txt2img-prompt",
