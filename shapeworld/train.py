@@ -223,8 +223,13 @@ def train_unet(
     text_encoder = (text_encoder or build_text_encoder(len(tokenizer), args.text_width)).to(args.device).train()
     unet = (unet or build_unet(tuple(args.channels), args.layers, args.text_width)).to(args.device).train()
     noise_scheduler = DDPMScheduler(**NOISE_SCHEDULE)
-    params = list(unet.parameters()) + list(text_encoder.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    # Only the named U-Net parts learn when given (the rest keeps what it knows); the text encoder always.
+    for name, param in unet.named_parameters():
+        param.requires_grad_(not args.unet_parts or name.startswith(tuple(args.unet_parts)))
+    learning = [p for p in unet.parameters() if p.requires_grad]
+    params = learning + list(text_encoder.parameters())
+    groups = [{"params": learning}, {"params": list(text_encoder.parameters()), "lr": args.text_lr or args.lr}]
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.01)
     warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup))
     ema_unet = EMAModel(unet.parameters(), decay=args.ema, use_ema_warmup=True)
     ema_text = EMAModel(text_encoder.parameters(), decay=args.ema, use_ema_warmup=True)
@@ -247,7 +252,7 @@ def train_unet(
         drop = torch.rand(args.batch, device=args.device, generator=gen) < args.caption_dropout
         ids = torch.where(drop, len(vocab) - 1, ids)
         noise = torch.randn(x0.shape, device=args.device, generator=gen)
-        t = torch.randint(0, 1000, (args.batch,), device=args.device, generator=gen)
+        t = torch.randint(*args.timesteps, (args.batch,), device=args.device, generator=gen)
         with _autocast(args.device):
             cond = text_encoder(tokens[ids]).last_hidden_state
             noisy = noise_scheduler.add_noise(x0, noise, t)
@@ -296,9 +301,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=math.inf, help="stop the U-Net stage early")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--text-lr", type=float, default=0.0, help="text encoder's learning rate (0: --lr)")
     p.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
     p.add_argument("--anywhere-p", type=float, default=0.3, help="share of drawings placed anywhere")
     p.add_argument("--keep-p", type=float, default=0.7, help="chance that a caption states each optional part")
+    p.add_argument("--timesteps", type=int, nargs=2, default=[0, 1000], metavar=("LOW", "HIGH"),
+                   help="train on timesteps in [LOW, HIGH): the noisiest ones decide the layout")
+    p.add_argument("--unet-parts", nargs="*", default=[], help="U-Net parameter-name prefixes that learn (default: all)")
     p.add_argument("--save-minutes", type=float, default=math.inf, help="write a checkpoint this often")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--min-snr-gamma", type=float, default=5.0, help="0: plain v-prediction loss")

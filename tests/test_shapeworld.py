@@ -70,3 +70,21 @@ def test_growing_a_unet_keeps_every_trained_weight_and_adds_a_quadrant_level():
     assert fresh  # the new level exists, with weights of its own
     sample = new(torch.randn(1, 4, 16, 16), 10, torch.randn(1, 5, 32)).sample
     assert sample.shape == (1, 4, 16, 16)
+
+
+def test_fine_tuning_named_unet_parts_leaves_the_rest_untouched(tmp_path):
+    import torch
+
+    from shapeworld.train import build_text_encoder, build_unet, build_vae, parse_args, train_unet
+    from shapeworld.tokenizer import build_tokenizer
+
+    args = parse_args(["unet", "--out", str(tmp_path), "--device", "cpu", "--images", "16", "--batch", "4",
+                       "--steps", "3", "--workers", "1", "--unet-parts", "mid_block", "--timesteps", "900", "1000"])
+    torch.manual_seed(0)
+    vae = build_vae()
+    unet, text_encoder = build_unet((32, 32), 1, 32), build_text_encoder(len(build_tokenizer()), 32)
+    before = {k: v.clone() for k, v in unet.state_dict().items()}
+    train_unet(args, vae, log=lambda line: None, text_encoder=text_encoder, unet=unet)
+    after = unet.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("mid_block") for k in changed)
