@@ -24,6 +24,7 @@ def wait_results(page, index: int, count: int, alt: str = "seed") -> None:
         f"() => document.querySelectorAll('.results')[{index}].querySelectorAll(\"img[alt^='{alt}']\").length >= {count}",
         timeout=120_000,
     )
+    page.wait_for_timeout(1500)  # the gallery stays dimmed until the event has fully ended
 
 
 def main() -> None:
@@ -51,7 +52,6 @@ def main() -> None:
         page.get_by_label("To", exact=True).fill("a blue circle on a white background")
         page.locator("#morph-generate").click()
         wait_results(page, 2, 8, alt="t = ")
-        page.wait_for_timeout(1500)
         page.screenshot(path=out / "morph.png")
 
         tablet = browser.new_page(viewport={"width": 820, "height": 1180}, has_touch=True)

@@ -177,6 +177,8 @@ def test_variations_and_morph_from_the_ui(browser, app_url, tmp_path):
         timeout=60_000,
     )
     assert panel.locator("img[alt^='seed']").count() == 4
+    source = page.locator(".source-image img").first.bounding_box()  # the 64×64 picture, shown large
+    assert source["height"] > 150, source
     open_tab(page, "Morph")
     page.get_by_label("From", exact=True).fill("a red circle")
     page.get_by_label("To", exact=True).fill("a blue circle")

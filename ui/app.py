@@ -13,6 +13,8 @@ THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="m
 CSS = """
 .hint { opacity: .7; font-size: .85em; margin-top: -.4em }
 footer { display: none !important }
+/* A small picture (the embedded model's 64×64) fills its frame instead of sitting there as a thumbnail. */
+.source-image img { width: 100%; height: 100%; object-fit: contain }
 """
 # Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
 JS = """

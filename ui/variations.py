@@ -23,7 +23,14 @@ def render(studio: Studio, model: gr.Dropdown) -> VariationsTab:
     parent = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
-            image = gr.Image(label="Image to vary", type="filepath", format="png", sources=["upload", "clipboard"], height=300)
+            image = gr.Image(
+                label="Image to vary",
+                type="filepath",
+                format="png",
+                sources=["upload", "clipboard"],
+                height=300,
+                elem_classes="source-image",
+            )
             similarity = gr.Slider(0, 1, 0.7, step=0.05, label="Similarity", info="0 = loose · 1 = very close")
             prompt = gr.Textbox("", label="Steer (optional)", placeholder="same, but on a black background", lines=2, max_length=2000)
             with gr.Row():
