@@ -8,10 +8,12 @@
 The recipe is latent diffusion as Stable Diffusion does it, scaled down, with two changes from the
 usual SD 1.x schedule that the shape world needs: v-prediction with a zero-terminal-SNR noise schedule
 (Lin et al. 2023), without which the background colour cannot be steered, and Min-SNR loss weighting
-(Hang et al. 2023), which speeds convergence. The `grow` stage gives a trained U-Net one more level
-below its bottleneck and fine-tunes it with position stated more often: at 2×2 every cell is a quadrant,
-and the zero padding of the new level's convolutions tells each cell which one it is. Everything is seeded; `training.json` in the output
-folder records the arguments, the steps run and the wall time.
+(Hang et al. 2023), which speeds convergence — but weighs the noisiest steps, where the layout is
+decided, near zero (`--min-snr-gamma 0` turns it off). The `grow` stage gives a trained U-Net one more
+level below its bottleneck and fine-tunes it with position stated more often: at 2×2 every cell is a
+quadrant, and the zero padding of the new level's convolutions tells each cell which one it is.
+Everything is seeded; `training.json` in the output folder records the arguments, the steps run and the
+wall time.
 """
 
 from __future__ import annotations
@@ -125,7 +127,9 @@ def _dataset_chunk(args: tuple[int, int, float, float]) -> tuple[np.ndarray, lis
     return make_dataset(n, seed, position_anywhere_p=anywhere_p, keep_p=keep_p)
 
 
-def dataset(n: int, seed: int, workers: int, anywhere_p: float = 0.3, keep_p: float = 0.7) -> tuple[np.ndarray, list[str]]:
+def dataset(
+    n: int, seed: int, workers: int, anywhere_p: float = 0.3, keep_p: float = 0.7
+) -> tuple[np.ndarray, list[str]]:
     """`n` pairs drawn in chunks of 5000 (chunk i seeded `seed + i`): the same data on any core count."""
     chunks = [(min(5000, n - start), seed + i, anywhere_p, keep_p) for i, start in enumerate(range(0, n, 5000))]
     with ProcessPoolExecutor(workers) as pool:
@@ -261,7 +265,9 @@ def train_unet(
         # Min-SNR-γ weighting for v-prediction: min(SNR, γ) / (SNR + 1). It weighs the noisiest steps
         # near zero, and those are where the layout (position) is decided: γ = 0 turns it off.
         snr = compute_snr(noise_scheduler, t)
-        weight = torch.clamp(snr, max=args.min_snr_gamma) / (snr + 1) if args.min_snr_gamma > 0 else torch.ones_like(snr)
+        weight = torch.ones_like(snr)
+        if args.min_snr_gamma > 0:
+            weight = torch.clamp(snr, max=args.min_snr_gamma) / (snr + 1)
         loss = (F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -307,7 +313,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-p", type=float, default=0.7, help="chance that a caption states each optional part")
     p.add_argument("--timesteps", type=int, nargs=2, default=[0, 1000], metavar=("LOW", "HIGH"),
                    help="train on timesteps in [LOW, HIGH): the noisiest ones decide the layout")
-    p.add_argument("--unet-parts", nargs="*", default=[], help="U-Net parameter-name prefixes that learn (default: all)")
+    p.add_argument("--unet-parts", nargs="*", default=[], help="U-Net parameter-name prefixes that learn (default all)")
     p.add_argument("--save-minutes", type=float, default=math.inf, help="write a checkpoint this often")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--min-snr-gamma", type=float, default=5.0, help="0: plain v-prediction loss")

@@ -37,8 +37,9 @@ def render(studio: Studio, model: gr.Dropdown) -> MorphTab:
                 pingpong = gr.Checkbox(False, label="Ping-pong")
             with gr.Accordion("Image morph", open=False):
                 with gr.Row():
-                    image_a = gr.Image(label="From image", type="filepath", format="png", height=200, elem_classes="source-image")
-                    image_b = gr.Image(label="To image", type="filepath", format="png", height=200, elem_classes="source-image")
+                    picture = dict(type="filepath", format="png", height=200, elem_classes="source-image")
+                    image_a = gr.Image(label="From image", **picture)
+                    image_b = gr.Image(label="To image", **picture)
                 depth = gr.Slider(0.05, 1, 0.6, step=0.05, label="Depth (how far the images may change)")
             with gr.Accordion("Advanced", open=False):
                 negative = gr.Textbox("", label="Negative prompt", lines=1, max_length=2000)
