@@ -117,7 +117,7 @@ def grow_unet(old: UNet2DConditionModel) -> UNet2DConditionModel:
             index, rest = key.removeprefix("up_blocks.").split(".", 1)
             key = f"up_blocks.{int(index) + 1}.{rest}"
         moved[key] = value
-    missing, unexpected = new.load_state_dict(moved, strict=False)
+    unexpected = new.load_state_dict(moved, strict=False).unexpected_keys
     assert not unexpected, unexpected  # every old weight found its place
     return new
 
@@ -321,7 +321,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, nargs="+", default=[64, 128, 192])
     p.add_argument("--layers", type=int, default=1, help="U-Net layers per block")
     p.add_argument("--text-width", type=int, default=256)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.stage == "grow" and args.start is None:
+        p.error("stage 'grow' needs --start: the trained model folder to deepen")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

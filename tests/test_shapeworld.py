@@ -88,3 +88,13 @@ def test_fine_tuning_named_unet_parts_leaves_the_rest_untouched(tmp_path):
     after = unet.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("mid_block") for k in changed)
+
+
+def test_growing_without_a_start_model_is_refused_clearly(capsys):
+    import pytest
+
+    from shapeworld.train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["grow", "--out", "x"])
+    assert "needs --start" in capsys.readouterr().err
