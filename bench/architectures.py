@@ -65,11 +65,12 @@ SCHEDULER = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.0
 # The same block types at toy widths, for smoke runs of the benchmarks on a CPU (seconds, not minutes).
 TINY = dict(
     sd15=dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32, attention_head_dim=4,
-              norm_num_groups=16, sample_size=8,
-              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")),
+              norm_num_groups=16, sample_size=8, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")),
     sdxl=dict(block_out_channels=(32, 64), layers_per_block=1, transformer_layers_per_block=(1, 2),
               attention_head_dim=(2, 4), cross_attention_dim=64, norm_num_groups=16, sample_size=8,
-              down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+              down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+              up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
               addition_time_embed_dim=8, projection_class_embeddings_input_dim=32 + 6 * 8),
     vae=dict(block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16, sample_size=64),
     clip=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, projection_dim=32),

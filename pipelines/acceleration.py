@@ -77,14 +77,16 @@ def speed_up(pipe, speed: str) -> tuple[str, ...]:
 def describe(pipe) -> dict[str, Any]:
     """What is applied to `pipe`'s modules now (read from the modules themselves), for benchmarks."""
     unet, vae = getattr(pipe, "unet", None), getattr(pipe, "vae", None)
-    graphs = graphed(unet) if unet is not None else None
-    half = vae.__dict__.get("decode") if vae is not None else None
+    if unet is None:
+        return {}
+    graphs = graphed(unet)
+    half = getattr(vae.__dict__.get("decode") if vae is not None else None, "__self__", None)
     return {
-        "channels_last": bool(unet is not None and unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)),
-        "fused_qkv": bool(unet is not None and is_fused(unet)),
-        "compiled": bool(unet is not None and any(getattr(m, "_compiled_call_impl", None) for m in unet.modules())),
-        "graphs": dict(graphs.stats) | {"captured": len(graphs.graphs)} if graphs is not None else None,
-        "vae_half": {"fallbacks": half.__self__.fallbacks} if isinstance(getattr(half, "__self__", None), HalfPrecisionVAE) else None,
+        "channels_last": unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last),
+        "fused_qkv": is_fused(unet),
+        "compiled": any(getattr(m, "_compiled_call_impl", None) is not None for m in unet.modules()),
+        "graphs": None if graphs is None else dict(graphs.stats) | {"captured": len(graphs.graphs)},
+        "vae_half": {"fallbacks": half.fallbacks} if isinstance(half, HalfPrecisionVAE) else None,
     }
 
 
@@ -143,7 +145,12 @@ def _share(fused: torch.nn.Linear, parts: tuple[torch.nn.Linear, ...]) -> None:
 
 def compile_blocks(unet) -> None:
     """Regional compilation: one compiled transformer block reused everywhere (seconds, not minutes)."""
+    if any(getattr(m, "_compiled_call_impl", None) is not None for m in unet.modules()):
+        return
     unet.compile_repeated_blocks(fullgraph=True)
+    graphs = graphed(unet)
+    if graphs is not None:
+        graphs.reset()  # graphs captured before replay the uncompiled kernels
 
 
 # -- CUDA graphs ----------------------------------------------------------------------------------------
@@ -170,6 +177,20 @@ def capture_cuda_graph(fn: Callable[[], torch.Tensor], pool, stream) -> tuple[Ca
             output = fn()
     torch.cuda.current_stream().wait_stream(stream)
     return graph.replay, output, graph.pool()
+
+
+def capture_by_recomputing(
+    fn: Callable[[], torch.Tensor], pool, stream
+) -> tuple[Callable[[], None], torch.Tensor, Any]:
+    """A stand-in for `capture_cuda_graph` on a CPU, for checks: the output buffer is fixed and a replay
+    recomputes it from the static buffers, so a wrapper that forgot to copy an input, or handed out its
+    output buffer, shows as different pixels."""
+    output = fn()
+
+    def replay() -> None:
+        output.copy_(fn())
+
+    return replay, output, pool
 
 
 # Tensor arguments a graph takes as static inputs; every other argument must be left at its default.

@@ -18,6 +18,7 @@ from pipelines.acceleration import (
     GraphedForward,
     HalfPrecisionVAE,
     after_adapter,
+    capture_by_recomputing,
     describe,
     fuse_qkv,
     graphed,
@@ -27,18 +28,8 @@ from pipelines.manager import PipelineManager, module_bytes
 from tests.conftest import TINY, as_array, make_studio, tiny_registry
 
 
-def stand_in_capture(fn, pool, stream):
-    """What a CUDA graph does, on the CPU: the output buffer is fixed, a replay recomputes from the inputs."""
-    output = fn()
-
-    def replay():
-        output.copy_(fn())
-
-    return replay, output, pool
-
-
 def graph(module) -> GraphedForward:
-    return GraphedForward.install(module, capture=stand_in_capture, device_types=("cpu",))
+    return GraphedForward.install(module, capture=capture_by_recomputing, device_types=("cpu",))
 
 
 def plain_images(pipe, prompt: str, seeds: list[int], steps: int, size: int) -> list[np.ndarray]:
@@ -58,13 +49,28 @@ def plain_images(pipe, prompt: str, seeds: list[int], steps: int, size: int) -> 
 def test_every_gpu_speed_is_off_on_the_cpu_and_draws_plain_diffusers_pixels(tiny_model_dir, speed):
     studio = make_studio(tiny_registry(tiny_model_dir))
     studio.manager = PipelineManager(studio.manager.registry, device="cpu", dtype="float32", gpu_speed=speed)
-    request = Txt2ImgRequest(model=TINY, prompt="a red circle", seed=5, steps=3, width=64, height=64,
-                             guidance_scale=5.0, scheduler="Euler a", num_images=2)
+    request = Txt2ImgRequest(
+        model=TINY,
+        prompt="a red circle",
+        seed=5,
+        steps=3,
+        width=64,
+        height=64,
+        guidance_scale=5.0,
+        scheduler="Euler a",
+        num_images=2,
+    )
     ours = [as_array(image) for image in studio.txt2img(request).result().images]
 
     pipe = studio.manager.pipeline(TINY, "txt2img")
     assert studio.manager.gpu_speed == "off"
-    assert describe(pipe) == {"channels_last": False, "fused_qkv": False, "compiled": False, "graphs": None, "vae_half": None}
+    assert describe(pipe) == {
+        "channels_last": False,
+        "fused_qkv": False,
+        "compiled": False,
+        "graphs": None,
+        "vae_half": None,
+    }
     plain = StableDiffusionPipeline.from_pretrained(tiny_model_dir, dtype=torch.float32)
     plain.set_progress_bar_config(disable=True)
     assert all((a == b).all() for a, b in zip(ours, plain_images(plain, "a red circle", [5, 6], 3, 64)))
@@ -189,3 +195,20 @@ def test_half_precision_decode_falls_back_to_float32_only_on_overflow():
         assert latents.dtype == torch.float32  # encoding keeps diffusers' float32 path
     assert vae.dtype == torch.float16
     assert describe(pipe)["vae_half"] == {"fallbacks": 1}
+
+
+def test_an_sdxl_pipeline_decodes_in_half_precision_without_converting_the_autoencoder(monkeypatch):
+    pipe = random_pipeline("sdxl", tiny=True, dtype=torch.float16)
+    pipe.set_progress_bar_config(disable=True)
+    speed_up(pipe, "eager")
+    conversions = []
+    monkeypatch.setattr(pipe.vae, "to", lambda *a, **k: conversions.append((a, k)))
+    image = pipe(
+        prompt="a red circle",
+        negative_prompt="",
+        height=64,
+        width=64,
+        num_inference_steps=1,
+        generator=torch.Generator("cpu").manual_seed(0),
+    ).images[0]
+    assert image.size == (64, 64) and conversions == [] and pipe.vae.decode.__self__.fallbacks == 0
