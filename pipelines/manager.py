@@ -127,7 +127,8 @@ class PipelineManager:
         self.dtype = pick_dtype(dtype, self.device)
         self.memory_budget_bytes = memory_budget_bytes
         # What speeds sampling up on CUDA (pipelines/acceleration.py); nothing of it runs on other devices.
-        self.gpu_speed = check_speed(gpu_speed) if self.device.type == "cuda" else check_speed(gpu_speed) and "off"
+        check_speed(gpu_speed)  # a wrong value is refused on every device
+        self.gpu_speed = gpu_speed if self.device.type == "cuda" else "off"
         self.offline = offline
         self.lock = threading.RLock()  # one accelerator, one job at a time
         self._loader = loader or self._load_from_pretrained
