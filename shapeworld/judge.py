@@ -110,9 +110,14 @@ def read_scene(image: np.ndarray) -> SceneReading:
 
 
 def _read_blob(img, blob, stats, bg_colour, distance, background: str) -> Reading:
-    # Colour from the blob's core, away from anti-aliased edges that mix in the background.
+    # Colour from the blob's core, away from anti-aliased edges that mix in the background; a thin
+    # outline has no core, so its strongest half is read instead.
     core = cv2.erode(blob, np.ones((3, 3), np.uint8))
-    pixels = img[core.astype(bool)] if core.sum() >= 4 else img[blob.astype(bool)]
+    if core.sum() >= 4:
+        pixels = img[core.astype(bool)]
+    else:
+        strong = distance[blob.astype(bool)]
+        pixels = img[blob.astype(bool)][strong >= np.median(strong)]
     mean_rgb = pixels.mean(axis=0)
     colour = _nearest(mean_rgb, COLOURS)
     hue = float(cv2.cvtColor(np.uint8([[mean_rgb]]), cv2.COLOR_RGB2HSV_FULL)[0, 0, 0]) * 360 / 256
@@ -124,7 +129,28 @@ def _read_blob(img, blob, stats, bg_colour, distance, background: str) -> Readin
     x, y, w, h = (stats[k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     centre = ((x + w / 2) / 64, (y + h / 2) / 64)
     position = min(POSITIONS, key=lambda p: math.dist(POSITIONS[p], centre))
-    return Reading(colour, _classify_shape(blob), size, position, background, radius, centre, hue)
+    return Reading(colour, _classify_shape(_filled(blob)), size, position, background, radius, centre, hue)
+
+
+def _filled(blob: np.ndarray) -> np.ndarray:
+    """The blob with its holes filled: an outlined figure takes the form of the filled one."""
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    inside = np.zeros_like(blob)
+    cv2.drawContours(inside, contours, -1, 1, -1)
+    return inside
+
+
+def fill(image: np.ndarray) -> float:
+    """How much of its largest figure's outline is filled with colour: about 1 for a filled figure,
+    well under one half for an outline (the `outline` style), 0 without a figure."""
+    img = _as_image(image)
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).astype(float)
+    distance = np.linalg.norm(img.astype(float) - np.median(border, axis=0), axis=-1)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((distance > 60).astype(np.uint8), connectivity=8)
+    if count < 2:
+        return 0.0
+    blob = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    return float(blob.sum()) / max(float(_filled(blob).sum()), 1.0)
 
 
 def judge(image: np.ndarray) -> Reading:

@@ -2,9 +2,11 @@
 
     python -m shapeworld.train --out assets/shapes-model                        # everything, end to end
     python -m shapeworld.train vae --out runs/vae                                 # the autoencoder alone
+    python -m shapeworld.train decoder --vae runs/vae --out runs/vae2             # its decoder, sharper on scenes
     python -m shapeworld.train data --vae runs/vae --out runs/data                # scenes drawn and encoded once
     python -m shapeworld.train unet --vae runs/vae --data runs/data --out runs/model   # text to image
     python -m shapeworld.train inpaint --start runs/model --out runs/model/inpainting  # 9-channel variant
+    python -m shapeworld.train lora --start runs/model --out runs/model/loras/outline  # a style as a LoRA
 
 The recipe is latent diffusion as Stable Diffusion does it, scaled down: v-prediction with a
 zero-terminal-SNR noise schedule (Lin et al. 2023), without which the background colour cannot be steered.
@@ -48,7 +50,7 @@ from diffusers.training_utils import EMAModel, compute_snr
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from .tokenizer import MAX_TOKENS, build_tokenizer
-from .world import FIGURE_COUNT_P, make_dataset, make_inpaint_dataset
+from .world import FIGURE_COUNT_P, STYLES, make_dataset, make_inpaint_dataset
 
 NOISE_SCHEDULE = dict(
     num_train_timesteps=1000,
@@ -225,6 +227,48 @@ def train_vae(args: argparse.Namespace, log) -> AutoencoderKL:
     return vae
 
 
+def train_decoder(args: argparse.Namespace, log) -> AutoencoderKL:
+    """Fine-tune a trained autoencoder's decoder on scenes, its encoder frozen: the latent space the U-Net
+    learned stays exactly as it was, while pictures of several figures decode sharper."""
+    torch.manual_seed(args.seed)
+    vae = AutoencoderKL.from_pretrained(args.vae, dtype=torch.float32).to(args.device)
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    images, _ = dataset(args.images, args.seed + 30_000, args.workers)
+    held_out, _ = dataset(256, args.seed + 40_000, 1)
+    pixels, check = to_tensor(images, args.device), to_tensor(held_out, args.device)
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(pixels[i : i + 256]).latent_dist.mean for i in range(0, len(pixels), 256)])
+        check_latents = vae.encode(check).latent_dist.mean
+
+    def psnr() -> float:
+        with torch.no_grad(), _autocast(args.device):
+            decoded = vae.decode(check_latents).sample.float().clamp(-1, 1)
+        return -10 * math.log10(F.mse_loss(decoded, check).item() / 4)
+
+    learning = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    opt = torch.optim.AdamW(learning, lr=args.lr)
+    gen = torch.Generator(args.device).manual_seed(args.seed)
+    log(f"decoder: held-out PSNR {psnr():.2f} dB before")
+    start, step, saved = time.time(), 0, time.time()
+    while step < args.steps and time.time() - start < args.max_minutes * 60:
+        pick = torch.randint(len(latents), (args.batch,), device=args.device, generator=gen)
+        with _autocast(args.device):
+            decoded = vae.decode(latents[pick]).sample.float()
+        loss = F.l1_loss(decoded, pixels[pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if time.time() - saved > args.save_minutes * 60:
+            log(f"decoder step {step}: held-out PSNR {psnr():.2f} dB ({time.time() - start:.0f} s); checkpoint")
+            copy.deepcopy(vae).cpu().half().save_pretrained(args.out)
+            saved = time.time()
+    args.steps_run = step
+    log(f"decoder: {step} steps, held-out PSNR {psnr():.2f} dB after")
+    return vae
+
+
 # -- the denoising loop, shared by text to image and inpainting ----------------------------------------
 
 
@@ -259,17 +303,14 @@ def denoise(args, log, unet, text_encoder, sample, train_text: bool, save) -> No
         progress = min(1.0, max(step / args.steps, elapsed / budget if math.isfinite(budget) else 0.0))
         return min(1.0, (step + 1) / args.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
 
-    emas = [(EMAModel(unet.parameters(), decay=args.ema, use_ema_warmup=True, foreach=True), unet)]
-    if train_text:
-        emas.append((EMAModel(text_encoder.parameters(), decay=args.ema, use_ema_warmup=True, foreach=True), text_encoder))
+    # An average of the learning weights is what gets saved (frozen ones need none).
+    ema = EMAModel(params, decay=args.ema, use_ema_warmup=True, foreach=True)
 
     def ema_save() -> None:
-        for ema, module in emas:
-            ema.store(module.parameters())
-            ema.copy_to(module.parameters())
+        ema.store(params)
+        ema.copy_to(params)
         save()
-        for ema, module in emas:
-            ema.restore(module.parameters())
+        ema.restore(params)
 
     forward = unet
     if args.compile:
@@ -312,8 +353,7 @@ def denoise(args, log, unet, text_encoder, sample, train_text: bool, save) -> No
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        for ema, module in emas:
-            ema.step(module.parameters())
+        ema.step(params)
         if step % 250 == 0:
             log(f"step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} ({time.time() - start:.0f} s)")
         if time.time() - saved > args.save_minutes * 60:  # a checkpoint to judge while training goes on
@@ -397,6 +437,41 @@ def train_inpaint(args: argparse.Namespace, log) -> None:
     denoise(args, log, unet, text_encoder, sample, train_text=False, save=lambda: save_inpainting(args.out, base, unet))
 
 
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+
+
+def train_lora(args: argparse.Namespace, log) -> None:
+    """A LoRA on a trained model's U-Net, learning a drawing style (`--style`) for the same captions:
+    the base weights stay frozen; the file is written in diffusers' LoRA layout, named after `--out`."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(args.seed)
+    base = StableDiffusionPipeline.from_pretrained(args.start, dtype=torch.float32)
+    vae = base.vae.to(args.device).eval()
+    text_encoder = base.text_encoder.to(args.device).eval().requires_grad_(False)
+    unet = base.unet.to(args.device).requires_grad_(False)
+    unet.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS))
+    unet.train()
+    images, tokens = dataset(args.images, args.seed + 50_000, args.workers, style=args.style)
+    latents, tokens = encode_images(vae, images, args.device), torch.from_numpy(tokens).to(args.device)
+    del images
+    log(f"LoRA '{args.out.name}' ({args.style}) rank {args.rank} on {args.start}: "
+        f"{sum(p.numel() for p in unet.parameters() if p.requires_grad) / 1e3:.0f} k parameters, {len(latents)} examples")
+
+    def sample(gen):
+        pick = torch.randint(len(latents), (args.batch,), device=args.device, generator=gen)
+        return latents[pick], tokens[pick], None
+
+    def save():
+        # PEFT's own layout, which diffusers' load_lora_weights reads back exactly (tested).
+        StableDiffusionPipeline.save_lora_weights(
+            args.out.parent, unet_lora_layers=get_peft_model_state_dict(unet), weight_name=f"{args.out.name}.safetensors"
+        )
+
+    denoise(args, log, unet, text_encoder, sample, train_text=False, save=save)
+
+
 def write_data(args: argparse.Namespace, vae: AutoencoderKL, log) -> None:
     start = time.time()
     latents, tokens = scene_data(args, vae)
@@ -409,11 +484,13 @@ def write_data(args: argparse.Namespace, vae: AutoencoderKL, log) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", nargs="?", choices=["all", "vae", "data", "unet", "inpaint"], default="all")
+    p.add_argument("stage", nargs="?", choices=["all", "vae", "decoder", "data", "unet", "inpaint", "lora"], default="all")
     p.add_argument("--out", type=Path, required=True, help="output folder (diffusers format)")
-    p.add_argument("--vae", type=Path, help="stages 'data' and 'unet': a trained autoencoder folder")
+    p.add_argument("--vae", type=Path, help="stages 'decoder', 'data' and 'unet': a trained autoencoder folder")
     p.add_argument("--data", type=Path, help="stage 'unet': a folder written by stage 'data'")
-    p.add_argument("--start", type=Path, help="stage 'inpaint': the trained text-to-image model folder")
+    p.add_argument("--start", type=Path, help="stages 'inpaint' and 'lora': the trained text-to-image model folder")
+    p.add_argument("--style", choices=STYLES, default="outline", help="stage 'lora': the drawing style it learns")
+    p.add_argument("--rank", type=int, default=8, help="stage 'lora': the rank of its matrices")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=4, help="processes drawing the data set")
@@ -443,17 +520,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-layers", type=int, default=4)
     p.add_argument("--compile", action="store_true", help="torch.compile the U-Net for training (falls back if it fails)")
     args = p.parse_args(argv)
-    if args.stage == "inpaint" and args.start is None:
-        p.error("stage 'inpaint' needs --start: the trained text-to-image model folder")
-    if args.stage in ("data", "unet") and args.vae is None:
+    if args.stage in ("inpaint", "lora") and args.start is None:
+        p.error(f"stage '{args.stage}' needs --start: the trained text-to-image model folder")
+    if args.stage in ("decoder", "data", "unet") and args.vae is None:
         p.error(f"stage '{args.stage}' needs --vae: a trained autoencoder folder")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    logfile = (args.out / "training.log").open("a")
+    # A LoRA is one file beside others (loras/outline.safetensors): its log and record sit beside it.
+    folder, stem = (args.out.parent, args.out.name) if args.stage == "lora" else (args.out, "training")
+    folder.mkdir(parents=True, exist_ok=True)
+    logfile = (folder / f"{stem}.log").open("a")
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -463,6 +542,10 @@ def main(argv: list[str] | None = None) -> None:
     began = time.time()
     if args.stage == "inpaint":
         train_inpaint(args, log)
+    elif args.stage == "lora":
+        train_lora(args, log)
+    elif args.stage == "decoder":
+        train_decoder(args, log).cpu().half().save_pretrained(args.out)
     else:
         if args.stage in ("data", "unet"):
             vae = AutoencoderKL.from_pretrained(args.vae, dtype=torch.float32).to(args.device)
@@ -482,7 +565,7 @@ def main(argv: list[str] | None = None) -> None:
     record["wall_minutes"] = round((time.time() - began) / 60, 2)
     record["torch"] = torch.__version__
     record["accelerator"] = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    (args.out / "training.json").write_text(json.dumps(record, indent=2, default=str))
+    (folder / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str))
     log(f"{args.stage} saved to {args.out} after {record['wall_minutes']} min")
 
 

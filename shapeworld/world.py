@@ -19,6 +19,8 @@ import numpy as np
 IMAGE_SIZE = 64
 _SUPERSAMPLE = 4  # draw at 4× and downsample: anti-aliased edges like a real picture
 _GAP_PX = 2  # figures of one scene stay this many pixels apart, so each reads as its own blob
+OUTLINE_PX = 2.5  # the edge of an outlined figure (the `outline` LoRA's style), in 64×64 pixels
+STYLES = ("filled", "outline")
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (225, 30, 30),
@@ -234,12 +236,19 @@ def shape_points(shape: str, radius_px: float, centre_px: tuple[float, float]) -
     return None
 
 
-def _paint(canvas: np.ndarray, figure: Figure, colour) -> None:
+def _paint(canvas: np.ndarray, figure: Figure, colour, style: str = "filled") -> None:
     big = canvas.shape[0]
     radius = figure.radius * big
     centre = (figure.centre[0] * big, figure.centre[1] * big)
     points = shape_points(figure.shape, radius, centre)
-    if points is None:
+    if style == "outline":  # the coloured edge alone, drawn inside the filled figure's own boundary
+        edge = round(OUTLINE_PX * big / IMAGE_SIZE)
+        if points is None:
+            cv2.circle(canvas, (round(centre[0]), round(centre[1])), round(radius - edge / 2), colour, edge, cv2.LINE_AA)
+        else:
+            inner = centre + (points - centre) * (1 - edge / 2 / max(radius, 1.0))
+            cv2.polylines(canvas, [np.round(inner).astype(np.int32)], True, colour, edge, cv2.LINE_AA)
+    elif points is None:
         cv2.circle(canvas, (round(centre[0]), round(centre[1])), round(radius), colour, -1, cv2.LINE_AA)
     else:
         cv2.fillPoly(canvas, [np.round(points).astype(np.int32)], colour, cv2.LINE_AA)
@@ -260,13 +269,13 @@ def apart(figures: list[Figure]) -> bool:
     return all(not (masks[i] & footprint(figures[j])).any() for i in range(len(figures)) for j in range(i + 1, len(figures)))
 
 
-def draw(scene: Scene) -> np.ndarray:
-    """Render a scene as a 64×64×3 uint8 RGB array."""
+def draw(scene: Scene, style: str = "filled") -> np.ndarray:
+    """Render a scene as a 64×64×3 uint8 RGB array, its figures filled or as outlines."""
     big = IMAGE_SIZE * _SUPERSAMPLE
     canvas = np.empty((big, big, 3), np.uint8)
     canvas[:] = BACKGROUNDS[scene.background]
     for figure in scene.figures:
-        _paint(canvas, figure, COLOURS[figure.colour])
+        _paint(canvas, figure, COLOURS[figure.colour], style)
     return cv2.resize(canvas, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
 
 
@@ -278,6 +287,7 @@ def make_dataset(
     keep_p: float = 0.7,
     position_p: float | None = None,
     count_p: tuple[float, ...] = FIGURE_COUNT_P,
+    style: str = "filled",
 ) -> tuple[np.ndarray, list[str]]:
     """`n` training pairs (images N×64×64×3 uint8, captions), deterministic for a seed."""
     rng = np.random.default_rng(seed)
@@ -285,7 +295,7 @@ def make_dataset(
     captions = []
     for i in range(n):
         scene = sample_scene(rng, position_anywhere_p=position_anywhere_p, count_p=count_p)
-        images[i] = draw(scene)
+        images[i] = draw(scene, style)
         captions.append(caption_for(scene, rng, keep_p, position_p).text)
     return images, captions
 

@@ -186,6 +186,16 @@ def test_training_smoke_builds_trains_saves_reloads_and_evaluates(tmp_path):
     assert record["steps_run"] == 2 and record["channels"] == [32, 32, 32, 32]
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "m", dtype=torch.float32)
     assert list(pipe.unet.config.block_out_channels) == [32, 32, 32, 32] and pipe.unet.dtype == torch.float32
+    # A style as a LoRA: one safetensors file that diffusers loads onto the same model.
+    train.main(["lora", "--start", str(tmp_path / "m"), "--out", str(tmp_path / "m" / "loras" / "outline"), "--images", "20", *tiny])
+    assert (tmp_path / "m" / "loras" / "outline.safetensors").is_file()
+    pipe.load_lora_weights(tmp_path / "m" / "loras", weight_name="outline.safetensors", adapter_name="outline")
+    assert pipe.get_active_adapters() == ["outline"]
+    # The decoder stage sharpens the decoder alone: the encoder, so the U-Net's latent space, is kept.
+    train.main(["decoder", "--vae", vae, "--out", str(tmp_path / "vae"), "--images", "20", *tiny])
+    old, new = load_file(f"{vae}/diffusion_pytorch_model.safetensors"), load_file(tmp_path / "vae" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
     evaluate.main([str(tmp_path / "m"), "--inpaint", str(tmp_path / "m" / "inpainting"), "--captions", "2", "--scenes", "2",
                    "--seeds", "1", "--device", "cpu", "--json", str(tmp_path / "scores.json")])
     scores = json.loads((tmp_path / "scores.json").read_text())
