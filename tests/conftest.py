@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded model's studio, a tiny random model saved at test time, a running app.
+"""Shared fixtures: the embedded model's studio, tiny random models saved at test time, a running app.
 
 Everything is offline: the Hub is switched off before anything imports huggingface_hub.
 """
@@ -18,10 +18,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pipelines import Registry, Settings, Studio  # noqa: E402
-from pipelines.registry import ModelPreset  # noqa: E402
+from pipelines import ModelPreset, Registry, Studio  # noqa: E402
 
 TINY = "tiny"
+TINY_XL = "tiny-xl"
 
 
 def build_tiny_pipeline(folder: Path) -> Path:
@@ -83,12 +83,68 @@ def build_tiny_pipeline(folder: Path) -> Path:
     return folder
 
 
+def build_tiny_xl_pipeline(folder: Path) -> Path:
+    """A Stable Diffusion XL pipeline (two text encoders, size and crop conditioning) with random weights."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from shapeworld.tokenizer import build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop numbers × 8, plus the pooled text
+        cross_attention_dim=64,  # both encoders' hidden states side by side
+        norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 16, 32),
+        latent_channels=4,
+        norm_num_groups=16,
+        layers_per_block=1,
+    )
+    config = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length, bos_token_id=0,
+                  eos_token_id=1, pad_token_id=1, projection_dim=32)
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**config)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**config)),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
 
 
-def tiny_registry(folder: Path, **overrides) -> Registry:
+@pytest.fixture(scope="session")
+def tiny_xl_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_xl_pipeline(tmp_path_factory.mktemp("tiny-xl-model"))
+
+
+def tiny_preset(folder: Path, **overrides) -> ModelPreset:
     preset = ModelPreset(
         name=TINY,
         label="Tiny random model",
@@ -103,14 +159,19 @@ def tiny_registry(folder: Path, **overrides) -> Registry:
         max_size=128,
         variant=None,
     )
-    return Registry(Registry().presets + (replace(preset, **overrides),))
+    return replace(preset, **overrides)
 
 
-def make_studio(registry: Registry | None = None, **settings) -> Studio:
+def tiny_registry(folder: Path, **overrides) -> Registry:
+    return Registry(Registry().presets + (tiny_preset(folder, **overrides),))
+
+
+def make_studio(registry: Registry | None = None, **options) -> Studio:
+    """A studio over this process's CPU, float32; `options` as for `local_studio`."""
+    from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
 
-    manager = PipelineManager(registry or Registry(), device="cpu", dtype="float32")
-    return Studio(manager, Settings(outputs="", **settings))
+    return local_studio(PipelineManager(registry or Registry(), device="cpu", dtype="float32"), **options)
 
 
 @pytest.fixture(scope="session")

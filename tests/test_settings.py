@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings, env_name, load_settings
+from settings import Settings, env_name, load_settings
 
 
 def test_defaults_serve_the_embedded_model_locally():
