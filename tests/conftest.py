@@ -186,12 +186,14 @@ def tiny_studio(tiny_model_dir) -> Studio:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """The real app (embedded model) launched in-process on a free port."""
+def app_url(tmp_path_factory, tiny_model_dir):
+    """The real app launched in-process on a free port: the embedded model first, and the tiny random
+    model registered as a local folder (a second model to switch to, offline)."""
     import app
 
     outputs = tmp_path_factory.mktemp("outputs")
-    demo, url = app.serve_in_background(["--outputs", str(outputs), "--queue-size", "32"])
+    flags = ["--outputs", str(outputs), "--queue-size", "32", "--model-dirs", f"{TINY}={tiny_model_dir}"]
+    demo, url = app.serve_in_background(flags)
     yield url
     demo.close()
 

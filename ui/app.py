@@ -57,7 +57,7 @@ def build_ui(studio: Studio, model: str | None = None) -> gr.Blocks:
         tabs: dict[str, Tab] = {}
         with gr.Tabs() as switcher:
             for name, module in tab_modules(studio).items():
-                with gr.Tab(module.TITLE, id=name):
+                with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
                     tabs[name] = module.render(studio, picker)
         _follow_the_model(studio, picker, tabs)
         for name, tab in tabs.items():
