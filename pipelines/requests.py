@@ -163,7 +163,8 @@ class Request:
     prompt_required: ClassVar[bool] = True
 
     def validated(self, limits: Limits) -> Request:
-        checked = dict(
+        shared = dataclasses.replace(
+            self,
             model=as_choice("model", self.model, limits.models),
             prompt=clean_text("prompt", self.prompt, required=self.prompt_required),
             negative_prompt=clean_text("negative_prompt", self.negative_prompt),
@@ -174,10 +175,10 @@ class Request:
             num_images=as_int("num_images", self.num_images, 1, limits.max_images),
             parent=None if self.parent in (None, "") else clean_text("parent", self.parent)[:64],
         )
-        return dataclasses.replace(self, **{**checked, **self._validated_own(limits)})
+        return dataclasses.replace(shared, **shared._validated_own(limits))
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        """Fields of the subclass, checked; returned as replacements."""
+        """Fields of the subclass, checked (the shared ones already are); returned as replacements."""
         return {}
 
     # -- what the rest of the studio asks of a request --------------------------------------------------

@@ -163,6 +163,11 @@ def upload_path(value) -> str | None:
     return value.get("path") if isinstance(value, dict) else value
 
 
+def editor_value(image: Image.Image) -> dict:
+    """A fresh image-editor value: the image with no painted layers, so no stale strokes survive."""
+    return {"background": image, "layers": [], "composite": image}
+
+
 def layers_mask(layers: list | None) -> Image.Image | None:
     """An image editor's painted layers (PNG paths) → an L mask: the union of their alpha."""
     painted = None

@@ -5,7 +5,6 @@ the same controls."""
 from __future__ import annotations
 
 import gradio as gr
-from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, Studio
 
@@ -15,6 +14,7 @@ from ..common import (
     Receive,
     Tab,
     api_endpoint,
+    editor_value,
     layers_mask,
     prompt_box,
     result_panel,
@@ -27,11 +27,6 @@ from ..common import (
 TITLE = "Inpaint"
 FILL_LABELS = {"original": "Original", "fill": "Fill from surroundings", "noise": "Noise"}
 SIDES = ("left", "right", "top", "bottom")
-
-
-def editor_value(image: Image.Image) -> dict:
-    """A fresh editor value: the image with no painted layers, so no stale mask survives."""
-    return {"background": image, "layers": [], "composite": image}
 
 
 def from_editor(values: dict, *, with_mask: bool) -> dict:
