@@ -349,3 +349,31 @@ def test_a_dropped_png_restores_every_setting_of_its_recipe(browser, app_url, tm
     assert slider(other, "Steps")[2] == "25"
     assert errors == []
     page.context.close()
+
+
+def test_sketch_a_blob_at_the_top_left_and_get_the_described_shape_there(browser, app_url, tmp_path):
+    from shapeworld.judge import judge
+
+    page, errors = open_page(browser, app_url)
+    open_tab(page, "Sketch")
+    canvas = page.locator("#sketch-canvas")
+    canvas.locator("canvas").first.wait_for()
+    page.wait_for_timeout(1000)
+    canvas.get_by_role("button", name="Brush").first.click()  # blue is the brush's first colour
+    page.wait_for_timeout(500)
+    # The 512² paper sits in the middle of the editor at 70 %: these strokes are on its top left quarter.
+    for y in (0.22, 0.26, 0.3, 0.34):
+        stroke(page, canvas, [(0.25, y), (0.42, y)])
+    page.get_by_label("Describe the picture").fill("a blue triangle on a white background")
+    page.locator("#sketch-generate").click()
+    wait_results(page, "sketch", 2)
+    src = page.locator("#tab-sketch .results img[alt^='seed']").first.get_attribute("src")
+    reading = judge(np.asarray(Image.open(_fetch(page, src, tmp_path / "sketch.png")).convert("RGB")))
+    assert (reading.position, reading.colour, reading.shape) == ("top left", "blue", "triangle")
+    canvas.get_by_role("button", name="Clear canvas").click()
+    page.wait_for_timeout(500)
+    page.locator("#sketch-generate").click()
+    message = toast(page)  # nothing drawn now
+    assert "sketch" in message and "empty" in message and "Traceback" not in message
+    assert errors == []
+    page.context.close()

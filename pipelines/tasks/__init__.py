@@ -21,6 +21,7 @@ REGISTERED = (
     "morph",
     "inpaint",
     "outpaint",
+    "sketch",
 )
 
 
