@@ -39,8 +39,10 @@ class LocalRunner:
         job: Job[Output] = Job()
         width, height = request.output_size()
         # The accelerator entry point: on a ZeroGPU Space the GPU is lent for this long, per job.
-        work = on_gpu(partial(self._run, job, TASKS.get(task), request, seeds),
-                      gpu_seconds(request.steps, width, height, request.images_made()))
+        work = on_gpu(
+            partial(self._run, job, TASKS.get(task), request, seeds),
+            gpu_seconds(request.steps, width, height, request.images_made()),
+        )
         self._worker.submit(job.run, work)
         return job
 
@@ -64,7 +66,9 @@ class LocalRunner:
             if not manager.is_resident(request.model):
                 job.report(0, request.steps, message=f"Loading {preset.label}…")
             pipe = manager.pipeline(
-                request.model, request.pipeline, report=lambda done, message: job.report(0, 0, message=f"{message} {done:.0%}")
+                request.model,
+                request.pipeline,
+                report=lambda done, message: job.report(0, 0, message=f"{message} {done:.0%}"),
             )
             try:
                 with applied(Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline)):

@@ -38,7 +38,9 @@ def step_callback(on_step: StepHook | None, should_stop: Callable[[], bool]):
     return callback
 
 
-def guided(request: Request, seeds: list[int], on_step: StepHook | None, should_stop: Callable[[], bool]) -> dict[str, Any]:
+def guided(
+    request: Request, seeds: list[int], on_step: StepHook | None, should_stop: Callable[[], bool]
+) -> dict[str, Any]:
     """The arguments every guided run takes: one prompt and one seeded generator per image, the
     request's steps and guidance, and the step callback."""
     n = len(seeds)

@@ -24,7 +24,13 @@ from .tasks import TASKS
 
 class Studio:
     def __init__(
-        self, runner: Runner, registry: Registry, *, outputs: str = "", max_pixels: int = 1024 * 1024, max_images: int = 8
+        self,
+        runner: Runner,
+        registry: Registry,
+        *,
+        outputs: str = "",
+        max_pixels: int = 1024 * 1024,
+        max_images: int = 8,
     ):
         self.runner = runner
         self.registry = registry
@@ -47,7 +53,9 @@ class Studio:
         try:
             return self.registry.get(model)
         except KeyError:
-            raise ValidationError("model", f"{str(model)[:80]!r} is not one of: {', '.join(self.model_names)}") from None
+            raise ValidationError(
+                "model", f"{str(model)[:80]!r} is not one of: {', '.join(self.model_names)}"
+            ) from None
 
     def limits(self, model: str) -> Limits:
         preset = self.preset(model)
@@ -129,5 +137,3 @@ class Studio:
 
     def close(self) -> None:
         self.runner.close()
-
-

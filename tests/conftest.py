@@ -24,28 +24,19 @@ TINY = "tiny"
 TINY_XL = "tiny-xl"
 
 
-def build_tiny_pipeline(folder: Path) -> Path:
-    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
+TINY_UNET = dict(sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1)
+
+
+def tiny_parts():
+    """What both tiny pipelines share, made in a fixed order after seeding: the embedded model's
+    tokenizer, a tiny autoencoder (64² ↔ 16²×4), and the settings of a tiny CLIP text encoder."""
     import torch
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import AutoencoderKL
 
     from shapeworld.tokenizer import build_tokenizer
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer()
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=16,
-    )
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -56,22 +47,29 @@ def build_tiny_pipeline(folder: Path) -> Path:
         norm_num_groups=16,
         layers_per_block=1,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length, bos_token_id=0,
+                eos_token_id=1, pad_token_id=1)
+    return tokenizer, vae, text
+
+
+def build_tiny_pipeline(folder: Path) -> Path:
+    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, vae, text = tiny_parts()
+    unet = UNet2DConditionModel(
+        **TINY_UNET,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
     )
     pipe = StableDiffusionPipeline(
         vae=vae,
-        text_encoder=text_encoder,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
         tokenizer=tokenizer,
         unet=unet,
         scheduler=EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012),
@@ -85,22 +83,14 @@ def build_tiny_pipeline(folder: Path) -> Path:
 
 def build_tiny_xl_pipeline(folder: Path) -> Path:
     """A Stable Diffusion XL pipeline (two text encoders, size and crop conditioning) with random weights."""
-    import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from shapeworld.tokenizer import build_tokenizer
-
-    torch.manual_seed(0)
-    tokenizer = build_tokenizer()
+    tokenizer, vae, text = tiny_parts()
     unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
+        **TINY_UNET,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -110,21 +100,10 @@ def build_tiny_xl_pipeline(folder: Path) -> Path:
         cross_attention_dim=64,  # both encoders' hidden states side by side
         norm_num_groups=16,
     )
-    vae = AutoencoderKL(
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(16, 16, 32),
-        latent_channels=4,
-        norm_num_groups=16,
-        layers_per_block=1,
-    )
-    config = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length, bos_token_id=0,
-                  eos_token_id=1, pad_token_id=1, projection_dim=32)
     pipe = StableDiffusionXLPipeline(
         vae=vae,
-        text_encoder=CLIPTextModel(CLIPTextConfig(**config)),
-        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**config)),
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text, projection_dim=32)),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer,
         unet=unet,

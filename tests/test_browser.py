@@ -121,15 +121,21 @@ def stroke(page, editor, points, touch=False):
     page.mouse.up()
 
 
-def test_inpaint_from_a_result_with_eraser_undo_and_an_empty_mask_message(browser, app_url, tmp_path):
-    page, errors = open_page(browser, app_url)
-    generate_text(page, "a large purple square on a white background")
+def send_to_inpaint(page, prompt: str):
+    """The first result of the open tab into Inpaint, with what goes there; the brush picked up."""
     page.get_by_role("button", name="Send to Inpaint").first.click()
     editor = page.locator("#inpaint-editor")
     editor.locator("canvas").first.wait_for()
     page.wait_for_timeout(1500)
-    page.get_by_label("What goes there").fill("a green circle")
+    page.get_by_label("What goes there").fill(prompt)
     editor.get_by_role("button", name="Brush").first.click()
+    return editor
+
+
+def test_inpaint_from_a_result_with_eraser_undo_and_an_empty_mask_message(browser, app_url, tmp_path):
+    page, errors = open_page(browser, app_url)
+    generate_text(page, "a large purple square on a white background")
+    editor = send_to_inpaint(page, "a green circle")
     # Undo removes the stroke: the mask is empty, and the message says so.
     stroke(page, editor, [(0.45, 0.45), (0.55, 0.55)])
     editor.get_by_role("button", name="Undo").first.click()
@@ -254,10 +260,8 @@ def slider(tab, label: str) -> tuple[str, str, str]:
 
 
 def wait_results(page, tab: str, count: int, alt: str = "seed") -> None:
-    page.wait_for_function(
-        f"() => document.querySelector('#tab-{tab} .results').querySelectorAll(\"img[alt^='{alt}']\").length >= {count}",
-        timeout=120_000,
-    )
+    images = f"document.querySelector('#tab-{tab} .results').querySelectorAll(\"img[alt^='{alt}']\")"
+    page.wait_for_function(f"() => {images}.length >= {count}", timeout=120_000)
 
 
 def test_every_tab_follows_the_model_picker_and_works_after_a_switch(browser, app_url):
@@ -299,13 +303,7 @@ def test_every_tab_follows_the_model_picker_and_works_after_a_switch(browser, ap
     wait_results(page, "morph", 2, alt="t = ")
 
     open_tab(page, "Text to image")
-    page.get_by_role("button", name="Send to Inpaint").first.click()
-    editor = page.locator("#inpaint-editor")
-    editor.locator("canvas").first.wait_for()
-    page.wait_for_timeout(1000)
-    page.get_by_label("What goes there").fill("a green square")
-    editor.get_by_role("button", name="Brush").first.click()
-    stroke(page, editor, [(0.3, 0.3), (0.6, 0.6)])
+    stroke(page, send_to_inpaint(page, "a green square"), [(0.3, 0.3), (0.6, 0.6)])
     page.locator("#inpaint-generate").click()
     wait_results(page, "inpaint", 2)
 

@@ -47,4 +47,3 @@ def test_a_failed_run_leaves_the_shared_pipeline_as_it_found_it(tiny_model_dir, 
         studio.submit(request).result()
     assert seen == {"scheduler": "DPMSolverMultistepScheduler", "tiled": True}  # both were on during the run
     assert pipe.scheduler is own and not pipe.vae.use_tiling  # and both are undone after it
-

@@ -76,8 +76,9 @@ def box_mask():
 REQUESTS = {
     "txt2img": Txt2ImgRequest(model=TINY, prompt="a red circle", seed=4, steps=3, width=64, height=64, num_images=2),
     "variations": VariationsRequest(model=TINY, image=scene(), similarity=0.5, seed=5, steps=4, parent="0011"),
-    "morph": MorphRequest(model=TINY, prompt="a", prompt_b="b", num_frames=3, seed=6, steps=2, width=64, height=64,
-                          even_pacing=False),
+    "morph": MorphRequest(
+        model=TINY, prompt="a", prompt_b="b", num_frames=3, seed=6, steps=2, width=64, height=64, even_pacing=False
+    ),
     "inpaint": InpaintRequest(model=TINY, prompt="x", image=scene(), mask=box_mask(), seed=7, steps=3),
     "outpaint": OutpaintRequest(model=TINY, prompt="x", image=scene(48, 40), left=16, seed=8, steps=3),
 }
@@ -145,8 +146,9 @@ def test_the_front_validates_draws_seeds_and_writes_recipes_without_any_device_w
     with pytest.raises(ValidationError, match="steps"):
         studio.submit(Txt2ImgRequest(model="shapes", prompt="x", steps=0, width=64, height=64))
     assert runner.submitted == []  # refused before anything reached the runner
-    result = studio.submit(Txt2ImgRequest(model="shapes", prompt=" x ", seed=9, num_images=2, width=64, height=64,
-                                          guidance_rescale=0.5)).result()
+    result = studio.submit(
+        Txt2ImgRequest(model="shapes", prompt=" x ", seed=9, num_images=2, width=64, height=64, guidance_rescale=0.5)
+    ).result()
     task, request, seeds = runner.submitted[0]
     assert (task, request.prompt, seeds) == ("txt2img", "x", [9, 10])
     assert [r.seed for r in result.recipes] == [9, 10] and result.notices == ("canned",)

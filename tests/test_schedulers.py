@@ -27,9 +27,15 @@ def family_studio(tiny_model_dir, tiny_xl_model_dir):
     (the embedded model is small enough to be its own)."""
     folders = {"shapes": None, "sd15": tiny_model_dir, "sd21": tiny_model_dir, "sdxl": tiny_xl_model_dir}
     stand_ins = [
-        preset if folders[preset.family] is None else
-        tiny_preset(folders[preset.family], name=f"tiny-{preset.name}", family=preset.family,
-                    schedulers=preset.schedulers, scheduler=preset.scheduler)
+        preset
+        if folders[preset.family] is None
+        else tiny_preset(
+            folders[preset.family],
+            name=f"tiny-{preset.name}",
+            family=preset.family,
+            schedulers=preset.schedulers,
+            scheduler=preset.scheduler,
+        )
         for preset in Registry().presets
     ]
     return make_studio(Registry(tuple(stand_ins)))
@@ -38,7 +44,9 @@ def family_studio(tiny_model_dir, tiny_xl_model_dir):
 @pytest.mark.parametrize("preset,scheduler", OFFERED, ids=[f"{p}:{s}" for p, s in OFFERED])
 def test_every_offered_scheduler_runs_on_its_family(family_studio, preset, scheduler):
     model = preset if preset == "shapes" else f"tiny-{preset}"
-    request = Txt2ImgRequest(model=model, prompt="a red circle", scheduler=scheduler, steps=3, width=64, height=64, seed=1)
+    request = Txt2ImgRequest(
+        model=model, prompt="a red circle", scheduler=scheduler, steps=3, width=64, height=64, seed=1
+    )
     job = family_studio.submit(request)
     steps = [e.step for e in job.events() if e.total and e.step]
     image = as_array(job.result().images[0])
@@ -60,7 +68,9 @@ def test_a_fresh_scheduler_per_run_configured_like_the_model(tiny_model_dir):
     assert a is not b and a is not own and a.config.beta_end == own.config.beta_end
     karras = fresh_scheduler("DPM++ 2M Karras", own.config)
     assert type(karras).__name__ == "DPMSolverMultistepScheduler" and karras.config.use_karras_sigmas
-    studio.submit(Txt2ImgRequest(model=TINY, prompt="x", scheduler="DPM++ 2M Karras", steps=2, width=32, height=32)).result()
+    studio.submit(
+        Txt2ImgRequest(model=TINY, prompt="x", scheduler="DPM++ 2M Karras", steps=2, width=32, height=32)
+    ).result()
     assert pipe.scheduler is own  # the model's own scheduler is back after the run
 
 

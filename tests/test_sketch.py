@@ -12,7 +12,9 @@ from shapeworld.judge import judge
 from tests.conftest import TINY, as_array
 from tests.test_images import bomb_png
 
-LIMITS = Limits(min_size=64, max_size=128, native_size=64, family="shapes", max_pixels=512 * 512, models=("shapes", TINY))
+LIMITS = Limits(
+    min_size=64, max_size=128, native_size=64, family="shapes", max_pixels=512 * 512, models=("shapes", TINY)
+)
 PROMPT = "a blue triangle on a white background"
 
 
@@ -40,11 +42,13 @@ def test_a_drawing_is_fitted_to_the_model_and_kept_as_the_layout():
 
 @pytest.mark.parametrize(
     "sketch,message",
-    [(Image.new("RGB", (512, 512), "white"), "sketch: the drawing is empty"),
-     (Image.new("RGBA", (256, 256), (0, 0, 0, 0)), "sketch: the drawing is empty"),
-     (Image.new("RGB", (1024, 1024), "white"), "sketch: 1024×1024 is larger than this server accepts"),
-     (None, "sketch: the drawing is empty"),
-     ("not a picture", "sketch: the upload did not arrive")],
+    [
+        (Image.new("RGB", (512, 512), "white"), "sketch: the drawing is empty"),
+        (Image.new("RGBA", (256, 256), (0, 0, 0, 0)), "sketch: the drawing is empty"),
+        (Image.new("RGB", (1024, 1024), "white"), "sketch: 1024×1024 is larger than this server accepts"),
+        (None, "sketch: the drawing is empty"),
+        ("not a picture", "sketch: the upload did not arrive"),
+    ],
     ids=["white", "transparent", "too-large", "missing", "no-file"],
 )
 def test_bad_drawings_are_refused_by_name(sketch, message):
@@ -62,7 +66,9 @@ def test_a_file_that_is_not_an_image_is_refused_by_name(tmp_path):
 def test_a_transparent_drawing_lands_on_white_paper(tmp_path):
     strokes = Image.new("RGBA", (128, 128), (0, 0, 0, 0))
     ImageDraw.Draw(strokes).ellipse((80, 80, 120, 120), fill=(225, 30, 30, 255))
-    request = SketchRequest(model="shapes", prompt=PROMPT, sketch=png_file(tmp_path, "s.png", strokes)).validated(LIMITS)
+    request = SketchRequest(model="shapes", prompt=PROMPT, sketch=png_file(tmp_path, "s.png", strokes)).validated(
+        LIMITS
+    )
     reading = judge(as_array(request.sketch))
     assert (reading.background, reading.colour, reading.position) == ("white", "red", "bottom right")
 
@@ -85,11 +91,18 @@ def test_pixels_equal_a_direct_image_to_image_call(tiny_studio, tiny_model_dir):
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     drawing = blob(size=256)
-    direct = pipe([PROMPT] * 2, negative_prompt=[""] * 2, image=drawing.resize((64, 64), Image.Resampling.LANCZOS),
-                  strength=0.6, num_inference_steps=5, guidance_scale=5.0,
-                  generator=[torch.Generator("cpu").manual_seed(s) for s in (3, 4)]).images
-    result = tiny_studio.submit(SketchRequest(model=TINY, prompt=PROMPT, sketch=drawing, steps=5, seed=3, num_images=2,
-                                              parent="feedface")).result()
+    direct = pipe(
+        [PROMPT] * 2,
+        negative_prompt=[""] * 2,
+        image=drawing.resize((64, 64), Image.Resampling.LANCZOS),
+        strength=0.6,
+        num_inference_steps=5,
+        guidance_scale=5.0,
+        generator=[torch.Generator("cpu").manual_seed(s) for s in (3, 4)],
+    ).images
+    result = tiny_studio.submit(
+        SketchRequest(model=TINY, prompt=PROMPT, sketch=drawing, steps=5, seed=3, num_images=2, parent="feedface")
+    ).result()
     assert [as_array(a).tobytes() for a in result.images] == [as_array(b).tobytes() for b in direct]
     recipe = result.recipes[1]
     assert (recipe.task, recipe.seed, recipe.parent, recipe.settings) == ("sketch", 4, "feedface", {"strength": 0.6})
@@ -98,8 +111,10 @@ def test_pixels_equal_a_direct_image_to_image_call(tiny_studio, tiny_model_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "where,colour,prompt,expected",
-    [((0.25, 0.25), (35, 80, 230), PROMPT, ("top left", "blue", "triangle")),
-     ((0.75, 0.75), (225, 30, 30), "a red square on a white background", ("bottom right", "red", "square"))],
+    [
+        ((0.25, 0.25), (35, 80, 230), PROMPT, ("top left", "blue", "triangle")),
+        ((0.75, 0.75), (225, 30, 30), "a red square on a white background", ("bottom right", "red", "square")),
+    ],
     ids=["blue-triangle-top-left", "red-square-bottom-right"],
 )
 def test_a_blob_in_a_corner_becomes_the_asked_shape_in_that_corner(studio, where, colour, prompt, expected):
@@ -112,14 +127,12 @@ def test_a_blob_in_a_corner_becomes_the_asked_shape_in_that_corner(studio, where
 
 def test_the_sketch_endpoint_takes_named_parameters_and_refuses_bad_drawings(client, tmp_path):
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/sketch"]
-    assert {p["parameter_name"] for p in named["parameters"]} == {
-        "sketch", "prompt", "negative_prompt", "seed", "strength", "steps", "guidance_scale", "num_images",
-        "scheduler", "model", "parent"}
-    gallery, recipes = client.predict(
-        sketch=handle_file(png_file(tmp_path, "blob.png", blob())), prompt=PROMPT, negative_prompt="", seed=1,
-        strength=0.6, steps=12, guidance_scale=5, num_images=1, scheduler="Euler a", model="shapes", parent="abc",
-        api_name="/sketch",
-    )
+    parameters = {p["parameter_name"] for p in named["parameters"]}
+    every = {"sketch": handle_file(png_file(tmp_path, "blob.png", blob())), "prompt": PROMPT, "negative_prompt": ""}
+    every |= {"seed": 1, "strength": 0.6, "steps": 12, "guidance_scale": 5, "num_images": 1, "scheduler": "Euler a"}
+    every |= {"model": "shapes", "parent": "abc"}
+    gallery, recipes = client.predict(**every, api_name="/sketch")
+    assert parameters == set(every)
     assert len(gallery) == 1 and recipes[0]["task"] == "sketch" and recipes[0]["parent"] == "abc"
     assert recipes[0]["settings"] == {"strength": 0.6}
     junk = tmp_path / "junk.png"
@@ -128,11 +141,15 @@ def test_the_sketch_endpoint_takes_named_parameters_and_refuses_bad_drawings(cli
     Image.new("RGB", (64, 64), "white").save(buffer, "PNG")
     (tmp_path / "white.png").write_bytes(buffer.getvalue())
     (tmp_path / "huge.png").write_bytes(bomb_png(20000, 20000))
-    bad = ((junk, "sketch: not an image"), (tmp_path / "white.png", "sketch: the drawing is empty"),
-           (tmp_path / "huge.png", "sketch: too large to open"))
+    bad = (
+        (junk, "sketch: not an image"),
+        (tmp_path / "white.png", "sketch: the drawing is empty"),
+        (tmp_path / "huge.png", "sketch: too large to open"),
+    )
     for sketch, message in bad:
         with pytest.raises(Exception, match=message):
             client.predict(sketch=handle_file(str(sketch)), prompt=PROMPT, api_name="/sketch")
     with pytest.raises(Exception, match="strength"):
-        client.predict(sketch=handle_file(png_file(tmp_path, "b.png", blob())), prompt=PROMPT, strength=7,
-                       api_name="/sketch")
+        client.predict(
+            sketch=handle_file(png_file(tmp_path, "b.png", blob())), prompt=PROMPT, strength=7, api_name="/sketch"
+        )

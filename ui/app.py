@@ -117,5 +117,3 @@ def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str,
         return updates
 
     tab.results.restore.upload(restore, tab.results.restore, outputs, api_visibility="private")
-
-

@@ -62,17 +62,45 @@ def sampler_controls(controls: Controls, preset: ModelPreset, *, scheduler: str 
         return next((s for s in (value, scheduler) if s in p.schedulers), p.scheduler)
 
     with gr.Row(equal_height=True):
-        seed = controls.add("seed", gr.Number(-1, label="Seed (−1 = random)", precision=0, minimum=-1, maximum=2**32 - 1, scale=3))
+        seed = controls.add(
+            "seed", gr.Number(-1, label="Seed (−1 = random)", precision=0, minimum=-1, maximum=2**32 - 1, scale=3)
+        )
         random_seed = gr.Button("Random", size="sm", scale=0, min_width=80)
         reuse_seed = gr.Button("Reuse last", size="sm", scale=0, min_width=96)
-    controls.add("steps", gr.Slider(1, 150, preset.steps, step=1, label="Steps"),
-                 lambda p, v: gr.Slider(value=p.steps if v is None else v))
-    controls.add("guidance_scale", gr.Slider(0, 30, preset.guidance, step=0.5, label="Guidance (how closely to follow the prompt)"),
-                 lambda p, v: gr.Slider(value=p.guidance if v is None else v))
-    controls.add("scheduler", gr.Dropdown(list(preset.schedulers), value=pick(preset, None), label="Scheduler"),
-                 lambda p, v: gr.Dropdown(list(p.schedulers), value=pick(p, v)))
+    controls.add(
+        "steps",
+        gr.Slider(1, 150, preset.steps, step=1, label="Steps"),
+        lambda p, v: gr.Slider(value=p.steps if v is None else v),
+    )
+    controls.add(
+        "guidance_scale",
+        gr.Slider(0, 30, preset.guidance, step=0.5, label="Guidance (how closely to follow the prompt)"),
+        lambda p, v: gr.Slider(value=p.guidance if v is None else v),
+    )
+    controls.add(
+        "scheduler",
+        gr.Dropdown(list(preset.schedulers), value=pick(preset, None), label="Scheduler"),
+        lambda p, v: gr.Dropdown(list(p.schedulers), value=pick(p, v)),
+    )
     random_seed.click(lambda: -1, None, seed, api_visibility="private", queue=False)
     return reuse_seed
+
+
+def negative_and_sampler(controls: Controls, preset: ModelPreset, *, scheduler: str | None = None) -> gr.Button:
+    """What a tab's Advanced section starts with: the negative prompt and the sampler controls."""
+    controls.add("negative_prompt", prompt_box("Negative prompt", "what to avoid", lines=1))
+    return sampler_controls(controls, preset, scheduler=scheduler)
+
+
+def choices(labels: dict[str, str], values: tuple[str, ...], **kw) -> gr.Radio:
+    """A radio of a request's choices (`values`), each shown with its label, the first picked."""
+    return gr.Radio([(labels[v], v) for v in values], value=values[0], **kw)
+
+
+def columns() -> tuple[gr.Column, gr.Column]:
+    """A tab's two columns: its settings on the left, its results on the right (stacked on a phone)."""
+    with gr.Row(equal_height=False):
+        return gr.Column(scale=5, min_width=320), gr.Column(scale=6, min_width=320)
 
 
 def size_controls(controls: Controls, preset: ModelPreset) -> None:
@@ -192,7 +220,9 @@ def picked(gallery_value, recipes: list[dict] | None, index: int) -> tuple[Image
     return image.convert("RGB"), parent
 
 
-def stream(start: Callable[[], Any], progress: gr.Progress, show: Callable[[Image.Image], tuple]) -> Generator[tuple, None, Result]:
+def stream(
+    start: Callable[[], Any], progress: gr.Progress, show: Callable[[Image.Image], tuple]
+) -> Generator[tuple, None, Result]:
     """Start a job and yield `show(preview)` for its live previews; return its result.
 
     Validation errors come back before anything is queued; any failure becomes a readable message.
@@ -226,7 +256,9 @@ def stream(start: Callable[[], Any], progress: gr.Progress, show: Callable[[Imag
         job.cancel()
 
 
-def task_handler(studio: Studio, request_type: type[Request], panel: ResultPanel, prepare: Callable[[dict], dict] | None = None):
+def task_handler(
+    studio: Studio, request_type: type[Request], panel: ResultPanel, prepare: Callable[[dict], dict] | None = None
+):
     """The handler of a task's events: the named inputs become the request's fields (after `prepare`,
     which turns what a component hands over into what the request takes), the studio runs it, the
     results go to the panel."""
@@ -243,7 +275,11 @@ def task_handler(studio: Studio, request_type: type[Request], panel: ResultPanel
 
 
 def api_endpoint(
-    studio: Studio, request_type: type[Request], panel: ResultPanel, fields: dict, files: tuple[str, ...] = (),
+    studio: Studio,
+    request_type: type[Request],
+    panel: ResultPanel,
+    fields: dict,
+    files: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
 ):
     """The task's HTTP endpoint, named after it: the request's fields as named parameters, images as
@@ -261,11 +297,13 @@ def api_endpoint(
     # A file input has no value to show as its default; the handler's signature gives those that may be
     # left out a default of None, which Gradio's API page and clients read.
     keyword = inspect.Parameter.KEYWORD_ONLY
-    handler.__signature__ = inspect.Signature([
-        *list(inspect.signature(handler).parameters.values())[:1],
-        *(inspect.Parameter(name, keyword, default=None) for name in optional),
-        inspect.Parameter("values", inspect.Parameter.VAR_KEYWORD),
-    ])
+    handler.__signature__ = inspect.Signature(
+        [
+            *list(inspect.signature(handler).parameters.values())[:1],
+            *(inspect.Parameter(name, keyword, default=None) for name in optional),
+            inspect.Parameter("values", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
     return button.click(
         handler,
         inputs_kwargs=inputs,
@@ -273,6 +311,74 @@ def api_endpoint(
         api_name=request_type.task,
         concurrency_id=GPU,
         preprocess=False,
+    )
+
+
+def task_events(
+    studio: Studio,
+    request_type: type[Request],
+    panel: ResultPanel,
+    button: gr.Button,
+    inputs: dict,
+    api_fields: dict,
+    *,
+    prepare: Callable[[dict], dict] | None = None,
+    files: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+):
+    """A task's two events: its button's (values as the page's components hand them over, through
+    `prepare`) and its HTTP endpoint (`api_fields`, plus `files`). Returns the button's event."""
+    event = button.click(
+        task_handler(studio, request_type, panel, prepare),
+        inputs_kwargs=inputs,
+        outputs=panel.outputs,
+        api_visibility="private",
+        concurrency_id=GPU,
+    )
+    api_endpoint(studio, request_type, panel, api_fields, files, optional)
+    return event
+
+
+def finish_tab(
+    title: str,
+    controls: Controls,
+    panel: ResultPanel,
+    *,
+    stop: gr.Button,
+    events: list,
+    reuse: gr.Button,
+    source=None,
+    parent: gr.State | None = None,
+    accept: Callable[[Image.Image], Any] = lambda image: image,
+) -> Tab:
+    """What every tab ends with: Stop cancels its events, "Reuse last" works, and where it takes an
+    image (`source`), an upload starts a new lineage and "Send to" lands there with the image's id."""
+    stop.click(None, None, None, cancels=events, api_visibility="private", queue=False)
+    reuse_last_seed(reuse, controls, panel)
+    if source is None:
+        return Tab(title, controls, panel)
+    source.upload(lambda: None, None, parent, api_visibility="private", queue=False)  # a new upload has no parent
+    return Tab(title, controls, panel, Receive([source, parent], lambda image, image_id: (accept(image), image_id)))
+
+
+def source_image(label: str, height: int) -> gr.Image:
+    """An image a task starts from, kept as a PNG file the request opens; a small one fills its frame."""
+    look = dict(height=height, elem_classes="source-image")
+    return gr.Image(label=label, type="filepath", format="png", sources=["upload", "clipboard"], **look)
+
+
+def image_editor(editor: type = gr.ImageEditor, **kw):
+    """An image editor whose value comes as PNG files, which the request opens like any upload
+    (checked, made RGB, scaled into the limit); no crop or resize tools, one layer."""
+    return editor(
+        type="filepath",
+        format="png",
+        layers=False,
+        sources=["upload", "clipboard"],
+        eraser=gr.Eraser(default_size="auto"),
+        transforms=(),
+        height=420,
+        **kw,
     )
 
 
@@ -292,7 +398,7 @@ def restore_values(path: str | None, model_names: tuple[str, ...]) -> Recipe | N
 
 
 def reuse_last_seed(button: gr.Button, controls: Controls, panel: ResultPanel) -> None:
-    """"Reuse last" puts the seed of the panel's first result into the seed box."""
+    """ "Reuse last" puts the seed of the panel's first result into the seed box."""
 
     def reuse(recipes: list | None):
         if not recipes:
@@ -304,7 +410,9 @@ def reuse_last_seed(button: gr.Button, controls: Controls, panel: ResultPanel) -
 
 def prompt_box(label: str = "Prompt", placeholder: str = "", *, required: bool = False, **kw) -> gr.Textbox:
     """A text box for a prompt; a required one has no default in the HTTP API."""
-    return gr.Textbox(None if required else "", label=label, placeholder=placeholder, max_length=2000, **{"lines": 2, **kw})
+    return gr.Textbox(
+        None if required else "", label=label, placeholder=placeholder, max_length=2000, **{"lines": 2, **kw}
+    )
 
 
 def run_buttons(task: str, label: str) -> tuple[gr.Button, gr.Button]:

@@ -133,7 +133,11 @@ def repaint(
         soft[protect] = 0
 
     # 2. Where to work: the mask's box with context (at the model's size), or the whole image.
-    box = square_box(bounding_box(binary, request.padding), (width, height)) if request.only_masked else (0, 0, width, height)
+    box = (
+        square_box(bounding_box(binary, request.padding), (width, height))
+        if request.only_masked
+        else (0, 0, width, height)
+    )
     left, top, right, bottom = box
     size = work_size(right - left, bottom - top, native_size(pipe))
 
@@ -156,7 +160,9 @@ def repaint(
     images, seams = [], []
     for generated in output.images:
         canvas = original.copy()
-        canvas[top:bottom, left:right] = np.asarray(generated.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS))
+        canvas[top:bottom, left:right] = np.asarray(
+            generated.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS)
+        )
         result = composite(original, canvas, soft)
         seam = seam_score(result, binary)
         if request.color_correction and seam > SEAM_THRESHOLD:
@@ -169,15 +175,24 @@ def repaint(
 
     # 6. Each result's recipe: its seam, the mask, and how the work was done.
     how = dict(
-        mask_hash=mask_hash(binary), box=list(box), work_size=list(size), mask_blur=request.mask_blur, grow=grow_by,
-        fill=request.fill, only_masked=request.only_masked,
+        mask_hash=mask_hash(binary),
+        box=list(box),
+        work_size=list(size),
+        mask_blur=request.mask_blur,
+        grow=grow_by,
+        fill=request.fill,
+        only_masked=request.only_masked,
     )
     return Output(images, seeds, [{"seam": seam, **how} for seam in seams])
 
 
-def run(pipe, request: InpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never) -> Output:
+def run(
+    pipe, request: InpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
     """Repaint the white part of `request.mask` in `request.image`, one result per seed."""
-    return repaint(pipe, request, request.image, request.mask, request.grow, seeds, on_step=on_step, should_stop=should_stop)
+    return repaint(
+        pipe, request, request.image, request.mask, request.grow, seeds, on_step=on_step, should_stop=should_stop
+    )
 
 
 TASK = Task(InpaintRequest, run)

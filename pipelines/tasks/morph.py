@@ -89,7 +89,9 @@ def uniform(n: int) -> list[float]:
     return [i / (n - 1) for i in range(n)]
 
 
-def run(pipe, request: MorphRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never) -> Output:
+def run(
+    pipe, request: MorphRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
     """Render `request.num_frames` frames from A to B (positions 0 and 1 always included).
 
     Args:
@@ -137,7 +139,9 @@ def write_animations(request: MorphRequest, frames: list[Image.Image], folder: P
     sequence = frames + frames[-2:0:-1] if request.pingpong and len(frames) > 2 else list(frames)
     side = max(frames[0].size)
     scale = max(1, 256 // side)
-    sequence = [f.convert("RGB").resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in sequence]
+    sequence = [
+        f.convert("RGB").resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in sequence
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     gif, mp4 = folder / "morph.gif", folder / "morph.mp4"
     sequence[0].save(gif, save_all=True, append_images=sequence[1:], duration=int(1000 / request.fps), loop=0)

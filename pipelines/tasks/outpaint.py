@@ -34,7 +34,9 @@ class OutpaintRequest(PaintSettings):
             raise ValidationError("left", "extend at least one side by some pixels")
         width, height = self._extended(image.size, sides)
         if width * height > limits.max_pixels:
-            raise ValidationError("left", f"the extended canvas {width}×{height} is more than {limits.max_pixels} pixels")
+            raise ValidationError(
+                "left", f"the extended canvas {width}×{height} is more than {limits.max_pixels} pixels"
+            )
         return dict(checked, **sides)
 
     @staticmethod
@@ -48,7 +50,9 @@ class OutpaintRequest(PaintSettings):
         return {**super().recipe_fields(), **{k: getattr(self, k) for k in SIDES}}
 
 
-def run(pipe, request: OutpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never) -> Output:
+def run(
+    pipe, request: OutpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
     """Extend `request.image` by the asked pixels on each side and paint the new border, one result per seed."""
     # 1. The larger canvas, its border filled from the image's edges; the mask is that border.
     canvas, mask = extend_canvas(request.image, request.left, request.right, request.top, request.bottom)

@@ -44,7 +44,9 @@ class SketchRequest(Request):
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         strength = as_float("strength", self.strength, 0.05, 1.0)
         if int(self.steps * strength) < 1:
-            raise ValidationError("strength", f"{strength:g} of {self.steps} steps leaves no step to draw with; raise either")
+            raise ValidationError(
+                "strength", f"{strength:g} of {self.steps} steps leaves no step to draw with; raise either"
+            )
         empty = ValidationError("sketch", "the drawing is empty: draw the picture's shapes in their colours first")
         if self.sketch in (None, ""):  # a canvas nobody drew on sends no picture at all
             raise empty
@@ -61,7 +63,9 @@ class SketchRequest(Request):
         return {"strength": self.strength}
 
 
-def run(pipe, request: SketchRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never) -> Output:
+def run(
+    pipe, request: SketchRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
     """One picture per seed with the drawing's layout.
 
     Args:

@@ -35,7 +35,9 @@ class Txt2ImgRequest(Request):
         return {"guidance_rescale": self.guidance_rescale}
 
 
-def run(pipe, request: Txt2ImgRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never) -> Output:
+def run(
+    pipe, request: Txt2ImgRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
     """Generate one image per seed.
 
     Args:

@@ -75,7 +75,9 @@ class VariationsRequest(Request):
         return low + (high - low) * self.similarity
 
 
-def run(pipe, request: VariationsRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never) -> Output:
+def run(
+    pipe, request: VariationsRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
     """Variations of `request.image` (already at the model's size), one per seed.
 
     Args:
@@ -89,7 +91,9 @@ def run(pipe, request: VariationsRequest, seeds: list[int], *, on_step=None, sho
     # 1. In embedding mode the image is also the prompt.
     extra = {"ip_adapter_image": request.image} if request.mode == "embedding" else {}
     # 2. Noise the image as far as the dial says, then denoise it towards the (optional) prompt.
-    output = pipe(image=request.image, strength=request.strength, **guided(request, seeds, on_step, should_stop), **extra)
+    output = pipe(
+        image=request.image, strength=request.strength, **guided(request, seeds, on_step, should_stop), **extra
+    )
     return Output(list(output.images), seeds)
 
 
