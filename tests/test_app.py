@@ -45,6 +45,16 @@ def test_image_endpoints_take_the_parent_id_into_the_recipes(client, tmp_path):
     assert recipes[0]["parent"] == "0123456789abcdef"
 
 
+def test_outpaint_takes_the_scheduler_images_fill_and_colour_settings(client, tmp_path):
+    Image.new("RGB", (48, 48), (30, 170, 60)).save(tmp_path / "in.png")
+    gallery, recipes = client.predict(image=handle_file(str(tmp_path / "in.png")), prompt="a white background", top=16,
+                                      scheduler="Euler", num_images=2, fill="noise", color_correction=False, steps=6,
+                                      api_name="/outpaint")
+    assert len(gallery) == 2 and {r["scheduler"] for r in recipes} == {"Euler"}
+    settings = recipes[0]["settings"]
+    assert (settings["fill"], settings["color_correction"], settings["top"]) == ("noise", False, 16)
+
+
 def test_txt2img_returns_a_png_with_its_recipe_and_repeats_exactly(client):
     gallery, recipes = txt2img(client)
     path = gallery[0]["image"]

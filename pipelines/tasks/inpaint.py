@@ -53,7 +53,8 @@ class PaintSettings(Request):
         )
 
     def recipe_fields(self) -> dict[str, Any]:
-        return {"strength": self.strength}
+        names = ("strength", "mask_blur", "only_masked", "padding", "fill", "color_correction")
+        return {name: getattr(self, name) for name in names}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +77,9 @@ class InpaintRequest(PaintSettings):
 
     def output_size(self) -> tuple[int, int]:
         return self.image.size
+
+    def recipe_fields(self) -> dict[str, Any]:
+        return {**super().recipe_fields(), "grow": self.grow}
 
 
 def native_size(pipe) -> int:
@@ -174,15 +178,7 @@ def repaint(
         seams.append(round(seam, 2))
 
     # 6. Each result's recipe: its seam, the mask, and how the work was done.
-    how = dict(
-        mask_hash=mask_hash(binary),
-        box=list(box),
-        work_size=list(size),
-        mask_blur=request.mask_blur,
-        grow=grow_by,
-        fill=request.fill,
-        only_masked=request.only_masked,
-    )
+    how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size))
     return Output(images, seeds, [{"seam": seam, **how} for seam in seams])
 
 
