@@ -42,6 +42,11 @@ def tab_modules(studio: Studio) -> dict:
 
 def build_ui(studio: Studio, model: str | None = None) -> gr.Blocks:
     """The whole page for `studio`, showing `model` first (the first preset when not given)."""
+    return build_page(studio, model)[0]
+
+
+def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dict[str, Tab]]:
+    """The page and its tabs by task name."""
     with gr.Blocks(title="Atelier", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown("# Atelier\nWords into images, every tab from the same model.", elem_id="title")
@@ -63,7 +68,7 @@ def build_ui(studio: Studio, model: str | None = None) -> gr.Blocks:
         for name, tab in tabs.items():
             _wire_send(name, tab, tabs, switcher)
             _wire_restore(studio, tab, picker, tabs)
-    return demo
+    return demo, tabs
 
 
 def _follow_the_model(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab]) -> None:
