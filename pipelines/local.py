@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 import torch
 
@@ -37,13 +36,15 @@ class LocalRunner:
 
     def submit(self, task: str, request: Request, seeds: list[int]) -> Job[Output]:
         job: Job[Output] = Job()
-        width, height = request.output_size()
+        work = TASKS.get(task)
+
+        def accelerator() -> Output:
+            return self._run(job, work, request, seeds)
+
         # The accelerator entry point: on a ZeroGPU Space the GPU is lent for this long, per job.
-        work = on_gpu(
-            partial(self._run, job, TASKS.get(task), request, seeds),
-            gpu_seconds(request.steps, width, height, request.images_made()),
-        )
-        self._worker.submit(job.run, work)
+        width, height = request.output_size()
+        seconds = gpu_seconds(request.steps, width, height, request.images_made())
+        self._worker.submit(job.run, on_gpu(accelerator, seconds))
         return job
 
     def models(self) -> list[ModelState]:
