@@ -1,4 +1,5 @@
-"""Atelier: the composition root. Read settings, build the manager and the studio, build the UI, launch.
+"""Atelier: the composition root. Read settings, build the manager, the runner and the studio, build the
+UI, launch.
 
     python app.py                 # the embedded model, on this machine, offline
     python app.py --help          # every setting and its ATELIER_* variable
@@ -12,10 +13,13 @@ import ipaddress
 import os
 import sys
 
-from pipelines import Registry, Settings, Studio, load_settings
+from pipelines import Registry, Studio
+from settings import Settings, load_settings
 
 
 def build_studio(settings: Settings) -> Studio:
+    """The studio front over a runner that does the device work in this process."""
+    from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
 
     registry = Registry.with_folders(settings.model_folders)
@@ -29,14 +33,20 @@ def build_studio(settings: Settings) -> Studio:
         gpu_speed=settings.gpu_speed,
         offline=settings.offline,
     )
-    return Studio(manager, settings)
+    return local_studio(
+        manager,
+        vae_tiling_pixels=settings.vae_tiling_pixels,
+        outputs=settings.outputs,
+        max_pixels=settings.max_pixels,
+        max_images=settings.max_images,
+    )
 
 
 def build_app(settings: Settings):
     """The Gradio Blocks for these settings, with its queue configured (not launched)."""
     from ui import build_ui
 
-    demo = build_ui(build_studio(settings))
+    demo = build_ui(build_studio(settings), model=settings.model)
     return demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
 
 

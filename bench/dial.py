@@ -15,9 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pipelines import Registry, Settings, Studio, VariationsRequest  # noqa: E402
+from pipelines import Registry, VariationsRequest  # noqa: E402
+from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.variations import strength_for  # noqa: E402
+from pipelines.tasks.variations import strength_for  # noqa: E402
 from shapeworld.judge import judge  # noqa: E402
 from shapeworld.world import COLOURS, SHAPES, draw, scene_for  # noqa: E402
 
@@ -28,7 +29,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    studio = Studio(PipelineManager(Registry(), device="cpu", dtype="float32"), Settings(outputs=""))
+    studio = local_studio(PipelineManager(Registry(), device="cpu", dtype="float32"))
     rng = np.random.default_rng(0)
     sources = [draw(scene_for(rng, list(COLOURS)[i % 6], SHAPES[i % 3], "large", "center", "white")) for i in range(args.images)]
     rows = []

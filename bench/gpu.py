@@ -45,8 +45,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.architectures import random_pipeline  # noqa: E402
-from pipelines import Registry, Settings, Studio, Txt2ImgRequest  # noqa: E402
+from pipelines import Registry, Txt2ImgRequest  # noqa: E402
 from pipelines.acceleration import GraphedForward, capture_by_recomputing, describe, graphed, speed_up  # noqa: E402
+from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager  # noqa: E402
 from pipelines.registry import SD15_LATENT_RGB, SDXL_LATENT_RGB, ModelPreset  # noqa: E402
 
@@ -351,7 +352,7 @@ class Bench:
             gpu_speed=speed,
             loader=lambda *a, **k: pipe,
         )
-        studio = Studio(manager, Settings(outputs="", max_pixels=max(size * size, 1024 * 1024)))
+        studio = local_studio(manager, max_pixels=max(size * size, 1024 * 1024))
         try:
 
             def call(steps: int):
@@ -401,9 +402,7 @@ class Bench:
                 }
             return row
         finally:
-            worker = getattr(studio, "_worker", None)
-            if worker is not None:
-                worker.shutdown(wait=True)
+            studio.close()  # its accelerator thread ends with the case
 
     def release(self) -> None:
         gc.collect()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import MorphRequest, Registry, Settings, Studio, Txt2ImgRequest  # noqa: E402
+from pipelines import MorphRequest, Registry, Txt2ImgRequest  # noqa: E402
+from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager  # noqa: E402
 
 A, B = "a red circle on a white background", "a blue square on a black background"
@@ -26,7 +27,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    studio = Studio(PipelineManager(Registry(), device="cpu", dtype="float32"), Settings(outputs=""))
+    studio = local_studio(PipelineManager(Registry(), device="cpu", dtype="float32"))
     common = dict(model="shapes", prompt=A, prompt_b=B, num_frames=args.frames, width=64, height=64, scheduler="Euler")
     studio.morph(MorphRequest(**common, seed=0, even_pacing=False)).result()  # warm-up
     batched, single, uniform, even = [], [], [], []
@@ -34,13 +35,13 @@ def main() -> None:
         start = time.perf_counter()
         result = studio.morph(MorphRequest(**common, seed=seed, even_pacing=False)).result()
         batched.append(time.perf_counter() - start)
-        uniform.append(result.recipes[0].extra["spacing"]["final"])
+        uniform.append(result.recipes[0].settings["spacing"]["final"])
         # The same frames rendered one call each, as a script around Text to image would.
         start = time.perf_counter()
         for _ in range(args.frames):
             studio.txt2img(Txt2ImgRequest(model="shapes", prompt=A, seed=seed, width=64, height=64, scheduler="Euler")).result()
         single.append(time.perf_counter() - start)
-        even.append(studio.morph(MorphRequest(**common, seed=seed, even_pacing=True)).result().recipes[0].extra["spacing"]["final"])
+        even.append(studio.morph(MorphRequest(**common, seed=seed, even_pacing=True)).result().recipes[0].settings["spacing"]["final"])
     result = {
         "frames": args.frames,
         "batched_s": round(statistics.median(batched), 2),

@@ -31,13 +31,13 @@ from pipelines import (  # noqa: E402
     InpaintRequest,
     MorphRequest,
     Registry,
-    Settings,
-    Studio,
     Txt2ImgRequest,
     VariationsRequest,
 )
+from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager, module_bytes  # noqa: E402
 from pipelines.registry import SD15_LATENT_RGB, ModelPreset  # noqa: E402
+from pipelines.schedulers import fresh_scheduler  # noqa: E402
 
 
 def rss_gb() -> float:
@@ -56,7 +56,8 @@ def sharing(size: int, steps: int) -> dict:
     baseline = rss_gb()
     preset = ModelPreset(name="sd15-random", label="SD 1.5 architecture", source=str(folder), family="sd15",
                          width=size, height=size, min_size=64, steps=steps, variant=None, latent_rgb=SD15_LATENT_RGB)
-    studio = Studio(PipelineManager(Registry((preset,)), device="cpu", dtype="float32"), Settings(outputs=""))
+    manager = PipelineManager(Registry((preset,)), device="cpu", dtype="float32")
+    studio = local_studio(manager)
     common = dict(model=preset.name, prompt="a red circle", steps=steps, seed=0)
     studio.txt2img(Txt2ImgRequest(**common, width=size, height=size)).result()
     after_one = rss_gb()
@@ -66,14 +67,14 @@ def sharing(size: int, steps: int) -> dict:
     first_call = {}
     for task in ("img2img", "inpaint"):
         start = time.perf_counter()
-        studio.manager.pipeline(preset.name, task)
+        manager.pipeline(preset.name, task)
         first_call[task] = round((time.perf_counter() - start) * 1000, 1)
     studio.variations(VariationsRequest(**common, image=image, similarity=0.5)).result()
     studio.morph(MorphRequest(**common, prompt_b="a blue circle", num_frames=2, width=size, height=size)).result()
     studio.inpaint(InpaintRequest(**common, image=image, mask=mask)).result()
     after_four = rss_gb()
-    shared_weights = module_bytes(*(studio.manager.pipeline(preset.name, t) for t in ("txt2img", "img2img", "inpaint")))
-    del studio
+    shared_weights = module_bytes(*(manager.pipeline(preset.name, t) for t in ("txt2img", "img2img", "inpaint")))
+    del studio, manager
     gc.collect()
     # Four separately loaded pipelines, as tools that load one per tab do, each run once like the tabs.
     run = dict(prompt="a red circle", num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(0))
@@ -107,13 +108,13 @@ def sharing(size: int, steps: int) -> dict:
 
 def overhead(runs: int, http: bool) -> dict:
     manager = PipelineManager(Registry(), device="cpu", dtype="float32")
-    studio = Studio(manager, Settings(outputs=""))
+    studio = local_studio(manager)
     pipe = manager.pipeline("shapes", "txt2img")
     request = Txt2ImgRequest(model="shapes", prompt="a large blue triangle on a white background", seed=0, width=64,
                              height=64, steps=20, guidance_scale=5.0, scheduler="Euler a")
 
     def bare():
-        pipe.scheduler = manager.scheduler(pipe, "Euler a")
+        pipe.scheduler = fresh_scheduler("Euler a", pipe.scheduler.config)
         pipe(request.prompt, width=64, height=64, num_inference_steps=20, guidance_scale=5.0,
              generator=torch.Generator("cpu").manual_seed(0))
 

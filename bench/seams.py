@@ -14,13 +14,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pipelines import InpaintRequest, Registry, Settings, Studio  # noqa: E402
+from pipelines import InpaintRequest, Registry  # noqa: E402
+from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager  # noqa: E402
 from shapeworld.world import BACKGROUNDS, draw, scene_for  # noqa: E402
 
 
 def main() -> None:
-    studio = Studio(PipelineManager(Registry(), device="cpu", dtype="float32"), Settings(outputs=""))
+    studio = local_studio(PipelineManager(Registry(), device="cpu", dtype="float32"))
     rng = np.random.default_rng(0)
     rows = {True: [], False: []}
     for i, background in enumerate(list(BACKGROUNDS) * 2):
@@ -30,7 +31,7 @@ def main() -> None:
         for correct in (True, False):
             req = InpaintRequest(model="shapes", prompt=f"a red circle on a {background} background", image=image,
                                  mask=mask, seed=i, num_images=4, padding=4, color_correction=correct)
-            rows[correct] += [r.seam for r in studio.inpaint(req).result().recipes]
+            rows[correct] += [r.settings["seam"] for r in studio.inpaint(req).result().recipes]
     result = {
         "cases": len(rows[True]),
         "seam_with_correction_mean": round(float(np.mean(rows[True])), 2),

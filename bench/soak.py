@@ -60,7 +60,7 @@ def session(url: str, deadline: float, index: int, image: str, mask: str, stats:
                                api_name="/variations"),
         lambda: client.predict(image=handle_file(image), mask=handle_file(mask), prompt="a blue square", steps=8,
                                api_name="/inpaint"),
-        lambda: client.predict(prompt_a="a red circle", prompt_b="a blue circle", num_frames=2, steps=6,
+        lambda: client.predict(prompt="a red circle", prompt_b="a blue circle", num_frames=2, steps=6,
                                even_pacing=False, api_name="/morph"),
     ]
     n = index

@@ -1,51 +1,48 @@
-"""Atelier's back end: requests, the studio facade, jobs and recipes.
+"""Atelier's back end: the studio front, requests, jobs, recipes, models — and, behind the runner seam,
+the device work.
 
-This import surface is torch-free: the UI imports it without loading any model library. The pieces that
-need torch (`pipelines.manager` and the task modules) are imported where they are used.
+This package's own names (below) are the surface the UI may use. Importing it loads no torch: the
+manager, the runner that does the device work and the task modules' work load it where they are used.
+Every registered task's request type is part of the surface too (`from pipelines import SketchRequest`),
+read from the task registry, so a new task needs no line here.
 """
 
-from .errors import AtelierError, Cancelled, ModelUnavailable
+from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .jobs import Job, Progress, Result, friendly
 from .recipe import Recipe, read_recipe
 from .registry import ModelPreset, Registry
-from .requests import (
-    FILL_MODES,
-    SCHEDULERS,
-    VARIATION_MODES,
-    InpaintRequest,
-    Limits,
-    MorphRequest,
-    OutpaintRequest,
-    Txt2ImgRequest,
-    ValidationError,
-    VariationsRequest,
-)
-from .settings import Settings, load_settings
+from .requests import Limits, Request
+from .runner import ModelState, Output, Runner, Task
 from .studio import Studio
+from .tasks import TASKS
 
 __all__ = [
-    "FILL_MODES",
-    "SCHEDULERS",
-    "VARIATION_MODES",
+    "TASKS",
     "AtelierError",
     "Cancelled",
-    "InpaintRequest",
     "Job",
     "Limits",
     "ModelPreset",
+    "ModelState",
     "ModelUnavailable",
-    "MorphRequest",
-    "OutpaintRequest",
+    "Output",
     "Progress",
     "Recipe",
     "Registry",
+    "Request",
     "Result",
-    "Settings",
+    "Runner",
     "Studio",
-    "Txt2ImgRequest",
+    "Task",
     "ValidationError",
-    "VariationsRequest",
     "friendly",
-    "load_settings",
     "read_recipe",
 ]
+
+
+def __getattr__(name: str) -> type[Request]:
+    """The request type of any registered task, by its class name."""
+    for task in TASKS:
+        if task.request.__name__ == name:
+            return task.request
+    raise AttributeError(f"module 'pipelines' has no attribute {name!r}")

@@ -1,6 +1,14 @@
 """Errors a person can act on. Anything else is a bug and is reported as one."""
 
 
+class ValidationError(ValueError):
+    """A request value the server refuses; `field` names it for the person who sent it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class AtelierError(RuntimeError):
     """A request that could not be done, with a message meant for the person who made it."""
 

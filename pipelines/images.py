@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .requests import ValidationError
+from .errors import ValidationError
 
 DECODE_LIMIT = 40_000_000  # pixels: larger files are refused unopened (a 20000×20000 PNG is 400 M)
 FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF")

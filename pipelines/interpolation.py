@@ -1,19 +1,9 @@
-"""Morph: travel between two captions (or two images) with the noise held fixed, as DALL·E 2 showed.
-
-Caption morph: both prompts are encoded once and their embeddings slerped; every frame starts from the
-same noise, so frame 0 is exactly Text to image of A and the last frame exactly B (same seed). Seed
-travel slerps the starting noise from seed A to seed B too. Image morph encodes both images, and blends
-their latents under one shared noise (a blend of the noised latents, since the noise is common).
-
-Even pacing renders a coarse pass, measures the jump between neighbouring frames, and places the
-remaining frames where the jumps are largest, so the morph moves at an even pace.
-"""
+"""Interpolation for Morph (`pipelines/tasks/morph.py`): slerp, the frame renderer, and the distance
+between neighbouring frames that even pacing evens out. Device side (torch)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -22,10 +12,10 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from .requests import MorphRequest
-from .sampling import StepHook, generators, step_callback
+from .sampling import generators, step_callback
 
-BATCH = 8  # frames per denoising call; batching is where the morph saves time
+if TYPE_CHECKING:
+    from .tasks.morph import MorphRequest
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-7) -> torch.Tensor:
@@ -64,15 +54,10 @@ def spacing(frames: list[Image.Image]) -> float:
     return float(max(jumps) / mean) if mean > 0 else 1.0
 
 
-@dataclass(frozen=True)
-class Morph:
-    frames: list[Image.Image]
-    positions: list[float]
-    spacing: dict  # {"uniform_pass": ratio of the coarse uniform pass, "final": ratio of the result}
-
-
-class _Renderer:
+class Renderer:
     """Renders frames at positions t ∈ [0, 1], reusing the prompt embeddings and the noise."""
+
+    batch = 8  # frames per denoising call; batching is where the morph saves time
 
     def __init__(self, pipe: DiffusionPipeline, request: MorphRequest, seed: int, on_step, should_stop):
         self.pipe, self.request, self.seed = pipe, request, seed
@@ -117,8 +102,8 @@ class _Renderer:
         ends = [t for t in positions if t in (0.0, 1.0)]
         middle = [t for t in positions if t not in (0.0, 1.0)]
         rendered = {t: frame for t in ends for frame in self._batch([t])}
-        for start in range(0, len(middle), BATCH):
-            chunk = middle[start : start + BATCH]
+        for start in range(0, len(middle), self.batch):
+            chunk = middle[start : start + self.batch]
             rendered.update(zip(chunk, self._batch(chunk)))
         return [rendered[t] for t in positions]
 
@@ -138,54 +123,3 @@ class _Renderer:
             return list(pipe(latents=latents, width=r.width, height=r.height, generator=self._step_noise(ts), **common).images)
         latents = torch.cat([(1 - t) * self.latent_a + t * self.latent_b for t in ts])
         return list(pipe(image=latents, strength=r.depth, generator=generators([self.seed] * len(ts)), **common).images)
-
-
-def _uniform(n: int) -> list[float]:
-    return [i / (n - 1) for i in range(n)]
-
-
-def morph(
-    pipe: DiffusionPipeline,
-    request: MorphRequest,
-    seed: int,
-    *,
-    on_step: StepHook | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> Morph:
-    """Render `request.num_frames` frames from A to B (positions 0 and 1 always included)."""
-    render = _Renderer(pipe, request, seed, on_step, should_stop)
-    n = request.num_frames
-    if not request.even_pacing or n <= 3:
-        positions = _uniform(n)
-        frames = render(positions)
-        ratio = spacing(frames)
-        return Morph(frames, positions, {"uniform_pass": ratio, "final": ratio})
-    # 1. Coarse uniform pass with half the frames.
-    positions = _uniform(max(3, n // 2))
-    frames = render(positions)
-    before = spacing(frames)
-    # 2. Split the largest jumps at their midpoints, a batch at a time, until n frames.
-    while len(positions) < n:
-        jumps = [frame_distance(a, b) for a, b in zip(frames, frames[1:])]
-        want = min(n - len(positions), BATCH, len(jumps))
-        widest = sorted(np.argsort(jumps)[::-1][:want])
-        new_ts = [(positions[i] + positions[i + 1]) / 2 for i in widest]
-        new_frames = render(new_ts)
-        merged = sorted(zip(positions + new_ts, frames + new_frames), key=lambda p: p[0])
-        positions, frames = [p for p, _ in merged], [f for _, f in merged]
-    return Morph(frames, positions, {"uniform_pass": round(before, 3), "final": round(spacing(frames), 3)})
-
-
-def write_animations(frames: list[Image.Image], folder: Path, fps: int = 8, pingpong: bool = False) -> dict[str, str]:
-    """An animated GIF and an MP4 of the frames (small frames are enlarged, pixel-sharp)."""
-    import imageio.v3 as iio
-
-    sequence = frames + frames[-2:0:-1] if pingpong and len(frames) > 2 else list(frames)
-    side = max(frames[0].size)
-    scale = max(1, 256 // side)
-    sequence = [f.convert("RGB").resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in sequence]
-    folder.mkdir(parents=True, exist_ok=True)
-    gif, mp4 = folder / "morph.gif", folder / "morph.mp4"
-    sequence[0].save(gif, save_all=True, append_images=sequence[1:], duration=int(1000 / fps), loop=0)
-    iio.imwrite(mp4, np.stack([np.asarray(f) for f in sequence]), fps=fps, codec="libx264", macro_block_size=16)
-    return {"gif": str(gif), "mp4": str(mp4)}

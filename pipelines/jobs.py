@@ -1,8 +1,10 @@
-"""Jobs: one request's work on a worker thread, streaming progress and ending with a result.
+"""Jobs: a handle on work that runs elsewhere, streaming progress and ending with an outcome.
 
-A web handler cannot interrupt a busy function, so the pipeline runs on its own thread and talks to the
-handler through a queue; cancelling sets the job's own Event, which the step callback checks. Each job
-has its own Event, so one person's Stop never touches another's job.
+A web handler cannot interrupt a busy function, so the work runs on another thread (or machine) and
+talks to whoever waits through a queue of `Progress` events; cancelling sets the job's own Event, which
+the work checks every denoising step. Each job has its own Event, so one person's Stop never touches
+another's job. `then()` derives the job the front hands out: the same events and Stop, and a result
+made from the work's outcome (recipes, saved files) once, by the first caller that waits for it.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from PIL import Image
 
-from .errors import AtelierError, Cancelled
+from .errors import AtelierError, Cancelled, ValidationError
 from .recipe import Recipe
-from .requests import ValidationError
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -36,49 +40,46 @@ class Result:
     files: dict[str, str] = field(default_factory=dict)  # e.g. {"gif": path, "mp4": path}
 
 
-class JobContext:
-    """What the work function sees: a way to report progress and to learn it was cancelled."""
-
-    def __init__(self, events: queue.Queue, cancelled: threading.Event):
-        self._events = events
-        self.cancelled = cancelled
-
-    def report(self, step: int, total: int, preview: Image.Image | None = None, message: str = "") -> None:
-        self._events.put(Progress(step, total, preview, message))
-
-    def check(self) -> None:
-        if self.cancelled.is_set():
-            raise Cancelled()
-
-
 _DONE = object()
 
 
-class Job:
-    def __init__(self, work: Callable[[JobContext], Result]):
-        self._work = work
-        self._events: queue.Queue = queue.Queue()
-        self._cancelled = threading.Event()
+class Job(Generic[T]):
+    def __init__(self, *, events: queue.Queue | None = None, cancel: threading.Event | None = None):
+        self._events: queue.Queue = queue.Queue() if events is None else events
+        self._cancel = threading.Event() if cancel is None else cancel
         self._finished = threading.Event()
-        self._result: Result | None = None
+        self._lock = threading.Lock()
+        self._outcome: Callable[[float | None], T] | None = None  # a derived job's result, made on demand
+        self._value: Any = None
         self._error: BaseException | None = None
 
-    def _run(self) -> None:
+    # -- the side that does the work ------------------------------------------------------------------
+
+    def run(self, work: Callable[[], T]) -> None:
+        """Do `work` here and keep its outcome (or error) for whoever waits."""
         try:
-            self._result = self._work(JobContext(self._events, self._cancelled))
+            self._value = work()
         except BaseException as e:  # handed to whoever waits on the job
             self._error = e
         finally:
             self._finished.set()
             self._events.put(_DONE)
 
-    def start(self, executor: Executor) -> Job:
-        """Queue the work on `executor` (the studio's one accelerator thread)."""
-        executor.submit(self._run)
-        return self
+    def report(self, step: int, total: int, preview: Image.Image | None = None, message: str = "") -> None:
+        self._events.put(Progress(step, total, preview, message))
+
+    def stop_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise `Cancelled` if Stop was pressed (while the job waited for the accelerator, say)."""
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    # -- the side that waits --------------------------------------------------------------------------
 
     def events(self) -> Iterator[Progress]:
-        """Progress events until the job ends (then `result()` has the outcome)."""
+        """Progress events until the work ends (then `result()` has the outcome)."""
         while True:
             event = self._events.get()
             if event is _DONE:
@@ -86,7 +87,7 @@ class Job:
             yield event
 
     def latest(self, timeout: float) -> tuple[Progress | None, bool]:
-        """The newest event after waiting up to `timeout` s (older ones dropped), and whether the job ended."""
+        """The newest event after waiting up to `timeout` s (older ones dropped), and whether the work ended."""
         newest = None
         try:
             event = self._events.get(timeout=timeout)
@@ -98,24 +99,36 @@ class Job:
         except queue.Empty:
             return newest, False
 
-    def result(self, timeout: float | None = None) -> Result:
-        if not self._finished.wait(timeout):
+    def result(self, timeout: float | None = None) -> T:
+        if self._outcome is not None:
+            self._derive(timeout)
+        elif not self._finished.wait(timeout):
             raise TimeoutError("job still running")
         if self._error is not None:
             raise self._error
-        assert self._result is not None
-        return self._result
+        return self._value
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        self._cancel.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+    def then(self, finish: Callable[[T], U]) -> Job[U]:
+        """A job with the same progress and Stop whose result is `finish(this job's result)`."""
+        derived: Job[U] = Job(events=self._events, cancel=self._cancel)
+        derived._outcome = lambda timeout: finish(self.result(timeout))
+        return derived
 
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
+    def _derive(self, timeout: float | None) -> None:
+        with self._lock:  # made once, by the first caller; later callers get the same outcome
+            if self._finished.is_set():
+                return
+            assert self._outcome is not None
+            try:
+                self._value = self._outcome(timeout)
+            except TimeoutError:
+                raise
+            except BaseException as e:
+                self._error = e
+            self._finished.set()
 
 
 def friendly(error: BaseException) -> str:

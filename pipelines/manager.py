@@ -1,7 +1,7 @@
 """PipelineManager: the only owner of models.
 
-A base model is loaded once; each task's pipeline is a `from_pipe` view over the same modules (identity,
-not copies). Several models may stay resident under a memory budget, least recently used unloaded first,
+A base model is loaded once; each kind of pipeline a task runs on (txt2img, img2img, inpaint) is a
+`from_pipe` view over the same modules (identity, not copies). Several models may stay resident under a memory budget, least recently used unloaded first,
 pinned ones never. All accelerator work runs under one lock; a failed load or run leaves nothing behind.
 """
 
@@ -13,42 +13,22 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import torch
-from diffusers import (
-    AutoPipelineForImage2Image,
-    AutoPipelineForInpainting,
-    AutoPipelineForText2Image,
-    DDIMScheduler,
-    DiffusionPipeline,
-    DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    LCMScheduler,
-    UniPCMultistepScheduler,
-)
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 
-from .acceleration import after_adapter, check_speed, speed_up
+from .acceleration import check_speed, speed_up
 from .downloads import Progress
 from .errors import AtelierError, ModelUnavailable
 from .registry import ModelPreset, Registry
-from .settings import DEFAULT_GPU_SPEED
+from .runner import ModelState
 
-TASKS = ("txt2img", "img2img", "inpaint")
-
-# Scheduler name → (class, config overrides). Built fresh for every request: schedulers carry state,
-# and from_pipe views share one scheduler object.
-SCHEDULER_TYPES: dict[str, tuple[type, dict]] = {
-    "Euler a": (EulerAncestralDiscreteScheduler, {}),
-    "Euler": (EulerDiscreteScheduler, {}),
-    "DPM++ 2M Karras": (DPMSolverMultistepScheduler, {"use_karras_sigmas": True, "algorithm_type": "dpmsolver++"}),
-    "DDIM": (DDIMScheduler, {"clip_sample": False}),  # latents are not images: never clip them
-    "UniPC": (UniPCMultistepScheduler, {}),
-    "LCM": (LCMScheduler, {}),
-}
+# The kinds of pipeline a task may run on: the base model itself, and views over its modules.
+VIEWS = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
+KINDS = ("txt2img", *VIEWS)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -87,7 +67,7 @@ def module_bytes(*pipes: DiffusionPipeline) -> int:
 
 @dataclass
 class Resident:
-    """One loaded base model and the task views derived from it."""
+    """One loaded base model and the views derived from it."""
 
     preset: ModelPreset
     base: DiffusionPipeline
@@ -95,16 +75,6 @@ class Resident:
     load_seconds: float
     views: dict[str, DiffusionPipeline] = field(default_factory=dict)
     pinned: bool = False
-
-
-@dataclass(frozen=True)
-class ResidentInfo:
-    model: str
-    device: str
-    dtype: str
-    megabytes: float
-    pinned: bool
-    tasks: tuple[str, ...]
 
 
 Loader = Callable[..., DiffusionPipeline]  # (preset, device, dtype, report=None) -> pipeline
@@ -118,7 +88,7 @@ class PipelineManager:
         device: str = "auto",
         dtype: str = "auto",
         memory_budget_bytes: int = 0,
-        gpu_speed: str = DEFAULT_GPU_SPEED,
+        gpu_speed: str = "graphs",  # the app's default too (settings.py), chosen by bench/gpu.py
         offline: bool = False,
         loader: Loader | None = None,
     ):
@@ -186,76 +156,48 @@ class PipelineManager:
             self._resident[name] = resident
             return resident
 
-    def pipeline(self, model: str, task: str, report: Progress | None = None) -> DiffusionPipeline:
-        """The task's pipeline over the model's shared modules (created on first use, then cached)."""
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}")
+    def pipeline(self, model: str, kind: str, report: Progress | None = None) -> DiffusionPipeline:
+        """The model's pipeline of this kind over its shared modules (created on first use, then cached)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown pipeline kind {kind!r}; one of {', '.join(KINDS)}")
         with self.lock:
             resident = self.resident_model(model, report)
-            if task not in resident.views:
-                resident.views[task] = self._derive(resident, task)
-            return resident.views[task]
+            if kind not in resident.views:
+                resident.views[kind] = self._derive(resident, kind)
+            return resident.views[kind]
 
-    def _derive(self, resident: Resident, task: str) -> DiffusionPipeline:
-        if task == "inpaint" and resident.preset.inpaint_source:
+    def _derive(self, resident: Resident, kind: str) -> DiffusionPipeline:
+        if kind == "inpaint" and resident.preset.inpaint_source:
             # A dedicated 9-channel inpainting U-Net; the autoencoder and text encoders stay shared.
             from .downloads import load_inpaint_pipeline
 
             return self._prepare(load_inpaint_pipeline(resident.preset, resident.base, self.device, self.dtype, offline=self.offline))
-        auto = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[task]
         # dtype must be passed: from_pipe otherwise casts the shared modules to float32.
-        pipe = auto.from_pipe(resident.base, dtype=self.dtype)
+        pipe = VIEWS[kind].from_pipe(resident.base, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
-    # -- per request ----------------------------------------------------------------------------------
-
-    def scheduler(self, pipe: DiffusionPipeline, name: str):
-        """A fresh scheduler of the named kind, configured like the model's own."""
-        cls, overrides = SCHEDULER_TYPES[name]
-        return cls.from_config(pipe.scheduler.config, **overrides)
-
-    @contextmanager
-    def ip_adapter(self, model: str, pipe: DiffusionPipeline) -> Iterator[None]:
-        """The model's image-prompt adapter attached to `pipe` for one run, then detached.
-
-        The adapter replaces the shared U-Net's attention processors in place, so it must never outlive
-        the run: every other view of the same U-Net would then demand an image prompt.
-        """
-        from .downloads import adapter_folder
-
-        adapter = self.registry.get(model).ip_adapter
-        if adapter is None:
-            raise AtelierError(f"{model} has no image-prompt adapter.")
-        with self.lock:
-            pipe.load_ip_adapter(
-                str(adapter_folder(adapter, offline=self.offline)),
-                subfolder=adapter.subfolder,
-                weight_name=adapter.weight_name,
-                image_encoder_folder=adapter.image_encoder,
-            )
-            try:
-                yield
-            finally:
-                pipe.unload_ip_adapter()
-                if self.gpu_speed != "off":
-                    after_adapter(pipe.unet)  # unloading reset the attention processors
-
     # -- residency ------------------------------------------------------------------------------------
 
-    def resident(self) -> list[ResidentInfo]:
+    def resident(self) -> list[ModelState]:
+        """The resident models, most recently used first."""
         with self.lock:
             return [
-                ResidentInfo(
+                ModelState(
                     model=name,
+                    state="resident",
                     device=str(self.device),
                     dtype=str(self.dtype).removeprefix("torch."),
                     megabytes=round(r.bytes / 2**20, 1),
                     pinned=r.pinned,
-                    tasks=tuple(r.views),
                 )
                 for name, r in reversed(self._resident.items())
             ]
+
+    def models(self) -> list[ModelState]:
+        """Every preset: resident ones as they are, the others with what choosing them would cost."""
+        resident = {r.model: r for r in self.resident()}
+        return [resident.get(name) or ModelState(name, self.switch_cost(name)) for name in self.registry.names]
 
     def is_resident(self, name: str) -> bool:
         return name in self._resident

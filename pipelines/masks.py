@@ -1,5 +1,5 @@
-"""Masks: from painted layers to a binary mask, grown or shrunk, feathered; canvases for outpainting;
-and the seam measure that tells whether a repaint shows its edges.
+"""Masks: any mask image to a binary mask, grown or shrunk, feathered; canvases for outpainting; and the
+seam measure that tells whether a repaint shows its edges.
 
 White (255) means "repaint". Everything here is NumPy and OpenCV on 8-bit arrays.
 """
@@ -12,19 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .requests import ValidationError
-
-
-def mask_from_layers(background: np.ndarray | None, layers: list[np.ndarray] | None) -> Image.Image | None:
-    """Gradio's image-mask value → an L mask: the union of the painted layers' alpha."""
-    if not layers:
-        return None
-    painted = None
-    for layer in layers:
-        layer = np.asarray(layer)
-        alpha = layer[..., 3] if layer.ndim == 3 and layer.shape[2] == 4 else layer.reshape(layer.shape[:2] + (-1,)).max(-1)
-        painted = alpha > 0 if painted is None else painted | (alpha > 0)
-    return Image.fromarray((painted * 255).astype(np.uint8), "L")
+from .errors import ValidationError
 
 
 def mask_array(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""Keeping results on disk, so nothing is lost when a browser tab closes."""
+"""Keeping results on disk, so nothing is lost when a browser tab closes; and scratch folders for the
+files a job makes besides its PNGs (Morph's GIF and MP4)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 from PIL import Image
 
 from .recipe import Recipe, png_bytes
+
+KEEP_SCRATCH = 32  # job folders kept on disk; older ones are removed
 
 
 class OutputStore:
@@ -26,3 +30,22 @@ class OutputStore:
             f.write(png_bytes(image, recipe))
         os.replace(f.name, day / name)
         return day / name
+
+
+class Scratch:
+    """Fresh folders for a job's files under one temporary root, removed with this object.
+
+    Gradio copies returned files into its cache, so only the newest `keep` folders are kept: a
+    long-running server does not fill its disk with old animations.
+    """
+
+    def __init__(self, keep: int = KEEP_SCRATCH):
+        self.keep = keep
+        self._root = tempfile.TemporaryDirectory(prefix="atelier-")
+
+    def folder(self) -> Path:
+        folder = Path(tempfile.mkdtemp(dir=self._root.name))
+        older = sorted(Path(self._root.name).iterdir(), key=lambda p: p.stat().st_mtime)[: -self.keep]
+        for old in older:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder

@@ -18,6 +18,7 @@ from PIL import Image, PngImagePlugin
 
 RECIPE_KEY = "atelier"
 _VERSIONED = ("torch", "diffusers", "transformers", "gradio")
+_NOT_SETTINGS = ("task", "settings", "parent", "image_id", "notices", "versions")  # facts about an image
 
 
 def library_versions() -> dict[str, str]:
@@ -37,6 +38,8 @@ def image_id(image: Image.Image) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Recipe:
+    """What every image records: the settings all tasks share, and the task's own in `settings`."""
+
     task: str
     model: str
     prompt: str
@@ -47,16 +50,7 @@ class Recipe:
     scheduler: str
     width: int
     height: int
-    guidance_rescale: float = 0.0
-    strength: float | None = None
-    similarity: float | None = None
-    mode: str | None = None
-    prompt_b: str | None = None
-    seed_b: int | None = None
-    position: float | None = None  # morph: where along A→B this frame lies (0–1)
-    mask_hash: str | None = None
-    seam: float | None = None  # inpaint: colour jump along the mask border after compositing
-    extra: dict[str, Any] = field(default_factory=dict)  # task settings that need no field of their own
+    settings: dict[str, Any] = field(default_factory=dict)  # the task's own: strength, similarity, seam…
     parent: str | None = None
     image_id: str = ""
     notices: tuple[str, ...] = ()
@@ -69,10 +63,19 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """A recipe from its JSON; recipes of earlier versions kept task settings as top-level fields
+        (and in `extra`): they are read into `settings`."""
         names = {f.name for f in dataclasses.fields(cls)}
         known = {k: v for k, v in data.items() if k in names}
+        legacy = {k: v for k, v in data.items() if k not in names and k != "extra" and v is not None}
+        known["settings"] = {**dict(data.get("extra") or {}), **legacy, **dict(data.get("settings") or {})}
         known["notices"] = tuple(known.get("notices", ()))
         return cls(**known)
+
+    def values(self) -> dict[str, Any]:
+        """Every setting by the name a request gives it: what restoring the settings fills in."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_SETTINGS}
+        return {**self.settings, **shared}
 
     def a1111_parameters(self) -> str:
         """The `parameters` text AUTOMATIC1111 writes, so other tools show the settings too."""
@@ -87,8 +90,8 @@ class Recipe:
             f"Size: {self.width}x{self.height}",
             f"Model: {self.model}",
         ]
-        if self.strength is not None:
-            settings.append(f"Denoising strength: {self.strength:g}")
+        if self.settings.get("strength") is not None:
+            settings.append(f"Denoising strength: {self.settings['strength']:g}")
         lines.append(", ".join(settings))
         return "\n".join(lines)
 

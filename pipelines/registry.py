@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .requests import SCHEDULERS
+from .schedulers import DISTILLED, check_names
+from .schedulers import NAMES as SCHEDULERS
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EMBEDDED_MODEL = ASSETS / "shapes-model"
@@ -36,16 +37,25 @@ class ModelPreset:
     height: int = 512
     steps: int = 25
     guidance: float = 7.0
-    scheduler: str = "DPM++ 2M Karras"
-    schedulers: tuple[str, ...] = SCHEDULERS[:5]
+    scheduler: str = "DPM++ 2M Karras"  # the sampler picked first
+    schedulers: tuple[str, ...] = SCHEDULERS  # the samplers offered, names from pipelines.schedulers
     min_size: int = 256
     max_size: int = 1024
     inpaint_source: str | None = None  # a dedicated inpainting checkpoint (9-channel U-Net)
     ip_adapter: IPAdapter | None = None
     variant: str | None = "fp16"  # weights variant to fetch for half precision
-    description: str = ""
     # Linear map from the 4 latent channels (plus bias) to RGB in 0–1, for free live previews.
     latent_rgb: tuple[tuple[float, float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_names((self.scheduler, *self.schedulers))
+        if self.scheduler not in self.schedulers:
+            raise ValueError(f"{self.name}: the first scheduler {self.scheduler!r} is not among those offered")
+
+    @property
+    def native_size(self) -> int:
+        """The longer side the model makes by default: image inputs are fitted to it."""
+        return max(self.width, self.height)
 
     @property
     def is_local(self) -> bool:
@@ -86,8 +96,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             min_size=64,
             max_size=128,  # trained at 64; larger sizes repeat the shape
             variant=None,
-            description="Atelier's own small model: coloured shapes on plain backgrounds. Runs anywhere.",
-            latent_rgb=None,  # read from the model folder's preview.json
+            latent_rgb=None,  # none: previews decode with its own (tiny) autoencoder
         ),
         ModelPreset(
             name="sd15",
@@ -97,7 +106,6 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             inpaint_source="stable-diffusion-v1-5/stable-diffusion-inpainting",
             ip_adapter=sd15_adapter,
             max_size=768,
-            description="The classic general model, 512×512.",
             latent_rgb=SD15_LATENT_RGB,
         ),
         ModelPreset(
@@ -108,9 +116,8 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             steps=2,
             guidance=0.0,
             scheduler="Euler a",
-            schedulers=("Euler a", "Euler"),
+            schedulers=DISTILLED,
             max_size=768,
-            description="Distilled SD 2.1: an image in one to four steps, no guidance.",
             latent_rgb=SD15_LATENT_RGB,
         ),
         ModelPreset(
@@ -126,7 +133,6 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             max_size=1536,
             inpaint_source="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
             ip_adapter=sdxl_adapter,
-            description="1024×1024, more detail; wants a GPU with 10 GB or more.",
             latent_rgb=SDXL_LATENT_RGB,
         ),
         ModelPreset(
@@ -137,9 +143,8 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             steps=2,
             guidance=0.0,
             scheduler="Euler a",
-            schedulers=("Euler a", "Euler"),
+            schedulers=DISTILLED,
             max_size=1024,
-            description="Distilled SDXL: 512×512 in one to four steps, no guidance.",
             latent_rgb=SDXL_LATENT_RGB,
         ),
     )

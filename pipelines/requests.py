@@ -2,46 +2,48 @@
 
 Every value arrives from a browser or a script and is checked here, on the server, before anything is
 queued: a bad value is answered with a `ValidationError` that names the field. `validated()` returns a
-normalised copy (integers as int, text cleaned); the original is never trusted.
+normalised copy (integers as int, text cleaned, uploads opened); the original is never trusted.
+
+`Request` holds what every task shares. Each task's own request type lives in its module under
+`pipelines/tasks/` and declares what the rest of the studio needs to know about it: the pipeline it
+runs on, the size and number of the images it makes, and the settings its recipes record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import secrets
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from PIL import Image
+
+from .errors import ValidationError
+from .images import load_image
+from .schedulers import NAMES as SCHEDULER_NAMES
 
 MAX_PROMPT_CHARS = 2000  # far beyond any text encoder's window; longer is a paste error, not a prompt
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
-MAX_FRAMES = 48
-SCHEDULERS = ("Euler a", "Euler", "DPM++ 2M Karras", "DDIM", "UniPC", "LCM")
-FILL_MODES = ("original", "fill", "noise")
-VARIATION_MODES = ("image", "embedding")
-
-
-class ValidationError(ValueError):
-    """A request value the server refuses; `field` names it for the person who sent it."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one model on this server accepts; sizes come from the model, counts from the settings."""
+    """What one model on this server accepts: sizes and samplers come from the model, counts from the
+    server's settings."""
 
     min_size: int = 64
     max_size: int = 1024
+    native_size: int = 512  # the longer side the model was made for; image inputs are fitted to it
+    family: str = "sd15"  # decides family-calibrated dials (Variations' similarity)
+    image_prompt: bool = False  # the model has an image-prompt adapter (IP-Adapter)
     max_pixels: int = 1024 * 1024
     max_images: int = 8
-    schedulers: tuple[str, ...] = SCHEDULERS
+    schedulers: tuple[str, ...] = SCHEDULER_NAMES
     models: tuple[str, ...] = ()
 
 
@@ -104,11 +106,15 @@ def as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def as_seed(name: str, value: Any) -> int:
-    """0…2³²−1, or −1 for a random seed (drawn when the job runs and reported in the recipe)."""
+    """0…2³²−1, or −1 for a random seed (drawn when the request is submitted and kept in the recipe)."""
     return as_int(name, value, -1, MAX_SEED)
 
 
 def as_image(name: str, value: Any, limits: Limits) -> Image.Image:
+    """An image within the pixel limit. A path is an upload: it is opened here (header checked before
+    decoding, any mode made RGB, scaled into the limit) with a clear refusal if it is not a picture."""
+    if isinstance(value, (str, os.PathLike)) or value is None:
+        return load_image(value, limits.max_pixels, name)
     if not isinstance(value, Image.Image):
         raise ValidationError(name, "an image is required")
     if value.width * value.height > limits.max_pixels:
@@ -125,25 +131,40 @@ def as_size(name: str, value: Any, limits: Limits) -> int:
     return size
 
 
+def fit_side(image: Image.Image, side: int) -> Image.Image:
+    """RGB, scaled so the longer side is `side` and both sides are multiples of 8 (what a model takes)."""
+    scale = side / max(image.size)
+    size = (max(8, round(image.width * scale / 8) * 8), max(8, round(image.height * scale / 8) * 8))
+    return image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+
+def seeds_from(seed: int, count: int) -> list[int]:
+    """Image i of a batch uses seed + i (wrapping), so each can be made again alone; −1 draws the seed."""
+    first = secrets.randbelow(MAX_SEED + 1) if seed == -1 else seed
+    return [(first + i) % (MAX_SEED + 1) for i in range(count)]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Request:
     """What every task shares: the model, the text, the seed and the sampler."""
 
-    model: str
+    model: str  # a preset name, never a path
     prompt: str = ""
     negative_prompt: str = ""
-    seed: int = -1
+    seed: int = -1  # −1: random
     steps: int = 20
     guidance_scale: float = 5.0
-    scheduler: str = "Euler a"
+    scheduler: str = "Euler a"  # a name from pipelines.schedulers
     num_images: int = 1
     parent: str | None = None  # image id this request starts from, for the recipe's lineage
 
-    task = "base"
-    prompt_required = True
+    task: ClassVar[str] = "base"  # the task's registered name: its HTTP endpoint and its recipes' task
+    pipeline: ClassVar[str] = "txt2img"  # the view it runs on: txt2img, img2img or inpaint
+    prompt_required: ClassVar[bool] = True
 
     def validated(self, limits: Limits) -> Request:
-        checked = dict(
+        shared = dataclasses.replace(
+            self,
             model=as_choice("model", self.model, limits.models),
             prompt=clean_text("prompt", self.prompt, required=self.prompt_required),
             negative_prompt=clean_text("negative_prompt", self.negative_prompt),
@@ -152,149 +173,32 @@ class Request:
             guidance_scale=as_float("guidance_scale", self.guidance_scale, 0.0, MAX_GUIDANCE),
             scheduler=as_choice("scheduler", self.scheduler, limits.schedulers),
             num_images=as_int("num_images", self.num_images, 1, limits.max_images),
-            parent=None if self.parent is None else clean_text("parent", self.parent)[:64],
+            parent=None if self.parent in (None, "") else clean_text("parent", self.parent)[:64],
         )
-        return dataclasses.replace(self, **{**checked, **self._validated_own(limits)})
+        return dataclasses.replace(shared, **shared._validated_own(limits))
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        """Fields of the subclass, checked; returned as replacements."""
+        """Fields of the subclass, checked (the shared ones already are); returned as replacements."""
         return {}
 
+    # -- what the rest of the studio asks of a request --------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True)
-class Txt2ImgRequest(Request):
-    width: int = 512
-    height: int = 512
-    guidance_rescale: float = 0.0
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the images it makes: decides tiled decoding and the accelerator time asked for."""
+        raise NotImplementedError
 
-    task = "txt2img"
+    def images_made(self) -> int:
+        """How many images it makes (a morph's frames, a batch's images)."""
+        return self.num_images
 
-    def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        width, height = as_size("width", self.width, limits), as_size("height", self.height, limits)
-        if width * height > limits.max_pixels:
-            raise ValidationError("width", f"{width}×{height} is more than {limits.max_pixels} pixels")
-        return dict(
-            width=width, height=height, guidance_rescale=as_float("guidance_rescale", self.guidance_rescale, 0.0, 1.0)
-        )
+    def draw_seeds(self) -> list[int]:
+        """One seed per sampling run: seed, seed + 1, … (a random first seed is drawn now)."""
+        return seeds_from(self.seed, self.num_images)
 
+    def recipe_fields(self) -> dict[str, Any]:
+        """The task's own settings, recorded in every recipe it makes."""
+        return {}
 
-@dataclass(frozen=True, kw_only=True)
-class VariationsRequest(Request):
-    image: Image.Image | None = field(default=None, repr=False)
-    similarity: float = 0.7  # 1 = very close, 0 = loose
-    mode: str = "image"  # "image": image-to-image; "embedding": image-prompt adapter
-
-    task = "variations"
-    prompt_required = False
-
-    def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        return dict(
-            image=as_image("image", self.image, limits),
-            similarity=as_float("similarity", self.similarity, 0.0, 1.0),
-            mode=as_choice("mode", self.mode, VARIATION_MODES),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class MorphRequest(Request):
-    prompt_b: str = ""
-    seed_b: int = -1  # −1: the same noise for every frame; otherwise travel from seed to seed_b
-    num_frames: int = 8
-    even_pacing: bool = True
-    width: int = 512
-    height: int = 512
-    image_a: Image.Image | None = field(default=None, repr=False)
-    image_b: Image.Image | None = field(default=None, repr=False)
-    depth: float = 0.6  # image morph: how far each image is noised before the blend (0–1)
-    fps: int = 8
-    pingpong: bool = False  # the animation plays forward, then back
-
-    task = "morph"
-    prompt_required = False
-
-    def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        images = (self.image_a, self.image_b)
-        if (images[0] is None) != (images[1] is None):
-            raise ValidationError("image_b" if images[1] is None else "image_a", "give both images or neither")
-        with_images = images[0] is not None
-        prompt_b = clean_text("prompt_b", self.prompt_b, required=not with_images)
-        if not with_images and not self.prompt.strip():
-            raise ValidationError("prompt", "must not be empty")
-        width, height = as_size("width", self.width, limits), as_size("height", self.height, limits)
-        return dict(
-            prompt_b=prompt_b,
-            seed_b=as_seed("seed_b", self.seed_b),
-            num_frames=as_int("num_frames", self.num_frames, 2, MAX_FRAMES),
-            even_pacing=bool(self.even_pacing),
-            width=width,
-            height=height,
-            image_a=as_image("image_a", self.image_a, limits) if with_images else None,
-            image_b=as_image("image_b", self.image_b, limits) if with_images else None,
-            depth=as_float("depth", self.depth, 0.05, 1.0),
-            fps=as_int("fps", self.fps, 1, 30),
-            pingpong=bool(self.pingpong),
-            num_images=1,
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class InpaintRequest(Request):
-    image: Image.Image | None = field(default=None, repr=False)
-    mask: Image.Image | None = field(default=None, repr=False)  # white = repaint
-    strength: float = 0.85
-    mask_blur: int = 4  # feather, pixels
-    grow: int = 0  # dilate (>0) or erode (<0) the mask, pixels
-    only_masked: bool = True  # work on the mask's box at the model's size, then paste back
-    padding: int = 16  # context around the mask's box, pixels
-    fill: str = "original"  # what the masked area starts from
-    color_correction: bool = True
-
-    task = "inpaint"
-
-    def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        image = as_image("image", self.image, limits)
-        if not isinstance(self.mask, Image.Image):
-            raise ValidationError("mask", "paint over the area to repaint (the mask is empty)")
-        return dict(
-            image=image,
-            mask=self.mask,
-            strength=as_float("strength", self.strength, 0.01, 1.0),
-            mask_blur=as_int("mask_blur", self.mask_blur, 0, 64),
-            grow=as_int("grow", self.grow, -64, 64),
-            only_masked=bool(self.only_masked),
-            padding=as_int("padding", self.padding, 0, 256),
-            fill=as_choice("fill", self.fill, FILL_MODES),
-            color_correction=bool(self.color_correction),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutpaintRequest(InpaintRequest):
-    left: int = 0
-    right: int = 0
-    top: int = 0
-    bottom: int = 0
-
-    task = "outpaint"
-
-    def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        image = as_image("image", self.image, limits)
-        sides = {k: as_int(k, getattr(self, k), 0, 1024) for k in ("left", "right", "top", "bottom")}
-        if not any(sides.values()):
-            raise ValidationError("left", "extend at least one side by some pixels")
-        width = image.width + sides["left"] + sides["right"]
-        height = image.height + sides["top"] + sides["bottom"]
-        if width * height > limits.max_pixels:
-            raise ValidationError("left", f"the extended canvas {width}×{height} is more than {limits.max_pixels} pixels")
-        return dict(
-            image=image,
-            mask=None,
-            strength=as_float("strength", self.strength, 0.01, 1.0),
-            mask_blur=as_int("mask_blur", self.mask_blur, 0, 64),
-            grow=0,
-            only_masked=bool(self.only_masked),
-            padding=as_int("padding", self.padding, 0, 256),
-            fill=as_choice("fill", self.fill, FILL_MODES),
-            color_correction=bool(self.color_correction),
-            **sides,
-        )
+    def ip_adapter_scale(self) -> float | None:
+        """How strongly the image prompt conditions this run, or None when it uses no image prompt."""
+        return None

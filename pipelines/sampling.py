@@ -1,28 +1,20 @@
-"""What every task's sampling loop shares: seeded noise and the step callback."""
+"""What every task's sampling shares: seeded noise, the step callback, the arguments of a guided run.
+
+Device side: imported by a task's work when it runs, never by the front.
+"""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
-from PIL import Image
 
 from .errors import Cancelled
-from .requests import MAX_SEED
+from .requests import Request
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step done, total, latents)
-
-
-def resolve_seed(seed: int) -> int:
-    """−1 means random: draw one now, so the recipe records the seed actually used."""
-    return secrets.randbelow(MAX_SEED + 1) if seed == -1 else seed
-
-
-def seeds_for(seed: int, count: int) -> list[int]:
-    """Image i of a batch uses seed + i (wrapping), so each can be made again alone."""
-    return [(seed + i) % (MAX_SEED + 1) for i in range(count)]
 
 
 def generators(seeds: list[int]) -> list[torch.Generator]:
@@ -46,5 +38,31 @@ def step_callback(on_step: StepHook | None, should_stop: Callable[[], bool]):
     return callback
 
 
-def to_pil(images) -> list[Image.Image]:
-    return [img if isinstance(img, Image.Image) else Image.fromarray(img) for img in images]
+def guided(
+    request: Request, seeds: list[int], on_step: StepHook | None, should_stop: Callable[[], bool]
+) -> dict[str, Any]:
+    """The arguments every guided run takes: one prompt and one seeded generator per image, the
+    request's steps and guidance, and the step callback."""
+    n = len(seeds)
+    return dict(
+        prompt=[request.prompt] * n,
+        negative_prompt=[request.negative_prompt] * n,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance_scale,
+        generator=generators(seeds),
+        callback_on_step_end=step_callback(on_step, should_stop),
+        callback_on_step_end_tensor_inputs=["latents"],
+    )
+
+
+def prompt_notices(pipe: DiffusionPipeline, *prompts: str) -> tuple[str, ...]:
+    """Say so when a prompt is longer than the text encoder reads: the rest is ignored."""
+    tokenizer = pipe.tokenizer
+    notices = []
+    for prompt in prompts:
+        count = len(tokenizer(prompt).input_ids)
+        if count > tokenizer.model_max_length:
+            notices.append(
+                f"The prompt has {count} tokens; this model reads {tokenizer.model_max_length}, so its end was ignored."
+            )
+    return tuple(notices)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded model's studio, a tiny random model saved at test time, a running app.
+"""Shared fixtures: the embedded model's studio, tiny random models saved at test time, a running app.
 
 Everything is offline: the Hub is switched off before anything imports huggingface_hub.
 """
@@ -18,34 +18,25 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pipelines import Registry, Settings, Studio  # noqa: E402
-from pipelines.registry import ModelPreset  # noqa: E402
+from pipelines import ModelPreset, Registry, Studio  # noqa: E402
 
 TINY = "tiny"
+TINY_XL = "tiny-xl"
 
 
-def build_tiny_pipeline(folder: Path) -> Path:
-    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
+TINY_UNET = dict(sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1)
+
+
+def tiny_parts():
+    """What both tiny pipelines share, made in a fixed order after seeding: the embedded model's
+    tokenizer, a tiny autoencoder (64² ↔ 16²×4), and the settings of a tiny CLIP text encoder."""
     import torch
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import AutoencoderKL
 
     from shapeworld.tokenizer import build_tokenizer
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer()
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=16,
-    )
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -56,22 +47,29 @@ def build_tiny_pipeline(folder: Path) -> Path:
         norm_num_groups=16,
         layers_per_block=1,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length, bos_token_id=0,
+                eos_token_id=1, pad_token_id=1)
+    return tokenizer, vae, text
+
+
+def build_tiny_pipeline(folder: Path) -> Path:
+    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, vae, text = tiny_parts()
+    unet = UNet2DConditionModel(
+        **TINY_UNET,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
     )
     pipe = StableDiffusionPipeline(
         vae=vae,
-        text_encoder=text_encoder,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
         tokenizer=tokenizer,
         unet=unet,
         scheduler=EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012),
@@ -83,12 +81,49 @@ def build_tiny_pipeline(folder: Path) -> Path:
     return folder
 
 
+def build_tiny_xl_pipeline(folder: Path) -> Path:
+    """A Stable Diffusion XL pipeline (two text encoders, size and crop conditioning) with random weights."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer, vae, text = tiny_parts()
+    unet = UNet2DConditionModel(
+        **TINY_UNET,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop numbers × 8, plus the pooled text
+        cross_attention_dim=64,  # both encoders' hidden states side by side
+        norm_num_groups=16,
+    )
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text, projection_dim=32)),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
 
 
-def tiny_registry(folder: Path, **overrides) -> Registry:
+@pytest.fixture(scope="session")
+def tiny_xl_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_xl_pipeline(tmp_path_factory.mktemp("tiny-xl-model"))
+
+
+def tiny_preset(folder: Path, **overrides) -> ModelPreset:
     preset = ModelPreset(
         name=TINY,
         label="Tiny random model",
@@ -103,14 +138,19 @@ def tiny_registry(folder: Path, **overrides) -> Registry:
         max_size=128,
         variant=None,
     )
-    return Registry(Registry().presets + (replace(preset, **overrides),))
+    return replace(preset, **overrides)
 
 
-def make_studio(registry: Registry | None = None, **settings) -> Studio:
+def tiny_registry(folder: Path, **overrides) -> Registry:
+    return Registry(Registry().presets + (tiny_preset(folder, **overrides),))
+
+
+def make_studio(registry: Registry | None = None, **options) -> Studio:
+    """A studio over this process's CPU, float32; `options` as for `local_studio`."""
+    from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
 
-    manager = PipelineManager(registry or Registry(), device="cpu", dtype="float32")
-    return Studio(manager, Settings(outputs="", **settings))
+    return local_studio(PipelineManager(registry or Registry(), device="cpu", dtype="float32"), **options)
 
 
 @pytest.fixture(scope="session")
@@ -125,12 +165,14 @@ def tiny_studio(tiny_model_dir) -> Studio:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """The real app (embedded model) launched in-process on a free port."""
+def app_url(tmp_path_factory, tiny_model_dir):
+    """The real app launched in-process on a free port: the embedded model first, and the tiny random
+    model registered as a local folder (a second model to switch to, offline)."""
     import app
 
     outputs = tmp_path_factory.mktemp("outputs")
-    demo, url = app.serve_in_background(["--outputs", str(outputs), "--queue-size", "32"])
+    flags = ["--outputs", str(outputs), "--queue-size", "32", "--model-dirs", f"{TINY}={tiny_model_dir}"]
+    demo, url = app.serve_in_background(flags)
     yield url
     demo.close()
 

@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from bench.architectures import random_pipeline
-from pipelines import Registry, Settings, Studio, Txt2ImgRequest
+from pipelines import Registry, Txt2ImgRequest
 from pipelines.acceleration import (
     MAX_GRAPHS,
     SPEEDS,
@@ -24,6 +24,7 @@ from pipelines.acceleration import (
     graphed,
     speed_up,
 )
+from pipelines.local import local_studio
 from pipelines.manager import PipelineManager, module_bytes
 from tests.conftest import TINY, as_array, tiny_registry
 
@@ -50,12 +51,12 @@ def plain_images(pipe, prompt: str, seeds: list[int], steps: int, size: int) -> 
 @pytest.mark.parametrize("speed", SPEEDS)
 def test_every_gpu_speed_is_off_on_the_cpu_and_draws_plain_diffusers_pixels(tiny_model_dir, speed):
     manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32", gpu_speed=speed)
-    studio = Studio(manager, Settings(outputs=""))
+    studio = local_studio(manager)
     request = Txt2ImgRequest(**REQUEST, guidance_scale=5.0, num_images=2)
     ours = [as_array(image) for image in studio.txt2img(request).result().images]
 
-    pipe = studio.manager.pipeline(TINY, "txt2img")
-    assert studio.manager.gpu_speed == "off" and not any(describe(pipe).values())
+    pipe = manager.pipeline(TINY, "txt2img")
+    assert manager.gpu_speed == "off" and not any(describe(pipe).values())
     plain = StableDiffusionPipeline.from_pretrained(tiny_model_dir, dtype=torch.float32)
     plain.set_progress_bar_config(disable=True)
     assert all((a == b).all() for a, b in zip(ours, plain_images(plain, "a red circle", [5, 6], 3, 64)))

@@ -121,15 +121,21 @@ def stroke(page, editor, points, touch=False):
     page.mouse.up()
 
 
-def test_inpaint_from_a_result_with_eraser_undo_and_an_empty_mask_message(browser, app_url, tmp_path):
-    page, errors = open_page(browser, app_url)
-    generate_text(page, "a large purple square on a white background")
+def send_to_inpaint(page, prompt: str):
+    """The first result of the open tab into Inpaint, with what goes there; the brush picked up."""
     page.get_by_role("button", name="Send to Inpaint").first.click()
     editor = page.locator("#inpaint-editor")
     editor.locator("canvas").first.wait_for()
     page.wait_for_timeout(1500)
-    page.get_by_label("What goes there").fill("a green circle")
+    page.get_by_label("What goes there").fill(prompt)
     editor.get_by_role("button", name="Brush").first.click()
+    return editor
+
+
+def test_inpaint_from_a_result_with_eraser_undo_and_an_empty_mask_message(browser, app_url, tmp_path):
+    page, errors = open_page(browser, app_url)
+    generate_text(page, "a large purple square on a white background")
+    editor = send_to_inpaint(page, "a green circle")
     # Undo removes the stroke: the mask is empty, and the message says so.
     stroke(page, editor, [(0.45, 0.45), (0.55, 0.55)])
     editor.get_by_role("button", name="Undo").first.click()
@@ -232,5 +238,140 @@ def test_painting_a_mask_with_touch_on_a_tablet(browser, app_url):
         "() => document.querySelectorAll(\".results img[alt^='seed']\").length >= 2", timeout=60_000
     )  # a touch stroke made a mask: no "empty mask" message, a result instead
     assert page.locator(".toast-body").count() == 0
+    assert errors == []
+    page.context.close()
+
+
+def choose_model(page, label: str) -> None:
+    page.locator("#model-picker input").click()
+    page.get_by_role("option", name=label).click()
+
+
+def set_number(tab, label: str, value) -> None:
+    box = tab.locator(f"input[aria-label='number input for {label}']")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def slider(tab, label: str) -> tuple[str, str, str]:
+    """(min, max, value) of a slider in a tab."""
+    bar = tab.locator(f"input[aria-label='range slider for {label}']")
+    return bar.get_attribute("min"), bar.get_attribute("max"), bar.input_value()
+
+
+def wait_results(page, tab: str, count: int, alt: str = "seed") -> None:
+    images = f"document.querySelector('#tab-{tab} .results').querySelectorAll(\"img[alt^='{alt}']\")"
+    page.wait_for_function(f"() => {images}.length >= {count}", timeout=120_000)
+
+
+def test_every_tab_follows_the_model_picker_and_works_after_a_switch(browser, app_url):
+    """Switch from the embedded model (64², 20 steps, guidance 5, Euler a) to a local SD-family folder
+    (256–1024, 512², 25 steps, guidance 7, DPM++ 2M Karras): every tab's sizes, steps, guidance and
+    samplers follow, and every tab then makes images with it."""
+    page, errors = open_page(browser, app_url)
+    choose_model(page, "tiny (local)")
+    page.wait_for_timeout(1000)
+    for tab_id, title, sizes in (("txt2img", "Text to image", True), ("variations", "Variations", False),
+                                 ("morph", "Morph", True), ("inpaint", "Inpaint", False)):
+        open_tab(page, title)
+        tab = page.locator(f"#tab-{tab_id}")
+        tab.get_by_text("Advanced", exact=True).click()
+        assert slider(tab, "Steps")[2] == "25", tab_id
+        assert slider(tab, "Guidance (how closely to follow the prompt)")[2] == "7", tab_id
+        scheduler = tab.locator("input[aria-label='Scheduler']").input_value()
+        assert scheduler == ("Euler" if tab_id == "morph" else "DPM++ 2M Karras"), (tab_id, scheduler)
+        if sizes:
+            assert slider(tab, "Width") == ("256", "1024", "512") and slider(tab, "Height") == ("256", "1024", "512")
+        set_number(tab, "Steps", 4)  # quick runs from here on (image-to-image needs a step after strength)
+        if sizes:
+            set_number(tab, "Width", 256)
+            set_number(tab, "Height", 256)
+
+    open_tab(page, "Text to image")
+    page.locator("#txt2img-prompt textarea").fill("a red circle")
+    page.locator("#txt2img-generate").click()
+    wait_results(page, "txt2img", 1)
+    page.get_by_role("button", name="Send to Variations").first.click()
+    page.locator("#variations-generate").click()
+    wait_results(page, "variations", 4)
+
+    open_tab(page, "Morph")
+    page.get_by_label("From", exact=True).fill("a red circle")
+    page.get_by_label("To", exact=True).fill("a blue circle")
+    set_number(page.locator("#tab-morph"), "Frames", 2)
+    page.locator("#morph-generate").click()
+    wait_results(page, "morph", 2, alt="t = ")
+
+    open_tab(page, "Text to image")
+    stroke(page, send_to_inpaint(page, "a green square"), [(0.3, 0.3), (0.6, 0.6)])
+    page.locator("#inpaint-generate").click()
+    wait_results(page, "inpaint", 2)
+
+    # Made by the second model at the sizes that followed it: the embedded model stops at 128 pixels.
+    widths = {tab: result_width(page, tab) for tab in ("txt2img", "variations", "morph", "inpaint")}
+    assert widths == {"txt2img": 256, "variations": 512, "morph": 256, "inpaint": 256}, widths
+    assert errors == []
+    page.context.close()
+
+
+def result_width(page, tab: str) -> int:
+    return page.evaluate(f"() => document.querySelector('#tab-{tab} .results img[alt^=\"seed\"], "
+                         f"#tab-{tab} .results img[alt^=\"t = \"]').naturalWidth")
+
+
+def test_a_dropped_png_restores_every_setting_of_its_recipe(browser, app_url, tmp_path):
+    """Restoring chooses the recipe's model (every tab follows it) and fills the tab's controls by name,
+    guidance rescale and sizes included."""
+    from pipelines.recipe import Recipe, png_bytes
+
+    recipe = Recipe(task="txt2img", model="tiny", prompt="a blue square", negative_prompt="blurry", seed=77, steps=7,
+                    guidance_scale=3.5, scheduler="UniPC", width=320, height=384, settings={"guidance_rescale": 0.7})
+    path = tmp_path / "made-elsewhere.png"
+    path.write_bytes(png_bytes(Image.new("RGB", (320, 384)), recipe))
+    page, errors = open_page(browser, app_url)
+    tab = page.locator("#tab-txt2img")
+    tab.get_by_text("Recipes", exact=True).click()
+    tab.locator("input[type=file]").set_input_files(str(path))
+    page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a blue square'",
+                           timeout=30_000)
+    tab.get_by_text("Advanced", exact=True).click()
+    assert page.locator("#model-picker input").input_value() == "tiny (local)"
+    assert [slider(tab, label)[2] for label in ("Steps", "Guidance (how closely to follow the prompt)")] == ["7", "3.5"]
+    assert slider(tab, "Width") == ("256", "1024", "320") and slider(tab, "Height")[2] == "384"
+    assert slider(tab, "Guidance rescale (0.7 tames over-exposed colours)")[2] == "0.7"
+    assert tab.locator("input[aria-label='Scheduler']").input_value() == "UniPC"
+    assert tab.locator("input[aria-label='Seed (−1 = random)']").input_value() == "77"
+    open_tab(page, "Variations")  # another tab follows the restored model, with its defaults
+    other = page.locator("#tab-variations")
+    other.get_by_text("Advanced", exact=True).click()
+    assert slider(other, "Steps")[2] == "25"
+    assert errors == []
+    page.context.close()
+
+
+def test_sketch_a_blob_at_the_top_left_and_get_the_described_shape_there(browser, app_url, tmp_path):
+    from shapeworld.judge import judge
+
+    page, errors = open_page(browser, app_url)
+    open_tab(page, "Sketch")
+    canvas = page.locator("#sketch-canvas")
+    canvas.locator("canvas").first.wait_for()
+    page.wait_for_timeout(1000)
+    canvas.get_by_role("button", name="Brush").first.click()  # blue is the brush's first colour
+    page.wait_for_timeout(500)
+    # The 512² paper sits in the middle of the editor at 70 %: these strokes are on its top left quarter.
+    for y in (0.22, 0.26, 0.3, 0.34):
+        stroke(page, canvas, [(0.25, y), (0.42, y)])
+    page.get_by_label("Describe the picture").fill("a blue triangle on a white background")
+    page.locator("#sketch-generate").click()
+    wait_results(page, "sketch", 2)
+    src = page.locator("#tab-sketch .results img[alt^='seed']").first.get_attribute("src")
+    reading = judge(np.asarray(Image.open(_fetch(page, src, tmp_path / "sketch.png")).convert("RGB")))
+    assert (reading.position, reading.colour, reading.shape) == ("top left", "blue", "triangle")
+    canvas.get_by_role("button", name="Clear canvas").click()
+    page.wait_for_timeout(500)
+    page.locator("#sketch-generate").click()
+    message = toast(page)  # nothing drawn now
+    assert "sketch" in message and "empty" in message and "Traceback" not in message
     assert errors == []
     page.context.close()

@@ -106,7 +106,17 @@ def test_exif_rotation_is_applied(tmp_path):
 def test_large_images_are_scaled_into_the_pixel_limit(tmp_path):
     out = load_image(write(tmp_path, "big.png", png(Image.new("RGB", (2000, 1000)))), LIMIT)
     assert out.width * out.height <= LIMIT and abs(out.width / out.height - 2) < 0.01
-    assert DECODE_LIMIT > LIMIT
+
+
+def test_the_decode_limit_refuses_before_decoding_and_admits_just_below(tmp_path):
+    """An image just inside the decode limit is opened (then scaled); one pixel row more is refused
+    from its header alone."""
+    side = int(DECODE_LIMIT**0.5)
+    rows = DECODE_LIMIT // side  # side × rows ≤ the limit < side × (rows + 1)
+    inside = load_image(write(tmp_path, "inside.png", bomb_png(side, rows)), LIMIT)
+    assert inside.width * inside.height <= LIMIT
+    with pytest.raises(ValidationError, match="too large"):
+        load_image(write(tmp_path, "outside.png", bomb_png(side, rows + 1)), LIMIT)
 
 
 def test_memory_returns_to_baseline_after_hostile_uploads(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, ValidationError
-from pipelines.masks import composite, feather, grow, mask_array, mask_from_layers, match_colour, seam_score
+from pipelines.masks import composite, feather, grow, mask_array, match_colour, seam_score
 from tests.conftest import TINY, as_array
 
 
@@ -39,7 +39,8 @@ def test_pixels_outside_the_mask_are_bit_identical(tiny_studio, model, only_mask
         same, count = outside_unchanged(image, out, mask, 3)
         assert same and count > 2000
         assert (as_array(out)[28:40, 24:36] != as_array(image)[28:40, 24:36]).any()  # the inside did change
-    assert result.recipes[0].mask_hash and result.recipes[0].seam is not None
+    settings = result.recipes[0].settings
+    assert settings["mask_hash"] and settings["seam"] is not None and settings["only_masked"] == only_masked
 
 
 @pytest.mark.parametrize("size,box", [((64, 64), (30, 30, 31, 31)), ((64, 64), (0, 0, 10, 64)), ((60, 44), (5, 5, 20, 20))])
@@ -89,15 +90,6 @@ def test_non_binary_and_alpha_only_masks():
     assert binary[1:3, 1:3].all() and binary.sum() == 4 * 255
 
 
-def test_editor_layers_union_into_one_mask():
-    background = np.zeros((8, 8, 4), np.uint8)
-    a, b = np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 4), np.uint8)
-    a[0, 0, 3], b[7, 7, 3] = 255, 10
-    mask = np.asarray(mask_from_layers(background, [a, b]))
-    assert mask[0, 0] == 255 and mask[7, 7] == 255 and mask.sum() == 2 * 255
-    assert mask_from_layers(background, []) is None
-
-
 def test_grow_and_shrink():
     binary = np.zeros((21, 21), np.uint8)
     binary[8:13, 8:13] = 255
@@ -128,8 +120,8 @@ def test_a_dedicated_inpainting_checkpoint_shares_the_autoencoder_and_text_encod
     config = UNet2DConditionModel.load_config(folder / "unet")
     UNet2DConditionModel.from_config({**config, "in_channels": 9}).save_pretrained(folder / "unet")
     studio = make_studio(tiny_registry(tiny_model_dir, inpaint_source=str(folder)))
-    base = studio.manager.pipeline(TINY, "txt2img")
-    view = studio.manager.pipeline(TINY, "inpaint")
+    base = studio.runner.manager.pipeline(TINY, "txt2img")
+    view = studio.runner.manager.pipeline(TINY, "inpaint")
     assert view.unet.config.in_channels == 9 and view.unet is not base.unet
     assert view.vae is base.vae and view.text_encoder is base.text_encoder
     image, mask = scene(), box_mask(64, 64, (16, 16, 40, 40))

@@ -8,46 +8,28 @@ import psutil
 import pytest
 import torch
 
-from pipelines import AtelierError, Registry, Txt2ImgRequest
-from pipelines.manager import TASKS, PipelineManager
-from pipelines.registry import ModelPreset
-from tests.conftest import TINY, as_array, make_studio, tiny_registry
+from pipelines import AtelierError, ModelPreset, Registry, Txt2ImgRequest
+from pipelines.manager import KINDS, PipelineManager
+from tests.conftest import TINY, make_studio, tiny_registry
 
 
-def test_every_task_view_shares_the_same_modules(tiny_model_dir):
+def test_every_pipeline_kind_shares_the_same_modules(tiny_model_dir):
     manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
     base = manager.pipeline(TINY, "txt2img")
-    for task in TASKS:
-        view = manager.pipeline(TINY, task)
+    for kind in KINDS:
+        view = manager.pipeline(TINY, kind)
         assert view.unet is base.unet and view.vae is base.vae and view.text_encoder is base.text_encoder
-        assert manager.pipeline(TINY, task) is view  # derived once, then cached
+        assert manager.pipeline(TINY, kind) is view  # derived once, then cached
     assert [r.model for r in manager.resident()] == [TINY]
+    with pytest.raises(ValueError, match="unknown pipeline kind"):
+        manager.pipeline(TINY, "upscale")
 
 
 def test_dtypes_stay_as_loaded_after_from_pipe(tiny_model_dir):
     manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="bfloat16")
-    for task in TASKS:
-        view = manager.pipeline(TINY, task)
+    for kind in KINDS:
+        view = manager.pipeline(TINY, kind)
         assert view.unet.dtype == view.vae.dtype == view.text_encoder.dtype == torch.bfloat16
-
-
-def test_schedulers_are_fresh_per_request(tiny_model_dir):
-    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
-    pipe = manager.pipeline(TINY, "txt2img")
-    a, b = manager.scheduler(pipe, "Euler a"), manager.scheduler(pipe, "Euler a")
-    assert a is not b and a is not pipe.scheduler
-    assert type(manager.scheduler(pipe, "DPM++ 2M Karras")).__name__ == "DPMSolverMultistepScheduler"
-
-
-def test_interleaved_schedulers_do_not_disturb_each_other(tiny_model_dir):
-    studio = make_studio(tiny_registry(tiny_model_dir))
-    req = dict(model=TINY, prompt="a red circle", seed=3, steps=4, width=64, height=64)
-    alone_a = studio.txt2img(Txt2ImgRequest(**req, scheduler="Euler a")).result().images[0]
-    alone_b = studio.txt2img(Txt2ImgRequest(**req, scheduler="UniPC")).result().images[0]
-    jobs = [studio.txt2img(Txt2ImgRequest(**req, scheduler=s)) for s in ("Euler a", "UniPC", "Euler a", "UniPC")]
-    results = [as_array(j.result().images[0]) for j in jobs]
-    assert (results[0] == as_array(alone_a)).all() and (results[2] == as_array(alone_a)).all()
-    assert (results[1] == as_array(alone_b)).all() and (results[3] == as_array(alone_b)).all()
 
 
 class DummyPipe:
@@ -142,13 +124,14 @@ def test_out_of_memory_while_loading_is_a_clear_message_and_leaves_nothing():
 
 def test_residency_rows_say_what_a_switch_costs_and_unload_frees(tiny_model_dir):
     studio = make_studio(tiny_registry(tiny_model_dir))
-    state = lambda: {r["model"]: r["state"] for r in studio.residency()}  # noqa: E731
+    state = lambda: {r.model: r.state for r in studio.residency()}  # noqa: E731
     assert state()[TINY] == "load from disk" and state()["sd15"] == "download"
+    assert [r.model for r in studio.residency()] == list(studio.model_names)
     studio.txt2img(Txt2ImgRequest(model=TINY, prompt="x", steps=1, width=64, height=64)).result()
-    row = next(r for r in studio.residency() if r["model"] == TINY)
-    assert row["state"] == "resident" and row["MB"] > 0 and row["dtype"] == "float32"
+    row = next(r for r in studio.residency() if r.model == TINY)
+    assert row.state == "resident" and row.megabytes > 0 and row.dtype == "float32"
     studio.pin(TINY, True)
-    assert next(r for r in studio.residency() if r["model"] == TINY)["pinned"]
+    assert next(r for r in studio.residency() if r.model == TINY).pinned
     assert studio.unload(TINY) and state()[TINY] == "load from disk"
 
 
@@ -167,11 +150,11 @@ def test_memory_freed_by_a_job_goes_back_to_the_system():
 def test_every_job_hands_freed_memory_back_even_a_failed_one(tiny_model_dir, monkeypatch):
     studio = make_studio(tiny_registry(tiny_model_dir))
     calls = []
-    monkeypatch.setattr(studio.manager, "return_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(studio.runner.manager, "return_freed_memory", lambda: calls.append(1))
     request = Txt2ImgRequest(model=TINY, prompt="a red circle", steps=2, width=32, height=32)
     studio.txt2img(request).result()
     assert calls == [1]
-    unet = studio.manager.pipeline(TINY, "txt2img").unet
+    unet = studio.runner.manager.pipeline(TINY, "txt2img").unet
 
     def broken(*args, **kwargs):
         raise RuntimeError("injected failure")

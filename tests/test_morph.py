@@ -31,7 +31,8 @@ def test_first_and_last_frames_equal_text_to_image(tiny_studio, scheduler, seed_
     last = tiny_studio.txt2img(Txt2ImgRequest(prompt=B, seed=seed_b if seed_b >= 0 else 5, **common)).result().images[0]
     assert (as_array(morph.images[0]) == as_array(first)).all()
     assert (as_array(morph.images[-1]) == as_array(last)).all()
-    assert [r.position for r in morph.recipes] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert [r.settings["position"] for r in morph.recipes] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert [r.seed for r in morph.recipes] == [5] * 4 and morph.recipes[0].settings["prompt_b"] == B
 
 
 @pytest.mark.slow
@@ -49,8 +50,9 @@ def test_even_pacing_spreads_the_change(studio):
     common = dict(model="shapes", prompt=A, prompt_b=B, num_frames=8, seed=3, width=64, height=64, scheduler="Euler")
     uniform = studio.morph(MorphRequest(**common, even_pacing=False)).result()
     even = studio.morph(MorphRequest(**common, even_pacing=True)).result()
-    assert even.recipes[0].extra["spacing"]["final"] < uniform.recipes[0].extra["spacing"]["final"]
-    assert len(even.images) == 8 and sorted(r.position for r in even.recipes) == [r.position for r in even.recipes]
+    assert even.recipes[0].settings["spacing"]["final"] < uniform.recipes[0].settings["spacing"]["final"]
+    positions = [r.settings["position"] for r in even.recipes]
+    assert len(even.images) == 8 and sorted(positions) == positions
 
 
 def test_gif_and_mp4_have_the_frames(tiny_studio):
@@ -75,9 +77,9 @@ def test_image_morph_runs_between_two_pictures(studio):
     assert red[0] > red[-1]
 
 
-def test_old_animation_folders_are_removed(tiny_studio, monkeypatch):
-    import pipelines.studio
+def test_old_animation_folders_are_removed():
+    from pipelines.outputs import Scratch
 
-    monkeypatch.setattr(pipelines.studio, "KEEP_SCRATCH", 3)
-    folders = [tiny_studio._scratch() for _ in range(6)]
+    scratch = Scratch(keep=3)
+    folders = [scratch.folder() for _ in range(6)]
     assert [f.exists() for f in folders] == [False, False, False, True, True, True]

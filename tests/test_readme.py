@@ -11,7 +11,7 @@ EXAMPLES = re.findall(r"```python\n# api: (\w+)\n(.*?)```", README.read_text(), 
 
 
 def test_every_endpoint_has_an_example():
-    assert sorted(name for name, _ in EXAMPLES) == ["inpaint", "morph", "outpaint", "txt2img", "variations"]
+    assert sorted(name for name, _ in EXAMPLES) == ["inpaint", "morph", "outpaint", "sketch", "txt2img", "variations"]
 
 
 @pytest.mark.parametrize("name,code", EXAMPLES, ids=[n for n, _ in EXAMPLES])
@@ -21,6 +21,9 @@ def test_readme_example_runs(app_url, tmp_path, monkeypatch, name, code):
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (16, 16, 48, 48))
     mask.save("mask.png")
+    sketch = Image.new("RGB", (256, 256), (255, 255, 255))
+    sketch.paste((35, 80, 230), (32, 32, 96, 96))  # a blue blob at the top left
+    sketch.save("sketch.png")
     scope: dict = {}
     exec(compile(code.replace("http://127.0.0.1:7860/", app_url), f"README:{name}", "exec"), scope)
     assert scope.get("images") or scope.get("frames")

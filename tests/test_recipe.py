@@ -15,11 +15,25 @@ def recipe(**kw):
 
 def test_png_round_trip_keeps_every_field():
     image = Image.new("RGB", (64, 64), (200, 10, 10))
-    r = recipe(image_id=image_id(image), extra={"box": [0, 0, 64, 64]})
+    r = recipe(image_id=image_id(image), settings={"box": [0, 0, 64, 64], "strength": 0.5})
     data = png_bytes(image, r)
     assert read_recipe(data) == r
     reopened = Image.open(io.BytesIO(data))
     assert "Steps: 20, Sampler: Euler a, CFG scale: 5, Seed: 7" in reopened.info["parameters"]
+    assert "Denoising strength: 0.5" in reopened.info["parameters"]
+
+
+def test_recipes_of_earlier_versions_read_their_task_settings_into_settings():
+    """Earlier recipes kept every task's settings as top-level fields (most of them null) and in `extra`."""
+    old = {**recipe().to_dict(), "strength": 0.85, "similarity": None, "seam": 3.5, "extra": {"box": [0, 0, 8, 8]}}
+    del old["settings"]
+    assert Recipe.from_dict(old).settings == {"strength": 0.85, "seam": 3.5, "box": [0, 0, 8, 8]}
+
+
+def test_values_are_what_restoring_fills_in():
+    values = recipe(settings={"guidance_rescale": 0.7}).values()
+    assert values["guidance_rescale"] == 0.7 and values["prompt"] == "a red circle" and values["seed"] == 7
+    assert not {"task", "parent", "image_id", "versions", "notices", "settings"} & set(values)
 
 
 def test_attach_writes_through_a_plain_png_save(tmp_path):

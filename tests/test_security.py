@@ -48,7 +48,7 @@ def test_pickle_checkpoints_are_refused_and_never_run(tiny_model_dir, tmp_path, 
     with pytest.raises(AtelierError, match="could not be loaded"):
         job.result()
     assert not marker.exists()
-    assert studio.manager.resident() == []
+    assert studio.runner.manager.resident() == []
 
 
 def test_a_local_folder_registers_by_path_and_generates(tiny_model_dir):
@@ -65,12 +65,12 @@ def test_a_folder_that_is_not_a_diffusers_model_is_refused(tmp_path):
 
 def test_an_unavailable_hub_model_says_how_to_fetch_it():
     studio = make_studio()
-    studio.manager.offline = True
+    studio.runner.manager.offline = True
     job = studio.txt2img(Txt2ImgRequest(model="sd15", prompt="x", steps=1, width=512, height=512))
     with pytest.raises(AtelierError) as e:
         job.result()
     assert "Stable Diffusion 1.5" in str(e.value) and "hf download stable-diffusion-v1-5/stable-diffusion-v1-5" in str(e.value)
-    assert studio.manager.resident() == []
+    assert studio.runner.manager.resident() == []
     ok = studio.txt2img(Txt2ImgRequest(model="shapes", prompt="a red circle", steps=2, width=64, height=64)).result()
     assert ok.images  # the app keeps working with what it has
 

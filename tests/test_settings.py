@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings, env_name, load_settings
+from settings import Settings, env_name, load_settings
 
 
 def test_defaults_serve_the_embedded_model_locally():
@@ -64,3 +64,24 @@ def test_zerogpu_wrapper_is_the_identity_off_spaces_and_sizes_by_work(monkeypatc
     assert gpu_seconds(1, 64, 64, 1) == MIN_SECONDS
     assert gpu_seconds(30, 1024, 1024, 4) > gpu_seconds(30, 512, 512, 1)
     assert gpu_seconds(150, 1024, 1024, 8) == MAX_SECONDS
+
+
+def test_every_job_asks_zerogpu_for_time_by_its_own_size_and_count(tiny_model_dir, monkeypatch):
+    """The accelerator entry point is wrapped once per job, sized by what the request says it makes
+    (a morph's frames, an image task's own size), as a plain function (spaces.GPU reads its name)."""
+    import pipelines.local
+    from pipelines import MorphRequest
+    from tests.conftest import TINY, make_studio, tiny_registry
+
+    asked = []
+
+    def on_gpu(fn, seconds):
+        asked.append((fn.__name__, seconds))
+        return fn
+
+    monkeypatch.setattr(pipelines.local, "on_gpu", on_gpu)
+    monkeypatch.setattr(pipelines.local, "gpu_seconds", lambda steps, w, h, n: (steps, w, h, n))
+    studio = make_studio(tiny_registry(tiny_model_dir))
+    studio.submit(MorphRequest(model=TINY, prompt="a", prompt_b="b", num_frames=3, steps=2, width=96, height=64,
+                               even_pacing=False)).result()
+    assert asked == [("accelerator", (2, 96, 64, 3))]

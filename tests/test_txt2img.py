@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipelines import Cancelled, Settings, Studio, Txt2ImgRequest
+from pipelines import Cancelled, Studio, Txt2ImgRequest
 from pipelines.recipe import read_recipe
 from tests.conftest import TINY, as_array
 
@@ -11,7 +11,21 @@ REQ = dict(model=TINY, prompt="a red circle", steps=4, width=64, height=64)
 
 
 def run(studio, **kw):
-    return studio.txt2img(Txt2ImgRequest(**{**REQ, **kw})).result()
+    return studio.submit(Txt2ImgRequest(**{**REQ, **kw})).result()
+
+
+def test_pixels_equal_a_direct_diffusers_call(tiny_studio, tiny_model_dir):
+    """The studio adds nothing to the pixels: the same call on the same weights gives the same bytes."""
+    import torch
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    direct = pipe(["a red circle"] * 2, negative_prompt=["blurry"] * 2, width=64, height=48, num_inference_steps=4,
+                  guidance_scale=5.0, generator=[torch.Generator("cpu").manual_seed(s) for s in (31, 32)]).images
+    studio = run(tiny_studio, seed=31, num_images=2, negative_prompt="blurry", height=48).images
+    assert [as_array(a).tobytes() for a in studio] == [as_array(b).tobytes() for b in direct]
 
 
 def test_same_seed_same_pixels_different_seed_different_pixels(tiny_studio):
@@ -35,13 +49,13 @@ def test_random_seed_is_drawn_and_reported(tiny_studio):
 
 
 def test_progress_events_carry_rate_limited_previews(tiny_studio, monkeypatch):
-    import pipelines.studio
+    import pipelines.local
 
     job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
     events = list(job.events())
     assert [e.step for e in events if e.total and e.step] == [1, 2, 3, 4]
     assert all(e.preview is None for e in events)  # a short run ends before the first preview is due
-    monkeypatch.setattr(pipelines.studio, "PREVIEW_SECONDS", 0.0)
+    monkeypatch.setattr(pipelines.local, "PREVIEW_SECONDS", 0.0)
     job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
     previews = [e.preview for e in job.events() if e.total]
     assert all(p is not None and p.size == (64, 64) for p in previews[:-1])
@@ -75,6 +89,7 @@ def test_recipe_describes_the_image(tiny_studio):
     r = result.recipes[0]
     assert (r.task, r.model, r.prompt, r.negative_prompt, r.seed, r.steps) == ("txt2img", TINY, "a red circle", "blurry", 5, 4)
     assert (r.width, r.height, r.guidance_scale, r.scheduler) == (64, 64, 4.5, "Euler a")
+    assert r.settings == {"guidance_rescale": 0.0}
     assert r.versions["diffusers"] and r.image_id
 
 
@@ -85,7 +100,7 @@ def test_long_prompt_is_truncated_with_a_notice(tiny_studio):
 
 
 def test_results_are_saved_whole_with_their_recipe(tiny_studio, tmp_path):
-    studio = Studio(tiny_studio.manager, Settings(outputs=str(tmp_path)))
+    studio = Studio(tiny_studio.runner, tiny_studio.registry, outputs=str(tmp_path))
     result = run(studio, seed=9)
     files = list(tmp_path.rglob("*.png"))
     assert len(files) == 1 and not list(tmp_path.rglob(".partial-*"))
@@ -95,7 +110,8 @@ def test_results_are_saved_whole_with_their_recipe(tiny_studio, tmp_path):
 def test_a_failed_run_releases_everything_and_the_next_works(tiny_studio, monkeypatch):
     import torch
 
-    pipe = tiny_studio.manager.pipeline(TINY, "txt2img")
+    manager = tiny_studio.runner.manager
+    pipe = manager.pipeline(TINY, "txt2img")
     before = as_array(run(tiny_studio, seed=4).images[0])
     original = type(pipe.unet).forward
 
@@ -107,21 +123,22 @@ def test_a_failed_run_releases_everything_and_the_next_works(tiny_studio, monkey
         run(tiny_studio, seed=4)
     monkeypatch.setattr(type(pipe.unet), "forward", original)
     assert (as_array(run(tiny_studio, seed=4).images[0]) == before).all()
-    assert tiny_studio.manager.lock.acquire(timeout=1)
-    tiny_studio.manager.lock.release()
+    assert manager.lock.acquire(timeout=1)
+    manager.lock.release()
 
 
 def test_images_above_the_tiling_threshold_decode_in_tiles(tiny_model_dir, monkeypatch):
     from tests.conftest import make_studio, tiny_registry
 
     studio = make_studio(tiny_registry(tiny_model_dir), vae_tiling_pixels=48 * 48)
-    vae = studio.manager.pipeline(TINY, "txt2img").vae
+    vae = studio.runner.manager.pipeline(TINY, "txt2img").vae
     tiled = []
     original = type(vae).tiled_decode
     monkeypatch.setattr(type(vae), "tiled_decode", lambda self, *a, **kw: tiled.append(1) or original(self, *a, **kw))
 
     large = run(studio, width=64, height=64).images[0]
     assert tiled and large.size == (64, 64)
+    assert not vae.use_tiling  # a per-run change: undone after the run, for every view sharing the autoencoder
     tiled.clear()
-    small = run(studio, width=32, height=32).images[0]  # the shared autoencoder is switched back
-    assert not tiled and not vae.use_tiling and small.size == (32, 32)
+    small = run(studio, width=32, height=32).images[0]
+    assert not tiled and small.size == (32, 32)

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pipelines import Txt2ImgRequest, ValidationError, VariationsRequest
-from pipelines.variations import DIAL, strength_for
+from pipelines.tasks.variations import DIAL, strength_for
 from shapeworld.judge import judge
 from tests.conftest import TINY, as_array
 
@@ -56,14 +56,31 @@ def test_recipes_keep_the_lineage(tiny_studio):
     req = VariationsRequest(model=TINY, image=image, similarity=0.5, seed=1, steps=4, num_images=2, parent="abc123")
     result = tiny_studio.variations(req).result()
     assert [r.parent for r in result.recipes] == ["abc123", "abc123"]
-    assert [r.seed for r in result.recipes] == [1, 2] and result.recipes[0].similarity == 0.5
-    assert result.recipes[0].strength == pytest.approx(strength_for(0.5, "sd15"))
+    assert [r.seed for r in result.recipes] == [1, 2]
+    assert result.recipes[0].settings == {"similarity": 0.5, "mode": "image", "strength": strength_for(0.5, "sd15")}
 
 
-def test_embedding_mode_without_an_adapter_says_so(tiny_studio):
+def test_pixels_equal_a_direct_image_to_image_call(tiny_studio, tiny_model_dir):
+    """The image is fitted to the model's size and noised as far as the dial says; nothing else."""
+    import torch
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionImg2ImgPipeline
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    fitted = image.resize((64, 48), Image.Resampling.LANCZOS)  # the longer side at the model's 64
+    direct = pipe(["a red circle"], negative_prompt=[""], image=fitted, strength=strength_for(0.5, "sd15"),
+                  num_inference_steps=4, guidance_scale=5.0, generator=[torch.Generator("cpu").manual_seed(7)]).images[0]
+    req = VariationsRequest(model=TINY, image=image, prompt="a red circle", similarity=0.5, seed=7, steps=4)
+    assert as_array(tiny_studio.submit(req).result().images[0]).tobytes() == as_array(direct).tobytes()
+
+
+def test_embedding_mode_without_an_adapter_is_refused_before_queueing(tiny_studio):
     req = VariationsRequest(model=TINY, image=Image.new("RGB", (64, 64)), mode="embedding", seed=1, steps=2)
-    with pytest.raises(Exception, match="adapter"):
-        tiny_studio.variations(req).result()
+    with pytest.raises(ValidationError, match="mode: this model has no image-prompt adapter"):
+        tiny_studio.submit(req)
 
 
 def test_variations_validate_before_queueing(tiny_studio):
@@ -109,7 +126,7 @@ def test_embedding_mode_runs_and_never_leaks_into_other_tabs(tiny_model_dir, tmp
     from tests.conftest import make_studio, tiny_registry
 
     probe = make_studio(tiny_registry(tiny_model_dir))
-    folder = build_tiny_ip_adapter(probe.manager.pipeline(TINY, "txt2img").unet, tmp_path / "adapter")
+    folder = build_tiny_ip_adapter(probe.runner.manager.pipeline(TINY, "txt2img").unet, tmp_path / "adapter")
     adapter = IPAdapter(str(folder), "models", "ip-adapter.safetensors", "models/image_encoder")
     studio = make_studio(tiny_registry(tiny_model_dir, ip_adapter=adapter))
     image = Image.new("RGB", (64, 64), (200, 30, 30))
@@ -122,10 +139,10 @@ def test_embedding_mode_runs_and_never_leaks_into_other_tabs(tiny_model_dir, tmp
     req = VariationsRequest(model=TINY, image=image, mode="embedding", similarity=0.5, seed=1, steps=3, num_images=2)
     result = studio.variations(req).result()
     print(f"embedding variations with adapter load and unload: {time.perf_counter() - start:.2f} s")
-    assert len(result.images) == 2 and result.recipes[0].mode == "embedding"
+    assert len(result.images) == 2 and result.recipes[0].settings["mode"] == "embedding"
     image_mode = studio.variations(VariationsRequest(model=TINY, image=image, mode="image", similarity=0.5, seed=1, steps=3)).result()
     assert (as_array(image_mode.images[0]) != as_array(result.images[0])).any()  # the adapter did condition
     after = [as_array(studio.txt2img(t2i).result().images[0]), as_array(studio.inpaint(inp).result().images[0])]
     assert (before[0] == after[0]).all() and (before[1] == after[1]).all()
-    base = studio.manager.pipeline(TINY, "txt2img")
+    base = studio.runner.manager.pipeline(TINY, "txt2img")
     assert base.unet.encoder_hid_proj is None

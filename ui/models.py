@@ -12,7 +12,7 @@ COLUMNS = ["model", "state", "device", "dtype", "MB", "pinned"]
 
 
 def table(studio: Studio) -> list[list]:
-    return [[row[c] for c in COLUMNS] for row in studio.residency()]
+    return [[m.model, m.state, m.device, m.dtype, m.megabytes, m.pinned] for m in studio.residency()]
 
 
 def render(studio: Studio, model: gr.Dropdown) -> None:

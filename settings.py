@@ -1,7 +1,10 @@
-"""Server settings: one dataclass is the single source of truth for the command line and `ATELIER_*`.
+"""Settings: one dataclass is the single source of truth for the command line and `ATELIER_*`.
 
 Each field's metadata `help` is both its `--flag` help and its documentation; the variable name is the
 field name upper-cased with `ATELIER_` in front. Precedence: flag, then variable, then default.
+
+This is the composition root's concern (`app.py`): the server's own settings (address, password,
+browser, queue) stay here, and the back end receives only the values it uses, as plain arguments.
 """
 
 from __future__ import annotations

@@ -1,0 +1,152 @@
+"""Morph: travel between two captions (or two images) with the noise held fixed, as DALL·E 2 showed.
+
+Caption morph: both prompts are encoded once and their embeddings slerped; every frame starts from the
+same noise, so frame 0 is exactly Text to image of A and the last frame exactly B (same seed). Seed
+travel slerps the starting noise from seed A to seed B too. Image morph encodes both images, and blends
+their latents under one shared noise (a blend of the noised latents, since the noise is common).
+The frame renderer is in `pipelines/interpolation.py`.
+
+Even pacing renders a coarse pass, measures the jump between neighbouring frames, and places the
+remaining frames where the jumps are largest, so the morph moves at an even pace.
+
+The GIF and MP4 are made on the front from the frames that come back (`write_animations`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ValidationError
+from ..requests import Limits, Request, as_float, as_image, as_int, as_seed, as_size, clean_text
+from ..runner import Output, Task, never
+
+MAX_FRAMES = 48
+
+
+@dataclass(frozen=True, kw_only=True)
+class MorphRequest(Request):
+    prompt_b: str = ""  # where the caption morph ends (`prompt` is where it starts)
+    seed_b: int = -1  # −1: the same noise for every frame; otherwise travel from seed to seed_b
+    num_frames: int = 8
+    even_pacing: bool = True
+    width: int = 512
+    height: int = 512
+    image_a: Image.Image | str | None = field(default=None, repr=False)  # image morph: from this picture…
+    image_b: Image.Image | str | None = field(default=None, repr=False)  # …to this one
+    depth: float = 0.6  # image morph: how far each image is noised before the blend (0–1)
+    fps: int = 8
+    pingpong: bool = False  # the animation plays forward, then back
+
+    task = "morph"
+    prompt_required = False
+
+    @property
+    def pipeline(self) -> str:  # type: ignore[override]
+        return "txt2img" if self.image_a is None else "img2img"
+
+    def _validated_own(self, limits: Limits) -> dict[str, Any]:
+        given = (self.image_a not in (None, ""), self.image_b not in (None, ""))
+        if given[0] != given[1]:
+            raise ValidationError("image_a" if given[1] else "image_b", "give both images or neither")
+        with_images = given[0]
+        prompt_b = clean_text("prompt_b", self.prompt_b, required=not with_images)
+        if not with_images and not self.prompt.strip():
+            raise ValidationError("prompt", "must not be empty")
+        width, height = as_size("width", self.width, limits), as_size("height", self.height, limits)
+        return dict(
+            prompt_b=prompt_b,
+            seed_b=as_seed("seed_b", self.seed_b),
+            num_frames=as_int("num_frames", self.num_frames, 2, MAX_FRAMES),
+            even_pacing=bool(self.even_pacing),
+            width=width,
+            height=height,
+            image_a=as_image("image_a", self.image_a, limits) if with_images else None,
+            image_b=as_image("image_b", self.image_b, limits) if with_images else None,
+            depth=as_float("depth", self.depth, 0.05, 1.0),
+            fps=as_int("fps", self.fps, 1, 30),
+            pingpong=bool(self.pingpong),
+            num_images=1,
+        )
+
+    def output_size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def images_made(self) -> int:
+        return self.num_frames
+
+    def recipe_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"prompt_b": self.prompt_b, "seed_b": self.seed_b}
+        return fields if self.image_a is None else {**fields, "depth": self.depth}
+
+
+def uniform(n: int) -> list[float]:
+    return [i / (n - 1) for i in range(n)]
+
+
+def run(
+    pipe, request: MorphRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
+    """Render `request.num_frames` frames from A to B (positions 0 and 1 always included).
+
+    Args:
+        pipe: a text-to-image pipeline (caption morph) or image-to-image pipeline (image morph), its
+            scheduler set for this request.
+        request: the validated request.
+        seeds: one seed, the starting noise of every frame (and of A's end).
+    """
+    from ..interpolation import Renderer, frame_distance, spacing  # torch: loaded where the work runs
+
+    seed = seeds[0]
+    render = Renderer(pipe, request, seed, on_step, should_stop)
+    n = request.num_frames
+    if not request.even_pacing or n <= 3:
+        positions = uniform(n)
+        frames = render(positions)
+        ratio = spacing(frames)
+        return _frames(frames, positions, seed, {"uniform_pass": ratio, "final": ratio})
+    # 1. Coarse uniform pass with half the frames.
+    positions = uniform(max(3, n // 2))
+    frames = render(positions)
+    before = spacing(frames)
+    # 2. Split the largest jumps at their midpoints, a batch at a time, until n frames.
+    while len(positions) < n:
+        jumps = [frame_distance(a, b) for a, b in zip(frames, frames[1:])]
+        want = min(n - len(positions), render.batch, len(jumps))
+        widest = sorted(np.argsort(jumps)[::-1][:want])
+        new_ts = [(positions[i] + positions[i + 1]) / 2 for i in widest]
+        new_frames = render(new_ts)
+        merged = sorted(zip(positions + new_ts, frames + new_frames), key=lambda p: p[0])
+        positions, frames = [p for p, _ in merged], [f for _, f in merged]
+    return _frames(frames, positions, seed, {"uniform_pass": round(before, 3), "final": round(spacing(frames), 3)})
+
+
+def _frames(frames: list[Image.Image], positions: list[float], seed: int, pacing: dict) -> Output:
+    """Every frame starts from the same seed; its recipe says where along A→B it lies."""
+    fields = [{"position": float(t), "spacing": pacing} for t in positions]
+    return Output(frames, [seed] * len(frames), fields)
+
+
+def write_animations(request: MorphRequest, frames: list[Image.Image], folder: Path) -> dict[str, str]:
+    """An animated GIF and an MP4 of the frames (small frames are enlarged, pixel-sharp). Front side."""
+    import imageio.v3 as iio
+
+    sequence = frames + frames[-2:0:-1] if request.pingpong and len(frames) > 2 else list(frames)
+    side = max(frames[0].size)
+    scale = max(1, 256 // side)
+    sequence = [
+        f.convert("RGB").resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in sequence
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    gif, mp4 = folder / "morph.gif", folder / "morph.mp4"
+    sequence[0].save(gif, save_all=True, append_images=sequence[1:], duration=int(1000 / request.fps), loop=0)
+    iio.imwrite(mp4, np.stack([np.asarray(f) for f in sequence]), fps=request.fps, codec="libx264", macro_block_size=16)
+    return {"gif": str(gif), "mp4": str(mp4)}
+
+
+TASK = Task(MorphRequest, run, files=write_animations)

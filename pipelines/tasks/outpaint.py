@@ -1,0 +1,66 @@
+"""Outpainting: extend the canvas and paint the new border; the original's pixels are kept exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ValidationError
+from ..masks import extend_canvas
+from ..requests import Limits, as_int
+from ..runner import Output, Task, never
+from .inpaint import PaintSettings, repaint
+
+SIDES = ("left", "right", "top", "bottom")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutpaintRequest(PaintSettings):
+    left: int = 0  # pixels added on each side
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+
+    task = "outpaint"
+
+    def _validated_own(self, limits: Limits) -> dict[str, Any]:
+        checked = super()._validated_own(limits)
+        image = checked["image"]
+        sides = {k: as_int(k, getattr(self, k), 0, 1024) for k in SIDES}
+        if not any(sides.values()):
+            raise ValidationError("left", "extend at least one side by some pixels")
+        width, height = self._extended(image.size, sides)
+        if width * height > limits.max_pixels:
+            raise ValidationError(
+                "left", f"the extended canvas {width}×{height} is more than {limits.max_pixels} pixels"
+            )
+        return dict(checked, **sides)
+
+    @staticmethod
+    def _extended(size: tuple[int, int], sides: dict[str, int]) -> tuple[int, int]:
+        return size[0] + sides["left"] + sides["right"], size[1] + sides["top"] + sides["bottom"]
+
+    def output_size(self) -> tuple[int, int]:
+        return self._extended(self.image.size, {k: getattr(self, k) for k in SIDES})
+
+    def recipe_fields(self) -> dict[str, Any]:
+        return {**super().recipe_fields(), **{k: getattr(self, k) for k in SIDES}}
+
+
+def run(
+    pipe, request: OutpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
+    """Extend `request.image` by the asked pixels on each side and paint the new border, one result per seed."""
+    # 1. The larger canvas, its border filled from the image's edges; the mask is that border.
+    canvas, mask = extend_canvas(request.image, request.left, request.right, request.top, request.bottom)
+    # 2. The original's own pixels are protected exactly, whatever the feather reaches.
+    keep = np.zeros((canvas.height, canvas.width), bool)
+    keep[request.top : request.top + request.image.height, request.left : request.left + request.image.width] = True
+    # 3. Repaint the border.
+    return repaint(pipe, request, canvas, mask, 0, seeds, protect=keep, on_step=on_step, should_stop=should_stop)
+
+
+TASK = Task(OutpaintRequest, run)

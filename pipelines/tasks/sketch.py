@@ -1,0 +1,83 @@
+"""Sketch: rough coloured strokes become the layout of the picture the prompt describes.
+
+The drawing (strokes on a blank canvas, or over a picture) is noised part of the way and denoised
+towards the prompt, image to image: what the strokes decide — where things are, their colours, their
+rough sizes — stays, and the model draws the rest. "How freely" is that strength: 0 would keep the
+drawing as it is, 1 ignores it. Measured on the embedded model (a blue blob at the top left, "a blue
+triangle on a white background", 12 seeds): from 0.3 to 0.75 every result is a blue triangle at the top
+left; at 0.8 the place starts to drift (8 of 12), at 0.9 it is gone (4 of 12). The default, 0.6, sits
+in the middle of that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ValidationError
+from ..requests import Limits, Request, as_float, as_image, fit_side
+from ..runner import Output, Task, never
+
+INK = 24  # how far (0–255, any channel) a pixel must be from the paper's colour to count as drawn
+
+
+def drawn_share(drawing: Image.Image) -> float:
+    """The share of the drawing's pixels that differ from its most common colour (the paper)."""
+    pixels = np.asarray(drawing.convert("RGB")).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    paper = colours[counts.argmax()].astype(int)
+    return float((np.abs(pixels.astype(int) - paper).max(axis=1) > INK).mean())
+
+
+@dataclass(frozen=True, kw_only=True)
+class SketchRequest(Request):
+    sketch: Image.Image | str | None = field(default=None, repr=False)  # the drawing, or an uploaded file's path
+    strength: float = 0.6  # how freely: 0 keeps the drawing, 1 ignores it
+
+    task = "sketch"
+    pipeline = "img2img"
+
+    def _validated_own(self, limits: Limits) -> dict[str, Any]:
+        strength = as_float("strength", self.strength, 0.05, 1.0)
+        if int(self.steps * strength) < 1:
+            raise ValidationError(
+                "strength", f"{strength:g} of {self.steps} steps leaves no step to draw with; raise either"
+            )
+        empty = ValidationError("sketch", "the drawing is empty: draw the picture's shapes in their colours first")
+        if self.sketch in (None, ""):  # a canvas nobody drew on sends no picture at all
+            raise empty
+        # The model works at its own size: the drawing is fitted to it here, before it is queued.
+        drawing = fit_side(as_image("sketch", self.sketch, limits), limits.native_size)
+        if drawn_share(drawing) < 0.002:
+            raise empty
+        return dict(sketch=drawing, strength=strength)
+
+    def output_size(self) -> tuple[int, int]:
+        return self.sketch.size
+
+    def recipe_fields(self) -> dict[str, Any]:
+        return {"strength": self.strength}
+
+
+def run(
+    pipe, request: SketchRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
+    """One picture per seed with the drawing's layout.
+
+    Args:
+        pipe: an image-to-image pipeline, its scheduler set for this request.
+        request: the validated request; the drawing is already at the model's size.
+        seeds: one per picture.
+    """
+    from ..sampling import guided  # torch: loaded where the work runs
+
+    # 1. Noise the drawing as far as "how freely" says, then denoise it towards the prompt.
+    output = pipe(image=request.sketch, strength=request.strength, **guided(request, seeds, on_step, should_stop))
+    return Output(list(output.images), seeds)
+
+
+TASK = Task(SketchRequest, run)

@@ -1,0 +1,100 @@
+"""Variations: new takes on an image, as close as the similarity dial asks.
+
+"image" mode is image-to-image over the same weights as Text to image. "embedding" mode conditions on the
+image itself through an IP-Adapter (DALL·E 2's idea: the image's CLIP embedding as the prompt); the
+adapter is one of the per-run pipeline changes (`pipelines/changes.py`), attached for the run only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ValidationError
+from ..requests import Limits, Request, as_choice, as_float, as_image, fit_side
+from ..runner import Output, Task, never
+
+MODES = ("image", "embedding")
+# Similarity dial → denoising strength, per family: (similarity, strength) points, linear between.
+# Calibrated so equal dial moves give about equal changes in distance to the input (BENCHMARKS.md).
+DIAL: dict[str, tuple[tuple[float, float], ...]] = {
+    # Measured (bench/dial.py): distance stays small up to strength 0.6, then the background may flip.
+    "shapes": ((0.0, 0.94), (0.25, 0.86), (0.5, 0.81), (0.75, 0.76), (0.9, 0.62), (1.0, 0.15)),
+    "sd15": ((0.0, 0.95), (0.25, 0.8), (0.5, 0.62), (0.75, 0.45), (1.0, 0.2)),
+    "sd21": ((0.0, 0.95), (0.25, 0.8), (0.5, 0.62), (0.75, 0.45), (1.0, 0.2)),
+    "sdxl": ((0.0, 0.95), (0.25, 0.82), (0.5, 0.66), (0.75, 0.5), (1.0, 0.25)),
+}
+ADAPTER_SCALE = (0.4, 1.0)  # embedding mode: adapter weight at similarity 0 and 1
+
+
+def strength_for(similarity: float, family: str) -> float:
+    points = DIAL.get(family, DIAL["sd15"])
+    xs, ys = zip(*points)
+    return float(np.interp(similarity, xs, ys))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariationsRequest(Request):
+    image: Image.Image | str | None = field(default=None, repr=False)  # an image, or an uploaded file's path
+    similarity: float = 0.7  # 1 = very close, 0 = loose
+    mode: str = "image"  # "image": image-to-image; "embedding": image-prompt adapter
+    strength: float = 0.0  # set by validation: the similarity on this model family's calibrated dial
+
+    task = "variations"
+    pipeline = "img2img"
+    prompt_required = False
+    modes = MODES
+
+    def _validated_own(self, limits: Limits) -> dict[str, Any]:
+        similarity = as_float("similarity", self.similarity, 0.0, 1.0)
+        mode = as_choice("mode", self.mode, MODES)
+        if mode == "embedding" and not limits.image_prompt:
+            raise ValidationError("mode", "this model has no image-prompt adapter; use 'image'")
+        return dict(
+            # The model works at its own size: the image is fitted to it here, before it is queued.
+            image=fit_side(as_image("image", self.image, limits), limits.native_size),
+            similarity=similarity,
+            mode=mode,
+            strength=strength_for(similarity, limits.family),
+        )
+
+    def output_size(self) -> tuple[int, int]:
+        return self.image.size
+
+    def recipe_fields(self) -> dict[str, Any]:
+        return {"similarity": self.similarity, "mode": self.mode, "strength": self.strength}
+
+    def ip_adapter_scale(self) -> float | None:
+        if self.mode != "embedding":
+            return None
+        low, high = ADAPTER_SCALE
+        return low + (high - low) * self.similarity
+
+
+def run(
+    pipe, request: VariationsRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+) -> Output:
+    """Variations of `request.image` (already at the model's size), one per seed.
+
+    Args:
+        pipe: an image-to-image pipeline with its scheduler (and, in embedding mode, the image-prompt
+            adapter at the dial's scale) set for this request.
+        request: the validated request; `strength` is the similarity on the family's dial.
+        seeds: one per variation.
+    """
+    from ..sampling import guided  # torch: loaded where the work runs
+
+    # 1. In embedding mode the image is also the prompt.
+    extra = {"ip_adapter_image": request.image} if request.mode == "embedding" else {}
+    # 2. Noise the image as far as the dial says, then denoise it towards the (optional) prompt.
+    output = pipe(
+        image=request.image, strength=request.strength, **guided(request, seeds, on_step, should_stop), **extra
+    )
+    return Output(list(output.images), seeds)
+
+
+TASK = Task(VariationsRequest, run)

@@ -1,0 +1,187 @@
+"""The runner seam: only plain data crosses it, the front does validation, recipes and files, and the
+same seed gives the same pixels whichever side of a process boundary the work runs on."""
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import (
+    InpaintRequest,
+    Job,
+    ModelState,
+    MorphRequest,
+    OutpaintRequest,
+    Output,
+    Registry,
+    Studio,
+    Txt2ImgRequest,
+    ValidationError,
+    VariationsRequest,
+)
+from pipelines.recipe import read_recipe
+from tests.conftest import TINY, as_array, tiny_registry
+
+
+def through_pickle(value):
+    return pickle.loads(pickle.dumps(value))
+
+
+class PicklingRunner:
+    """A runner in front of another that passes everything through pickle, as a runner whose work runs
+    in another process or on another machine must: the request and seeds going in, every progress event
+    and the output coming back."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def submit(self, task, request, seeds):
+        inner = self.inner.submit(*through_pickle((task, request, seeds)))
+        outer: Job = Job()
+
+        def relay():
+            for event in inner.events():
+                event = through_pickle(event)
+                outer.report(event.step, event.total, event.preview, event.message)
+            outer.run(lambda: through_pickle(inner.result()))
+
+        threading.Thread(target=relay, daemon=True).start()
+        return outer
+
+    def models(self):
+        return through_pickle(self.inner.models())
+
+    def unload(self, model):
+        return self.inner.unload(model)
+
+    def pin(self, model, pinned):
+        self.inner.pin(model, pinned)
+
+    def close(self):
+        self.inner.close()
+
+
+def scene(width=64, height=64):
+    return Image.fromarray(np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def box_mask():
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 40, 40))
+    return mask
+
+
+REQUESTS = {
+    "txt2img": Txt2ImgRequest(model=TINY, prompt="a red circle", seed=4, steps=3, width=64, height=64, num_images=2),
+    "variations": VariationsRequest(model=TINY, image=scene(), similarity=0.5, seed=5, steps=4, parent="0011"),
+    "morph": MorphRequest(
+        model=TINY, prompt="a", prompt_b="b", num_frames=3, seed=6, steps=2, width=64, height=64, even_pacing=False
+    ),
+    "inpaint": InpaintRequest(model=TINY, prompt="x", image=scene(), mask=box_mask(), seed=7, steps=3),
+    "outpaint": OutpaintRequest(model=TINY, prompt="x", image=scene(48, 40), left=16, seed=8, steps=3),
+}
+
+
+@pytest.fixture(scope="module")
+def studios(tiny_model_dir, tmp_path_factory):
+    from pipelines.local import LocalRunner
+    from pipelines.manager import PipelineManager
+
+    registry = tiny_registry(tiny_model_dir)
+    local = LocalRunner(PipelineManager(registry, device="cpu", dtype="float32"))
+    outputs = tmp_path_factory.mktemp("outputs")
+    return Studio(local, registry), Studio(PicklingRunner(local), registry, outputs=str(outputs)), outputs
+
+
+@pytest.mark.parametrize("task", list(REQUESTS))
+def test_every_task_gives_the_same_pixels_and_recipes_across_a_pickling_seam(studios, task):
+    local, remote, outputs = studios
+    here, there = local.submit(REQUESTS[task]).result(), remote.submit(REQUESTS[task]).result()
+    assert [as_array(a).tobytes() for a in here.images] == [as_array(b).tobytes() for b in there.images]
+    strip = lambda recipes: [{**r.to_dict(), "versions": None} for r in recipes]  # noqa: E731
+    assert strip(here.recipes) == strip(there.recipes)
+    assert sorted(here.files) == sorted(there.files)  # Morph's GIF and MP4: made by the front from the frames
+    saved = {read_recipe(str(p)).image_id for p in outputs.rglob(f"*-{task}-*.png")}
+    assert {r.image_id for r in there.recipes} <= saved  # the front saved what came back
+
+
+def test_the_morph_animations_are_written_on_the_front(studios):
+    _, remote, _ = studios
+    result = remote.submit(REQUESTS["morph"]).result()
+    assert Image.open(result.files["gif"]).n_frames == 3
+
+
+class CannedRunner:
+    """A runner that does no device work at all: it hands back a grey image per seed."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, task, request, seeds):
+        self.submitted.append((task, request, seeds))
+        job: Job = Job()
+        size = request.output_size()
+        images = [Image.new("RGB", size, (i * 40, 90, 90)) for i in range(len(seeds))]
+        job.run(lambda: Output(images, seeds, [{"seam": 1.5}] * len(seeds), notices=("canned",)))
+        return job
+
+    def models(self):
+        return [ModelState("shapes", "resident")]
+
+    def unload(self, model):
+        return False
+
+    def pin(self, model, pinned):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_the_front_validates_draws_seeds_and_writes_recipes_without_any_device_work(tmp_path):
+    runner = CannedRunner()
+    studio = Studio(runner, Registry(), outputs=str(tmp_path))
+    with pytest.raises(ValidationError, match="steps"):
+        studio.submit(Txt2ImgRequest(model="shapes", prompt="x", steps=0, width=64, height=64))
+    assert runner.submitted == []  # refused before anything reached the runner
+    result = studio.submit(
+        Txt2ImgRequest(model="shapes", prompt=" x ", seed=9, num_images=2, width=64, height=64, guidance_rescale=0.5)
+    ).result()
+    task, request, seeds = runner.submitted[0]
+    assert (task, request.prompt, seeds) == ("txt2img", "x", [9, 10])
+    assert [r.seed for r in result.recipes] == [9, 10] and result.notices == ("canned",)
+    assert result.recipes[1].settings == {"guidance_rescale": 0.5, "seam": 1.5}
+    assert len(list(tmp_path.rglob("*.png"))) == 2
+    assert studio.residency() == [ModelState("shapes", "resident")]
+
+
+def test_a_derived_job_shares_events_and_stop_and_finishes_once():
+    source: Job = Job()
+    calls = []
+    derived = source.then(lambda value: calls.append(value) or value * 2)
+    source.report(1, 2, message="half")
+    derived.cancel()
+    assert source.stop_requested()
+    source.run(lambda: 21)
+    assert [e.message for e in derived.events()] == ["half"]
+    assert derived.result() == 42 and derived.result(timeout=0) == 42 and calls == [21]
+
+
+def test_a_failed_finish_is_raised_to_every_caller():
+    source: Job = Job()
+    derived = source.then(lambda value: 1 / 0)
+    source.run(lambda: 1)
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError):
+            derived.result()
+
+
+def test_waiting_on_a_running_job_times_out_without_spoiling_it():
+    source: Job = Job()
+    derived = source.then(lambda value: value + 1)
+    with pytest.raises(TimeoutError):
+        derived.result(timeout=0.01)
+    source.run(lambda: 1)
+    assert derived.result() == 2

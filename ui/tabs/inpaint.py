@@ -1,0 +1,89 @@
+"""Inpaint: paint a mask over an image, describe what goes there; the rest stays exactly as it was.
+Outpainting (its own task and endpoint) extends the canvas and fills the new border the same way, with
+the same controls."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import gradio as gr
+
+from pipelines import InpaintRequest, OutpaintRequest, Studio
+
+from .. import common as ui
+
+TITLE = "Inpaint"
+FILL_LABELS = {"original": "Original", "fill": "Fill from surroundings", "noise": "Noise"}
+SIDES = ("left", "right", "top", "bottom")
+
+
+def from_editor(values: dict, *, with_mask: bool) -> dict:
+    """The editor's value (image and painted layers as files) → the request's image (and mask)."""
+    editor = values.pop("editor") or {}
+    if not editor.get("background"):
+        raise gr.Error(
+            "Upload an image first, then paint over the area to repaint." if with_mask else "Upload an image first."
+        )
+    mask = {"mask": ui.layers_mask(editor.get("layers"))} if with_mask else {}
+    return {**values, "image": editor["background"], **mask}
+
+
+def seed_and_seam(recipe) -> str:
+    return f"seed {recipe.seed} · seam {recipe.settings['seam']:.1f}"
+
+
+def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+    controls, parent = ui.Controls(), gr.State(None)
+    settings, output = ui.columns()
+    with settings:
+        editor = ui.image_editor(
+            gr.ImageMask,
+            label="Image — paint over what to repaint",
+            image_mode="RGBA",  # the painted layers' alpha is the mask: RGB would drop it
+            # A translucent brush: the image shows through the mask being painted.
+            brush=gr.Brush(default_size="auto", colors=[("#ff3b8b", 0.55)], color_mode="fixed"),
+            elem_id="inpaint-editor",
+        )
+        controls.add("prompt", ui.prompt_box("What goes there", "a red circle", required=True))
+        generate, stop = ui.run_buttons("inpaint", "Inpaint")
+        with gr.Row():
+            controls.add("strength", gr.Slider(0.05, 1, 0.85, step=0.05, label="Strength (how much the area changes)"))
+            controls.add("num_images", gr.Slider(1, studio.max_images, 2, step=1, label="Images"))
+        with gr.Accordion("Mask and area", open=False):
+            with gr.Row():
+                controls.add("mask_blur", gr.Slider(0, 64, 4, step=1, label="Feather (px)"))
+                controls.add("grow", gr.Slider(-64, 64, 0, step=1, label="Grow (+) / shrink (−) (px)"))
+            with gr.Row():
+                only = "Inpaint only the masked area (at full model resolution)"
+                controls.add("only_masked", gr.Checkbox(True, label=only))
+                controls.add("padding", gr.Slider(0, 256, 16, step=4, label="Context around it (px)"))
+            controls.add("fill", ui.choices(FILL_LABELS, InpaintRequest.fill_modes, label="Masked area starts from"))
+            match = "Match colours at the border when the seam shows"
+            controls.add("color_correction", gr.Checkbox(True, label=match))
+        with gr.Accordion("Outpaint", open=False):
+            gr.Markdown("Extend the canvas; the new border is filled and the original kept exactly.")
+            with gr.Row():
+                for side in SIDES:
+                    controls.add(side, gr.Slider(0, 512, 0, step=8, label=side.title()))
+            outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
+        with gr.Accordion("Advanced", open=False):
+            reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+    with output:
+        results = ui.result_panel("Inpainted", caption=seed_and_seam)
+
+    # Inpaint and Outpaint share every control but the mask's growth and the sides.
+    shared = {name: c for name, c in controls.fields.items() if name not in ("grow", *SIDES)} | {"model": model}
+    inpaint_fields = {**shared, "grow": controls.fields["grow"]}
+    outpaint_fields = {**shared, **{side: controls.fields[side] for side in SIDES}}
+    # The HTTP API takes a plain image (and, to inpaint, an L-mode mask, white = repaint): scripts need no editor.
+    events = []
+    for button, request_type, fields, with_mask, files in (
+        (generate, InpaintRequest, inpaint_fields, True, ("image", "mask")),
+        (outpaint_button, OutpaintRequest, outpaint_fields, False, ("image",)),
+    ):
+        inputs = {"editor": editor, **fields, "parent": parent}
+        prepare = partial(from_editor, with_mask=with_mask)
+        event = ui.task_events(studio, request_type, results, button, inputs, fields, prepare=prepare, files=files)
+        events.append(event)
+    source = dict(source=editor, parent=parent, accept=ui.editor_value)
+    return ui.finish_tab(TITLE, controls, results, stop=stop, events=events, reuse=reuse, **source)

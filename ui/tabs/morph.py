@@ -1,0 +1,53 @@
+"""Morph: from one caption (or image) to another with the noise held fixed; frames, GIF and MP4."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines import MorphRequest, Studio
+
+from .. import common as ui
+
+TITLE = "Morph"
+
+
+def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+    preset = studio.preset(model.value)
+    controls, parent = ui.Controls(), gr.State(None)
+    settings, output = ui.columns()
+    with settings:
+        controls.add("prompt", ui.prompt_box("From", "a red circle on a white background", required=True))
+        controls.add("prompt_b", ui.prompt_box("To", "a blue circle on a white background"))
+        generate, stop = ui.run_buttons("morph", "Morph")
+        with gr.Row():
+            controls.add("num_frames", gr.Slider(2, 48, 8, step=1, label="Frames"))
+            pacing = "place frames where the change is fastest"
+            controls.add("even_pacing", gr.Checkbox(True, label="Even pacing", info=pacing))
+        with gr.Row():
+            travel = gr.Number(-1, label="Travel to seed (−1 = keep the noise)", precision=0, minimum=-1)
+            controls.add("seed_b", travel)
+            controls.add("fps", gr.Slider(1, 30, 8, step=1, label="Frames per second"))
+            controls.add("pingpong", gr.Checkbox(False, label="Ping-pong"))
+        with gr.Accordion("Image morph", open=False):
+            with gr.Row():
+                image_a = ui.source_image("From image", height=200)
+                image_b = ui.source_image("To image", height=200)
+            controls.add("depth", gr.Slider(0.05, 1, 0.6, step=0.05, label="Depth (how far the images may change)"))
+        with gr.Accordion("Advanced", open=False):
+            # A non-ancestral sampler keeps neighbouring frames coherent.
+            reuse = ui.negative_and_sampler(controls, preset, scheduler="Euler")
+            with gr.Row():
+                ui.size_controls(controls, preset)
+    with output:
+        results = ui.result_panel("Frames", caption=lambda recipe: f"t = {recipe.settings['position']:.2f}")
+        animation = gr.Video(label="Animation", format="mp4", autoplay=True, loop=True, height=300)
+        downloads = gr.File(label="GIF and MP4", file_count="multiple", interactive=False)
+    results.extra = [animation, downloads]
+    results.extra_values = lambda result: (result.files["mp4"], [result.files["gif"], result.files["mp4"]])
+
+    fields = {**controls.fields, "model": model}
+    inputs = {**fields, "image_a": image_a, "image_b": image_b, "parent": parent}
+    images = ("image_a", "image_b")  # an image morph's two ends; a caption morph has none
+    event = ui.task_events(studio, MorphRequest, results, generate, inputs, fields, files=images, optional=images)
+    source = dict(source=image_a, parent=parent)
+    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

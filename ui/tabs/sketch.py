@@ -1,0 +1,51 @@
+"""Sketch: draw rough coloured shapes (on a blank canvas or over a picture), describe the picture; the
+drawing becomes its layout."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines import SketchRequest, Studio
+
+from .. import common as ui
+
+TITLE = "Sketch"
+INKS = ["#e11e1e", "#f58c14", "#f0dc1e", "#1eaa3c", "#2350e6", "#912dc8", "#000000", "#808080", "#ffffff"]
+
+
+def from_canvas(values: dict) -> dict:
+    """The canvas's value → the drawing as one picture (strokes over the background, on white)."""
+    canvas = values.pop("canvas") or {}
+    return {**values, "sketch": canvas.get("composite")}
+
+
+def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+    controls, parent = ui.Controls(), gr.State(None)
+    settings, output = ui.columns()
+    with settings:
+        canvas = ui.image_editor(
+            label="Sketch: the shapes in their colours, where they go",
+            image_mode="RGB",  # the strokes flattened over the background, on white paper
+            brush=gr.Brush(default_size="auto", colors=INKS, default_color=INKS[4], color_mode="defaults"),
+            canvas_size=(512, 512),
+            elem_id="sketch-canvas",
+        )
+        describe = ui.prompt_box("Describe the picture", "a blue triangle on a white background", required=True)
+        controls.add("prompt", describe)
+        generate, stop = ui.run_buttons("sketch", "Draw it")
+        with gr.Row():
+            info = "0 = keep the drawing · 1 = ignore it"
+            freely = gr.Slider(0.05, 1, SketchRequest.strength, step=0.05, label="How freely", info=info)
+            controls.add("strength", freely)
+            controls.add("num_images", gr.Slider(1, studio.max_images, 2, step=1, label="Images"))
+        with gr.Accordion("Advanced", open=False):
+            reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+    with output:
+        results = ui.result_panel("Pictures")
+
+    fields = {**controls.fields, "model": model}
+    inputs = {"canvas": canvas, **fields, "parent": parent}
+    drawing = dict(prepare=from_canvas, files=("sketch",))
+    event = ui.task_events(studio, SketchRequest, results, generate, inputs, fields, **drawing)
+    source = dict(source=canvas, parent=parent, accept=ui.editor_value)
+    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

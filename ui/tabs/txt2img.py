@@ -1,0 +1,67 @@
+"""Text to image: a prompt in, a gallery of PNGs with recipes out, with live previews and Stop."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines import Studio, Txt2ImgRequest
+
+from .. import common as ui
+
+TITLE = "Text to image"
+ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16)}
+# The HTTP API's parameters, in order (`model` is the page's picker).
+API = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "num_images", "scheduler")
+API += ("model", "guidance_rescale")
+
+
+def aspect_size(base: int, aspect: str, low: int, high: int) -> tuple[int, int]:
+    """Width and height of about base² pixels in the given aspect ratio, multiples of 8, within limits."""
+    w, h = ASPECTS[aspect]
+    scale = (base * base / (w * h)) ** 0.5
+    fit = lambda v: int(min(max(round(v * scale / 8) * 8, low), high))  # noqa: E731
+    return fit(w), fit(h)
+
+
+def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+    preset = studio.preset(model.value)
+    controls = ui.Controls()
+    settings, output = ui.columns()
+    with settings:
+        placeholder = "a large blue triangle on a white background"
+        prompt = ui.prompt_box(placeholder=placeholder, required=True, lines=3, elem_id="txt2img-prompt")
+        controls.add("prompt", prompt)
+        controls.add("negative_prompt", ui.prompt_box("Negative prompt", "what to avoid", lines=1))
+        generate, stop = ui.run_buttons("txt2img", "Generate")
+        gr.Markdown("<kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates · <kbd>Esc</kbd> stops", elem_classes="hint")
+        with gr.Row():
+            aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
+            controls.add("num_images", gr.Slider(1, studio.max_images, 1, step=1, label="Images"))
+        reuse = ui.sampler_controls(controls, preset)
+        with gr.Accordion("Advanced", open=False):
+            with gr.Row():
+                ui.size_controls(controls, preset)
+            rescale = gr.Slider(0, 1, 0, step=0.05, label="Guidance rescale (0.7 tames over-exposed colours)")
+            controls.add("guidance_rescale", rescale)
+    with output:
+        results = ui.result_panel()
+
+    # One event serves the button and the HTTP API; its values arrive unprocessed, so the request's own
+    # checks name any bad field (Gradio's slider check would answer first, without the name).
+    inputs = {name: model if name == "model" else controls.fields[name] for name in API}
+    event = generate.click(
+        ui.task_handler(studio, Txt2ImgRequest, results),
+        inputs_kwargs=inputs,
+        outputs=results.outputs,
+        api_name="txt2img",
+        concurrency_id=ui.GPU,
+        preprocess=False,
+    )
+
+    def choose_aspect(aspect: str, model: str):
+        p = studio.preset(model)
+        return aspect_size(p.native_size, aspect, p.min_size, p.max_size)
+
+    sizes = [controls.fields["width"], controls.fields["height"]]
+    aspect.change(choose_aspect, [aspect, model], sizes, api_visibility="private", queue=False)
+    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse)
