@@ -333,12 +333,14 @@ def test_step_labels_in_plain_words(recipe, label):
 def test_thumbnails_are_made_once_and_kept(library):
     big = Image.new("RGB", (640, 320), (10, 200, 30))
     made = library.add(big, recipe_for(big))
-    first = library.thumbnail(None, made["image_id"])
     cached = library._files.root / ".thumbs" / f"{made['image_id']}.webp"
-    assert cached.read_bytes() == first and Image.open(io.BytesIO(first)).size == (THUMB_SIZE, THUMB_SIZE // 2)
+    assert Image.open(cached).size == (THUMB_SIZE, THUMB_SIZE // 2)  # made with the result
     cached.write_bytes(b"kept")  # were it made again, these bytes would be replaced
     assert library.thumbnail(None, made["image_id"]) == b"kept"
     assert library.thumbnail_file(None, made["image_id"]) == cached
+    cached.unlink()  # as for a PNG found in the folder: made from the file at the first call
+    first = library.thumbnail(None, made["image_id"])
+    assert cached.read_bytes() == first and Image.open(io.BytesIO(first)).size == (THUMB_SIZE, THUMB_SIZE // 2)
 
 
 def test_a_dropped_png_shows_its_recipe_and_lineage(library):

@@ -57,9 +57,11 @@ CREATE TABLE images (
     bytes INTEGER NOT NULL,
     recipe TEXT NOT NULL               -- the recipe JSON as the PNG carries it
 );
+-- Two columns where one would do, so that without statistics the planner prefers these to
+-- images_newest for one image and for its children.
 CREATE INDEX images_newest ON images (user, trashed, created);
-CREATE INDEX images_image_id ON images (image_id);
-CREATE INDEX images_parent ON images (parent);
+CREATE INDEX images_image_id ON images (image_id, user);
+CREATE INDEX images_parent ON images (parent, user);
 CREATE VIRTUAL TABLE words USING fts5 (prompt, negative, tokenize = 'unicode61 remove_diacritics 2');
 -- A morph frame is found by the words of either end.
 CREATE TRIGGER images_words_in AFTER INSERT ON images BEGIN
@@ -240,6 +242,8 @@ class Library:
         if not recipe.image_id:
             recipe = dataclasses.replace(recipe, image_id=pixel_id(image))
         path = self._files.save(image, recipe, user)  # encoding and writing happen outside the lock
+        if self._files.thumb(recipe.image_id) is None:  # made now from the pixels at hand, not decoded later
+            self._files.keep_thumb(recipe.image_id, _thumb(image))
         created, length = self._files.stat(path, False)
         row = _row_values(path, recipe.to_dict(), created, length, image.size, favourite=False, trashed=False)
         with self._writing() as db:
@@ -332,7 +336,8 @@ class Library:
             return None
         with self._lock:
             return self._db.execute(
-                "SELECT * FROM images WHERE image_id = ? AND user = ? ORDER BY trashed, created DESC LIMIT 1",
+                "SELECT * FROM images INDEXED BY images_image_id WHERE image_id = ? AND user = ?"
+                " ORDER BY trashed, created DESC LIMIT 1",
                 (image_id, user_name(user)),
             ).fetchone()
 
@@ -457,23 +462,29 @@ class Library:
         return self._files.file(row["path"], bool(row["trashed"]))
 
     def thumbnail(self, user: str | None, image_id: str) -> bytes:
-        """A small WebP of the image (THUMB_SIZE on its longest side), made once and kept. Raises NotFound."""
+        """A small WebP of the image (THUMB_SIZE on its longest side), made once (when the image is added, or
+        at the first call for PNGs found in the folder) and kept. Raises NotFound."""
         row = self._find(user, image_id)
         cached = self._files.thumb(row["image_id"])
         if cached is not None:
             return cached
         with self._files.open(row["path"], bool(row["trashed"])) as f:
-            image = Image.open(f)
-            image.thumbnail((THUMB_SIZE, THUMB_SIZE))
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, format="WEBP", quality=THUMB_QUALITY)
-        self._files.keep_thumb(row["image_id"], buffer.getvalue())
-        return buffer.getvalue()
+            data = _thumb(Image.open(f))
+        self._files.keep_thumb(row["image_id"], data)
+        return data
 
     def thumbnail_file(self, user: str | None, image_id: str) -> Path | None:
         """Where the thumbnail lies (made first if need be), for a gallery; None for a library in memory."""
         self.thumbnail(user, image_id)
         return self._files.thumb_file(image_id)
+
+
+def _thumb(image: Image.Image) -> bytes:
+    small = image.convert("RGB")
+    small.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    buffer = io.BytesIO()
+    small.save(buffer, format="WEBP", quality=THUMB_QUALITY)
+    return buffer.getvalue()
 
 
 def _row_values(path: str, recipe: dict[str, Any], created: float, length: int, size: tuple[int, int], *,
