@@ -176,15 +176,21 @@ def test_pngs_written_before_the_library_existed_are_added_on_open(tmp_path):
 
 def test_rows_follow_files_moved_or_removed_behind_its_back(tmp_path):
     with Library.open(tmp_path) as library:
-        removed, trashed = add(library, 1), add(library, 2)
+        removed, trashed, liked = add(library, 1), add(library, 2), add(library, 3)
     (tmp_path / removed["path"]).unlink()
     (tmp_path / ".trash" / trashed["path"]).parent.mkdir(parents=True)
     (tmp_path / trashed["path"]).rename(tmp_path / ".trash" / trashed["path"])
+    (tmp_path / ".favourites" / liked["path"]).parent.mkdir(parents=True)
+    (tmp_path / ".favourites" / liked["path"]).touch()  # as a favourite() killed before its row was written
     with Library.open(tmp_path) as library:
         assert library.notices == ["Dropped 1 entries whose files are gone."]
-        assert library.search(None) == [] and paths(library.search(None, trashed=True)) == {trashed["path"]}
+        assert paths(library.search(None)) == {liked["path"]} and library.search(None)[0]["favourite"]
+        assert paths(library.search(None, trashed=True)) == {trashed["path"]}
         with pytest.raises(NotFound):
             library.get(None, removed["image_id"])
+    (tmp_path / ".favourites" / liked["path"]).unlink()
+    with Library.open(tmp_path) as library:
+        assert library.search(None, favourites_only=True) == []
 
 
 def test_a_damaged_png_is_skipped_with_one_log_line(tmp_path, caplog):

@@ -104,7 +104,8 @@ class Library:
         self._database = database
         self._lock = threading.RLock()
         self.notices: list[str] = []  # what opening found and did, for the person who runs the server
-        self._db = self._open()
+        self._db: sqlite3.Connection | None = None
+        self._open()
 
     @classmethod
     def open(cls, outputs: str | Path) -> Library:
@@ -136,8 +137,7 @@ class Library:
 
     # -- opening and keeping up with the files ----------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
-        self._db = None
+    def _open(self) -> None:
         try:
             self._db = self._connect()
             made = self._prepare(self._db)
@@ -152,14 +152,13 @@ class Library:
             self._prepare(self._db)
             added, _ = self.sync()
             self._notice(logging.WARNING, f"The library index could not be read ({e}); rebuilt from {added} PNGs.")
-            return self._db
+            return
         if made and added:
             self._notice(logging.INFO, f"Made the library index from {added} PNGs in the outputs folder.")
         elif added:
             self._notice(logging.INFO, f"Added {added} PNGs the library index lacked.")
         if dropped:
             self._notice(logging.INFO, f"Dropped {dropped} entries whose files are gone.")
-        return self._db
 
     @staticmethod
     def _prepare(db: sqlite3.Connection) -> bool:
@@ -185,21 +184,25 @@ class Library:
     def sync(self) -> tuple[int, int]:
         """Make the index agree with the files: (rows added, rows dropped).
 
-        Runs at open; a killed write leaves a file without a row, or a row whose file moved or went, and
-        this puts either right. Holds the lock throughout, so nothing moves while it compares.
+        Runs at open. Every change writes the file (or the favourite marker) before the row, so a process
+        killed in between leaves a file without a row, or a row whose file moved or went; this puts each
+        right. Holds the lock throughout, so nothing moves while it compares.
         """
         with self._lock:
             home, trash = self._files.walk()
             marked = self._files.favourites()
-            rows = dict(self._db.execute("SELECT path, trashed FROM images").fetchall())
+            rows = {p: (t, f) for p, t, f in self._db.execute("SELECT path, trashed, favourite FROM images")}
             gone = {p for p in rows if p not in home and p not in trash}
-            moved = [(int(p not in home), p) for p, t in rows.items() if p not in gone and t != (p not in home)]
+            kept = [(p, t, f) for p, (t, f) in rows.items() if p not in gone]
+            moved = [(int(p not in home), p) for p, t, _ in kept if t != (p not in home)]
+            marks = [(int(p in marked), p) for p, _, f in kept if f != (p in marked)]
             fresh = [(p, False) for p in home - rows.keys()] + [(p, True) for p in trash - home - rows.keys()]
             entries = [e for e in (self._read(p, t, p in marked) for p, t in fresh) if e is not None]
             entries.sort(key=lambda e: e[CREATED])  # ids follow the order results were made in
             with self._writing() as db:
                 db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in gone])
                 db.executemany("UPDATE images SET trashed = ? WHERE path = ?", moved)
+                db.executemany("UPDATE images SET favourite = ? WHERE path = ?", marks)
                 db.executemany(INSERT, entries)
         return len(entries), len(gone)
 
