@@ -28,7 +28,7 @@ from PIL import Image  # noqa: E402
 
 from pipelines.library import Library  # noqa: E402
 from pipelines.library.index import INDEX, INSERT, _row_values  # noqa: E402 — rows straight in, as a rebuild writes them
-from pipelines.library.store import THUMBS  # noqa: E402
+from pipelines.library.store import FAVOURITES, THUMBS  # noqa: E402
 from pipelines.outputs import OutputStore  # noqa: E402
 from pipelines.recipe import Recipe, image_id  # noqa: E402
 
@@ -37,6 +37,7 @@ SHAPES = ["circle", "square", "triangle", "star", "heart", "hexagon", "cross", "
 PLACES = ["at the top left", "at the top right", "in the centre", "at the bottom left", "at the bottom right"]
 TASKS = ["txt2img"] * 10 + ["variations"] * 5 + ["inpaint"] * 3 + ["outpaint", "morph"]
 MODELS = ["shapes", "sd15", "sdxl", "turbo"]
+RARE = "a-rare-model"  # on about 50 of 100,000 images: a filter that matches almost nothing
 PAGE = 48
 
 
@@ -65,7 +66,8 @@ def picture(n: int, size: int = 64) -> Image.Image:
 
 
 def synthetic(library: Library, root: Path, count: int, rng: random.Random, words: list[str]) -> None:
-    """`count` rows over the past year, each with an empty file where its PNG would be."""
+    """`count` rows over the past year, each with an empty file where its PNG would be (and a marker
+    where it is a favourite)."""
     template = recipe(Image.new("RGB", (512, 512)), rng, words).to_dict()
     start = time.time() - 365 * 86400
     ids: list[str] = []
@@ -75,20 +77,27 @@ def synthetic(library: Library, root: Path, count: int, rng: random.Random, word
         iid = f"{n:016x}"
         task = rng.choice(TASKS)
         trashed = rng.random() < 0.02
-        fields = dict(task=task, model=rng.choice(MODELS), prompt=prompt(rng, words), seed=rng.randrange(2**32),
+        model = RARE if rng.random() < 0.0005 else rng.choice(MODELS)
+        fields = dict(task=task, model=model, prompt=prompt(rng, words), seed=rng.randrange(2**32),
                       image_id=iid, parent=rng.choice(ids) if ids and task != "txt2img" else None)
         if task == "variations":
             fields["similarity"] = round(rng.random(), 2)
         path = f"{time.strftime('%Y-%m-%d', time.localtime(created))}/{time.strftime('%H%M%S', time.localtime(created))}" \
                f"-{task}-{fields['seed']}-{iid}.png"
         place = root / ".trash" / path if trashed else root / path
-        place.parent.mkdir(parents=True, exist_ok=True)
-        place.touch()
+        favourite = rng.random() < 0.03
+        for file in (place, root / FAVOURITES / path) if favourite else (place,):
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.touch()
         rows.append(_row_values(path, {**template, **fields}, created, 300_000, (512, 512),
-                                favourite=rng.random() < 0.03, trashed=trashed))
+                                favourite=favourite, trashed=trashed))
         ids.append(iid)
     with library._writing() as db:
         db.executemany(INSERT, rows)
+
+
+def count_nodes(tree: dict) -> int:
+    return 1 + sum(count_nodes(child) for child in tree["children"])
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -114,6 +123,7 @@ def searches(library: Library, rng: random.Random, words: list[str], total: int)
         "prefix": lambda: library.search(None, rng.choice(words)[:3], limit=PAGE),
         "word + model + task": lambda: library.search(None, rng.choice(SHAPES), model=rng.choice(MODELS),
                                                       task=rng.choice(TASKS), limit=PAGE),
+        "a rare model": lambda: library.search(None, model=RARE, limit=PAGE),
         "favourites": lambda: library.search(None, favourites_only=True, limit=PAGE),
         "date range": lambda: library.search(None, since=time.time() - rng.randint(30, 300) * 86400,
                                              until=time.time() - rng.randint(0, 29) * 86400, limit=PAGE),
@@ -215,11 +225,16 @@ def main() -> None:
 
         with Library.open(big) as library:
             assert library.count(None) + library.count(None, trashed=True) == args.entries
+            assert library.notices == [], library.notices  # the folder and the index agree
             figures["search"] = searches(library, rng, words, args.queries)
             figures["page_of_48_thumbnails"] = thumbnail_pages(library, big, min(10, args.pngs // PAGE))
             chain_id = library.search(None, task="inpaint", limit=1)[0]["image_id"]
             figures["lineage_ms"] = round(1000 * timed(lambda: library.lineage(None, chain_id)), 2)
             figures["lineage_steps"] = len(library.lineage(None, chain_id))
+            oldest = library.search(None, limit=1, offset=library.count(None) - 1)[0]["image_id"]
+            figures["descendants_ms"] = round(1000 * timed(lambda: library.descendants(None, oldest)), 1)
+            figures["descendants_nodes"] = count_nodes(library.descendants(None, oldest))
+            figures["filter_choices_ms"] = round(1000 * timed(lambda: library.choices(None)), 1)
         print("searches timed", flush=True)
 
         flat = work / "rebuild"
@@ -258,6 +273,8 @@ def report(f: dict) -> None:
         (f"rebuild from {f['rebuild']['pngs']:,} PNGs", f"{f['rebuild']['seconds']} s, {f['rebuild']['rows']:,} rows",
          "timed"),
         (f"lineage of an inpaint ({f['lineage_steps']} steps)", f"{f['lineage_ms']} ms", ""),
+        (f"descendants of the oldest image ({f['descendants_nodes']} nodes)", f"{f['descendants_ms']} ms", ""),
+        ("models and tasks for the filters", f"{f['filter_choices_ms']} ms", ""),
         ("index size", f"{f['index_mb']} MB", ""),
     ]
     for name, w in f["writers"].items():

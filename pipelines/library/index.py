@@ -60,6 +60,11 @@ CREATE TABLE images (
 -- Two columns where one would do, so that without statistics the planner prefers these to
 -- images_newest for one image and for its children.
 CREATE INDEX images_newest ON images (user, trashed, created);
+CREATE INDEX images_favourites ON images (user, trashed, created) WHERE favourite = 1;
+-- A filter on a rare model or task pages through its own images, not through everyone's; and the
+-- filters' choices are read from these indexes alone.
+CREATE INDEX images_models ON images (user, model, trashed, created);
+CREATE INDEX images_tasks ON images (user, task, trashed, created);
 CREATE INDEX images_image_id ON images (image_id, user);
 CREATE INDEX images_parent ON images (parent, user);
 CREATE VIRTUAL TABLE words USING fts5 (prompt, negative, tokenize = 'unicode61 remove_diacritics 2');
