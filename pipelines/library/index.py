@@ -93,6 +93,8 @@ class NotFound(AtelierError):
 
 
 class NoRecipe(AtelierError):
+    """A PNG dropped on the Library that Atelier did not make (or whose recipe was stripped)."""
+
     def __init__(self):
         super().__init__(NO_RECIPE)
 

@@ -145,7 +145,8 @@ class MemoryFiles:
         return created, len(data)
 
     def walk(self) -> tuple[set[str], set[str]]:
-        return {p for p, t in self._files if not t}, {p for p, t in self._files if t}
+        keys = list(self._files)  # one copy: other threads may add while this reads
+        return {p for p, t in keys if not t}, {p for p, t in keys if t}
 
     def move(self, path: str, to_trash: bool) -> None:
         self._files[path, to_trash] = self._files.pop((path, not to_trash))
