@@ -42,11 +42,12 @@ def build_studio(settings: Settings) -> Studio:
     )
 
 
-def build_app(settings: Settings):
-    """The Gradio Blocks for these settings, with its queue configured (not launched)."""
+def build_app(settings: Settings, studio: Studio | None = None):
+    """The Gradio Blocks for these settings (over `studio`, or one built for them), with its queue
+    configured (not launched)."""
     from ui import build_ui
 
-    demo = build_ui(build_studio(settings), model=settings.model)
+    demo = build_ui(studio or build_studio(settings), model=settings.model)
     return demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
 
 
@@ -62,11 +63,10 @@ def is_loopback(host: str) -> bool:
 def launch_options(settings: Settings) -> dict:
     from ui import CSS, JS, THEME
 
-    user, _, password = settings.auth.partition(":")
     return dict(
         server_name=settings.host,
         server_port=settings.port,
-        auth=(user, password) if settings.auth else None,
+        auth=settings.accounts or None,
         inbrowser=settings.open_browser,
         max_file_size="25mb",  # uploads are refused past this before they reach any handler
         footer_links=["api"],

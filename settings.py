@@ -32,7 +32,8 @@ class Settings:
     dtype: str = _setting("auto", "auto (float16 on CUDA, float32 elsewhere), float16, bfloat16 or float32")
     outputs: str = _setting("outputs", "folder where every result is also saved; empty to save nothing")
     queue_size: int = _setting(16, "requests waiting at most; more are answered 'queue full'")
-    auth: str = _setting("", "'user:password' required to open the app; empty for none")
+    auth: str = _setting("", "'user:password' (or several, 'ann:pw1,bob:pw2') required to open the app; each person "
+                             "sees only their own images; empty for none")
     memory_budget_gb: float = _setting(0.0, "memory for resident models before the least recently used is unloaded; 0 = one model")
     max_pixels: int = _setting(1024 * 1024, "largest image (width × height) a request may ask for or upload")
     max_images: int = _setting(8, "most images in one request")
@@ -47,6 +48,18 @@ class Settings:
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
+
+    @property
+    def accounts(self) -> list[tuple[str, str]]:
+        """`auth` parsed: (user, password) pairs."""
+        pairs = [p for p in self.auth.split(",") if p.strip()]
+        out = []
+        for pair in pairs:
+            user, sep, password = pair.strip().partition(":")
+            if not sep or not user or not password:
+                raise ValueError("auth: expected user:password, got an entry without both")
+            out.append((user, password))
+        return out
 
     @property
     def model_folders(self) -> dict[str, str]:

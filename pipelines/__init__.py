@@ -9,6 +9,7 @@ read from the task registry, so a new task needs no line here.
 
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .jobs import Job, Progress, Result, friendly
+from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
 from .recipe import Recipe, read_recipe
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
@@ -21,10 +22,13 @@ __all__ = [
     "AtelierError",
     "Cancelled",
     "Job",
+    "Library",
     "Limits",
     "ModelPreset",
     "ModelState",
     "ModelUnavailable",
+    "NoRecipe",
+    "NotFound",
     "Output",
     "Progress",
     "Recipe",
@@ -37,6 +41,8 @@ __all__ = [
     "ValidationError",
     "friendly",
     "read_recipe",
+    "recipe_differences",
+    "step_label",
 ]
 
 

@@ -22,14 +22,22 @@ class OutputStore:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder).expanduser().resolve()
 
-    def save(self, image: Image.Image, recipe: Recipe) -> Path:
+    def save(self, image: Image.Image, recipe: Recipe, index: int | None = None) -> Path:
+        """Save under `<date>/<time>-<task>-<seed>[-<index>]-<image id>.png`; `index` is the image's place in
+        a run whose images share a seed (a morph's frames), so their names sort in order."""
         day = self.folder / time.strftime("%Y-%m-%d")
         day.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%H%M%S')}-{recipe.task}-{recipe.seed}-{recipe.image_id}.png"
+        name = f"{time.strftime('%H%M%S')}-{file_stem(recipe, index)}.png"
         with tempfile.NamedTemporaryFile(dir=day, prefix=".partial-", suffix=".png", delete=False) as f:
             f.write(png_bytes(image, recipe))
         os.replace(f.name, day / name)
         return day / name
+
+
+def file_stem(recipe: Recipe, index: int | None = None) -> str:
+    """A result's file name after its time: task, seed, place in its run (if any) and image id."""
+    place = "" if index is None else f"-{index:03d}"
+    return f"{recipe.task}-{recipe.seed}{place}-{recipe.image_id}"
 
 
 class Scratch:

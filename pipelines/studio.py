@@ -3,8 +3,9 @@
 It knows no task by name. For any request it validates (before anything is queued) against the limits
 of the model asked for, draws the seeds, hands the task's name, the request and the seeds to the runner,
 and turns the images that come back into results: a recipe per image (the settings every task shares,
-plus the task's own), written into the PNG and saved to the outputs folder, and whatever files the task
-makes of its images. Importing this module loads no torch.
+plus the task's own), written into the PNG, and whatever files the task makes of its images. Every
+result goes into the Library — the one place that saves and indexes — with whose it is.
+Importing this module loads no torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from functools import partial
 
 from .errors import ValidationError
 from .jobs import Job, Result
-from .outputs import OutputStore, Scratch
+from .library import Libraries, Library
+from .outputs import Scratch
 from .recipe import Recipe, attach, image_id
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
@@ -34,7 +36,8 @@ class Studio:
     ):
         self.runner = runner
         self.registry = registry
-        self.outputs = OutputStore(outputs) if outputs else None  # "" saves nothing (a public demo)
+        # The outputs folder's library; with none (a public demo) a library in memory per browser session.
+        self.libraries = Libraries(outputs)
         self.max_pixels = max_pixels  # largest image a request may ask for or upload
         self.max_images = max_images  # most images in one request
         self._scratch = Scratch()
@@ -73,13 +76,23 @@ class Studio:
 
     # -- work -----------------------------------------------------------------------------------------
 
-    def submit(self, request: Request) -> Job[Result]:
+    def submit(self, request: Request, *, user: str | None = None, session: str | None = None) -> Job[Result]:
         """Validate `request` (a ValidationError names the field), start its task on the runner, and
-        return the job: its events stream progress, its result has the images with their recipes."""
+        return the job: its events stream progress, its result has the images with their recipes.
+
+        user: who signed in ('' or None: the local single user); their results are theirs alone.
+        session: the browser session, whose library in memory keeps the results when there is no
+            outputs folder (a public demo).
+        """
         task = TASKS.of(request)
         request = request.validated(self.limits(request.model))
         seeds = request.draw_seeds()
-        return self.runner.submit(task.name, request, seeds).then(partial(self._finish, task, request))
+        keep = partial(self._finish, task, request, self.libraries.of(session), user)
+        return self.runner.submit(task.name, request, seeds).then(keep)
+
+    def library(self, session: str | None = None) -> Library | None:
+        """The library a session's results go into and its person looks in (see `Libraries.of`)."""
+        return self.libraries.of(session)
 
     def __getattr__(self, name: str) -> Callable[[Request], Job[Result]]:
         """Every registered task is also a method: `studio.txt2img(request)` is `submit(request)` for
@@ -94,14 +107,20 @@ class Studio:
 
         return submit
 
-    def _finish(self, task: Task, request: Request, output: Output) -> Result:
-        """Recipes into the images, the images into the outputs folder, the task's files beside them."""
+    def _finish(self, task: Task, request: Request, library: Library | None, user: str | None,
+                output: Output) -> Result:
+        """Recipes into the images, the images into the library, the task's files beside them."""
         recipes = [self._recipe(request, image, output, i) for i, image in enumerate(output.images)]
         for image, recipe in zip(output.images, recipes):
             attach(image, recipe)
-            if self.outputs is not None:
-                self.outputs.save(image, recipe)
         files = task.files(request, output.images, self._scratch.folder()) if task.files else {}
+        if library is not None:
+            # Images of a run that share a seed (a morph's frames) are numbered, so their files sort in order.
+            shared_seed = len(set(output.seeds)) < len(output.seeds)
+            rows = [library.add(image, recipe, user, index=i if shared_seed else None)
+                    for i, (image, recipe) in enumerate(zip(output.images, recipes))]
+            for path in files.values():  # the page serves the scratch copies; the outputs folder keeps its own
+                library.keep_beside(path, rows[0]["path"])
         return Result(images=output.images, recipes=recipes, notices=output.notices, files=files)
 
     def _recipe(self, request: Request, image, output: Output, index: int) -> Recipe:
@@ -122,6 +141,13 @@ class Studio:
             notices=output.notices,
         )
 
+    def download(self, library: Library, user: str | None, image_id: str) -> str:
+        """A copy of one of the person's PNGs (recipe inside) in a scratch folder, for a download: the page
+        serves nothing from the outputs folder itself. Raises NotFound."""
+        path = self._scratch.folder() / f"atelier-{image_id}.png"
+        path.write_bytes(library.png(user, image_id))
+        return str(path)
+
     # -- residency ------------------------------------------------------------------------------------
 
     def residency(self) -> list[ModelState]:
@@ -137,3 +163,4 @@ class Studio:
 
     def close(self) -> None:
         self.runner.close()
+        self.libraries.close()

@@ -10,7 +10,8 @@ from PIL import Image
 from pipelines import TASKS
 from pipelines.recipe import read_recipe
 
-PUBLIC = {f"/{name}" for name in TASKS.names}  # every registered task is an endpoint, and nothing else is
+# Every registered task is an endpoint, the Library's search and lineage too, and nothing else is.
+PUBLIC = {f"/{name}" for name in TASKS.names} | {"/library_search", "/lineage"}
 T2I = dict(prompt="a large blue triangle on a white background", negative_prompt="", seed=5, steps=12,
            guidance_scale=5, width=64, height=64, num_images=1, scheduler="Euler a", model="shapes")
 
@@ -201,3 +202,80 @@ def test_a_client_that_goes_away_leaves_no_work_behind(client, app_url):
     start = time.perf_counter()
     gallery, _ = txt2img(client, steps=2)
     assert gallery and time.perf_counter() - start < 30
+
+
+def test_txt2img_takes_a_parent_too(client):
+    _, recipes = txt2img(client, steps=2, parent="fedcba9876543210")
+    assert recipes[0]["parent"] == "fedcba9876543210"
+
+
+def test_the_lineage_of_txt2img_variation_inpaint_over_http(client, tmp_path):
+    """Scripted work with `parent` has lineage: found by a word of its prompt, traced back to its root."""
+    gallery, made = txt2img(client, prompt="a large green square on a white background", seed=11, steps=4)
+    _, varied = client.predict(image=handle_file(gallery[0]["image"]), seed=2, num_images=1, similarity=0.8, steps=4,
+                               parent=made[0]["image_id"], api_name="/variations")
+    Image.open(gallery[0]["image"]).save(tmp_path / "v.png")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (8, 8, 32, 32))
+    mask.save(tmp_path / "mask.png")
+    _, painted = client.predict(image=handle_file(str(tmp_path / "v.png")), mask=handle_file(str(tmp_path / "mask.png")),
+                                prompt="a zigzag of magenta", seed=3, steps=4, num_images=1, parent=varied[0]["image_id"],
+                                api_name="/inpaint")
+    found = client.predict(query="zigzag", api_name="/library_search")
+    assert [row["image_id"] for row in found] == [painted[0]["image_id"]]
+    assert {"image_id", "prompt", "task", "model", "created", "parent"} <= found[0].keys()
+    assert "path" not in found[0] and "user" not in found[0]  # the server's folders are its own business
+    chain = client.predict(image_id=painted[0]["image_id"], api_name="/lineage")
+    assert [(step["task"], step["image_id"]) for step in chain] == [
+        ("txt2img", made[0]["image_id"]), ("variations", varied[0]["image_id"]), ("inpaint", painted[0]["image_id"])]
+    assert [step["parent"] for step in chain] == [None, made[0]["image_id"], varied[0]["image_id"]]
+    assert chain[1]["label"] == "variation · similarity 0.8" and chain[1]["settings"]["similarity"] == 0.8
+    assert chain[2]["label"] == "inpaint · a zigzag of magenta"
+
+
+def test_library_search_takes_filters_and_pages_and_reads_any_text_as_words(client):
+    txt2img(client, prompt="a small yellow circle on a black background", seed=21, steps=2)
+    txt2img(client, prompt="a small yellow circle on a black background", seed=22, steps=2)
+    rows = client.predict(query="yellow", task="txt2img", model="shapes", limit=1, api_name="/library_search")
+    older = client.predict(query="yellow", limit=1, offset=1, api_name="/library_search")
+    assert len(rows) == len(older) == 1 and rows[0]["image_id"] != older[0]["image_id"]
+    assert rows[0]["created"] >= older[0]["created"]  # newest first
+    assert client.predict(query="yellow", favourites_only=True, api_name="/library_search") == []
+    assert client.predict(query="yellow", task="morph", api_name="/library_search") == []
+    for hostile in ('"', "NEAR(", "'; DROP TABLE images; --", "yellow AND -", "*"):
+        assert isinstance(client.predict(query=hostile, api_name="/library_search"), list)
+    assert client.predict(query="yellow", api_name="/library_search")  # the index is whole
+
+
+def test_an_unknown_image_id_is_not_found(client):
+    for unknown in ("0000000000000000", "../../etc/passwd", ""):
+        with pytest.raises(Exception, match="not found"):
+            client.predict(image_id=unknown, api_name="/lineage")
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory):
+    """The app with two accounts: each person's client, signed in."""
+    import app
+    from gradio_client import Client
+
+    outputs = tmp_path_factory.mktemp("shared-outputs")
+    demo, url = app.serve_in_background(["--outputs", str(outputs), "--auth", "ann:secret1,bob:secret2"])
+    yield Client(url, auth=("ann", "secret1"), verbose=False), Client(url, auth=("bob", "secret2"), verbose=False), outputs
+    demo.close()
+
+
+def test_each_person_sees_only_their_own_images_and_anothers_id_is_not_found(two_people):
+    ann, bob, outputs = two_people
+    _, recipes = txt2img(ann, prompt="a large red triangle on a white background", steps=2)
+    mine = recipes[0]["image_id"]
+    assert [row["image_id"] for row in ann.predict(query="triangle", api_name="/library_search")] == [mine]
+    assert ann.predict(image_id=mine, api_name="/lineage")[0]["image_id"] == mine
+    assert bob.predict(query="triangle", api_name="/library_search") == []
+    assert bob.predict(api_name="/library_search") == []
+    with pytest.raises(Exception, match="not found"):
+        bob.predict(image_id=mine, api_name="/lineage")
+    _, theirs = txt2img(bob, prompt="a large red triangle on a white background", steps=2, parent=mine)
+    assert bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")[0]["image_id"] == theirs[0]["image_id"]
+    assert len(bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")) == 1  # ann's image ends the chain
+    assert list((outputs / "users" / "ann").rglob("*.png")) and list((outputs / "users" / "bob").rglob("*.png"))

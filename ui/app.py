@@ -12,7 +12,8 @@ import gradio as gr
 from pipelines import Studio
 
 from . import models
-from .common import Tab, picked, restore_values
+from .tabs import library
+from .common import Tab, picked, recipe_updates, restore_values
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
 CSS = """
@@ -20,6 +21,9 @@ CSS = """
 footer { display: none !important }
 /* A small picture (the embedded model's 64×64) fills its frame instead of sitting there as a thumbnail. */
 .source-image img { width: 100%; height: 100%; object-fit: contain }
+/* The Library's comparison: the settings that differ stand out. */
+.library-compare { width: 100%; font-size: .9em }
+.library-compare tr.differs { background: rgba(250, 204, 21, .28); font-weight: 600 }
 """
 # Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
 JS = """
@@ -64,11 +68,31 @@ def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dic
             for name, module in tab_modules(studio).items():
                 with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
                     tabs[name] = module.render(studio, picker)
+            with gr.Tab(library.TITLE, id="library", elem_id="tab-library") as library_tab:
+                shelf = library.render(studio, picker, tabs, switcher)
         _follow_the_model(studio, picker, tabs)
         for name, tab in tabs.items():
             _wire_send(name, tab, tabs, switcher)
             _wire_restore(studio, tab, picker, tabs)
+        _keep_the_library_current(studio, demo, library_tab, shelf, tabs)
     return demo, tabs
+
+
+def _keep_the_library_current(studio: Studio, demo: gr.Blocks, tab: gr.Tab, shelf: library.LibraryTab,
+                              tabs: dict[str, Tab]) -> None:
+    """A result just made appears in the Library without a reload: every tab's new recipes, opening the
+    page and opening the tab show the newest again. A session's library in memory ends with the session."""
+    refresh = dict(fn=shelf.refresh, inputs=shelf.refresh_inputs, outputs=shelf.refresh_outputs,
+                   api_visibility="private", queue=False)
+    for other in tabs.values():
+        other.results.recipes.change(**refresh)
+    tab.select(**refresh)
+    demo.load(**refresh)
+
+    def forget(request: gr.Request):
+        studio.libraries.forget(request.session_hash)
+
+    demo.unload(forget)
 
 
 def _follow_the_model(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab]) -> None:
@@ -113,12 +137,7 @@ def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str,
         recipe = restore_values(path, studio.model_names)
         if recipe is None:
             return {}
-        preset = studio.preset(recipe.model)
-        updates = {picker: recipe.model}
-        for other in tabs.values():
-            updates.update(other.controls.follow(preset))
-        updates.update(tab.controls.restore(preset, recipe.values()))
         gr.Info("Settings restored from the image's recipe.")
-        return updates
+        return recipe_updates(studio, picker, tabs, tab, recipe)
 
     tab.results.restore.upload(restore, tab.results.restore, outputs, api_visibility="private")

@@ -256,6 +256,12 @@ def stream(
         job.cancel()
 
 
+def owner(request: gr.Request | None) -> dict[str, str | None]:
+    """Who asks: the signed-in name (None without --auth) and the browser session (whose library in
+    memory keeps the results in a public demo)."""
+    return {"user": getattr(request, "username", None), "session": getattr(request, "session_hash", None)}
+
+
 def task_handler(
     studio: Studio, request_type: type[Request], panel: ResultPanel, prepare: Callable[[dict], dict] | None = None
 ):
@@ -263,15 +269,21 @@ def task_handler(
     which turns what a component hands over into what the request takes), the studio runs it, the
     results go to the panel."""
 
-    def run(progress=gr.Progress(), **values):
+    def run(progress=gr.Progress(), request: gr.Request = None, **values):
         def start():
-            return studio.submit(request_type(**(prepare(values) if prepare else values)))
+            return studio.submit(request_type(**(prepare(values) if prepare else values)), **owner(request))
 
         result = yield from stream(start, progress, panel.preview)
         yield panel.present(result)
 
     run.__doc__ = (request_type.__doc__ or "").strip() or f"Run the {request_type.task} task."
     return run
+
+
+def parent_field() -> gr.Textbox:
+    """The HTTP API's optional `parent`: the id of the image the work starts from, for its lineage."""
+    with gr.Row(visible=False):
+        return gr.Textbox("", label="parent")
 
 
 def api_endpoint(
@@ -289,9 +301,8 @@ def api_endpoint(
     only the bound)."""
     with gr.Row(visible=False):
         uploads = {name: gr.File(label=name) for name in files}
-        parent = gr.Textbox("", label="parent")
         button = gr.Button(request_type.task)
-    inputs = {**uploads, **fields, "parent": parent}
+    inputs = {**uploads, **fields, "parent": parent_field()}
     prepare = (lambda values: {**values, **{name: upload_path(values[name]) for name in files}}) if files else None
     handler = task_handler(studio, request_type, panel, prepare)
     # A file input has no value to show as its default; the handler's signature gives those that may be
@@ -299,7 +310,7 @@ def api_endpoint(
     keyword = inspect.Parameter.KEYWORD_ONLY
     handler.__signature__ = inspect.Signature(
         [
-            *list(inspect.signature(handler).parameters.values())[:1],
+            *list(inspect.signature(handler).parameters.values())[:2],  # progress, request
             *(inspect.Parameter(name, keyword, default=None) for name in optional),
             inspect.Parameter("values", inspect.Parameter.VAR_KEYWORD),
         ]
@@ -395,6 +406,17 @@ def restore_values(path: str | None, model_names: tuple[str, ...]) -> Recipe | N
     if recipe.model not in model_names:
         raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.")
     return recipe
+
+
+def recipe_updates(studio: Studio, picker, tabs: dict[str, Tab], tab: Tab, recipe: Recipe) -> dict:
+    """What restoring a recipe into `tab` changes: the picker takes its model, every tab follows that
+    model, and each of the tab's controls that the recipe has a value for takes it."""
+    preset = studio.preset(recipe.model)
+    updates = {picker: recipe.model}
+    for other in tabs.values():
+        updates.update(other.controls.follow(preset))
+    updates.update(tab.controls.restore(preset, recipe.values()))
+    return updates
 
 
 def reuse_last_seed(button: gr.Button, controls: Controls, panel: ResultPanel) -> None:

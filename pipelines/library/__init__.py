@@ -7,6 +7,8 @@ or damaged. A public demo keeps a library per browser session in memory instead.
 
 from .index import NO_RECIPE, Library, NoRecipe, NotFound
 from .labels import recipe_differences, step_label
+from .libraries import Libraries
 from .store import user_folder
 
-__all__ = ["NO_RECIPE", "Library", "NoRecipe", "NotFound", "recipe_differences", "step_label", "user_folder"]
+__all__ = ["NO_RECIPE", "Libraries", "Library", "NoRecipe", "NotFound", "recipe_differences", "step_label",
+           "user_folder"]

@@ -247,11 +247,13 @@ class Library:
 
     # -- adding -----------------------------------------------------------------------------------------
 
-    def add(self, image: Image.Image, recipe: Recipe, user: str | None = None) -> dict[str, Any]:
-        """Save a result in the person's folder (or in memory) and index it; its row as `search` gives it."""
+    def add(self, image: Image.Image, recipe: Recipe, user: str | None = None, *, index: int | None = None
+            ) -> dict[str, Any]:
+        """Save a result in the person's folder (or in memory) and index it; its row as `search` gives it.
+        `index`: its place in a run whose images share a seed (a morph's frames), so the files sort in order."""
         if not recipe.image_id:
             recipe = dataclasses.replace(recipe, image_id=pixel_id(image))
-        path = self._files.save(image, recipe, user)  # encoding and writing happen outside the lock
+        path = self._files.save(image, recipe, user, index)  # encoding and writing happen outside the lock
         if self._files.thumb(recipe.image_id) is None:  # made now from the pixels at hand, not decoded later
             self._files.keep_thumb(recipe.image_id, _thumb(image))
         created, length = self._files.stat(path, False)
@@ -259,6 +261,11 @@ class Library:
         with self._writing() as db:
             db.execute(INSERT, row)
         return self._by_path(path)
+
+    def keep_beside(self, source: str | Path, image_path: str) -> str | None:
+        """Keep a file a run made besides its images (Morph's GIF and MP4) next to one of them (a row's
+        `path`), under its name with the file's own extension: the relative path, or None in memory."""
+        return self._files.keep_beside(Path(source), image_path)
 
     def add_file(self, path: str | Path) -> dict[str, Any]:
         """Index a PNG something else wrote into the outputs folder (the Studio's OutputStore, say)."""

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 from PIL import Image
 
-from ..outputs import OutputStore
+from ..outputs import OutputStore, file_stem
 from ..recipe import Recipe, png_bytes
 
 USERS = "users"
@@ -61,9 +61,15 @@ class DiskFiles:
     def __init__(self, root: Path):
         self.root = root
 
-    def save(self, image: Image.Image, recipe: Recipe, user: str | None) -> str:
-        path = OutputStore(user_folder(self.root, user)).save(image, recipe)
+    def save(self, image: Image.Image, recipe: Recipe, user: str | None, index: int | None = None) -> str:
+        path = OutputStore(user_folder(self.root, user)).save(image, recipe, index)
         return path.relative_to(self.root).as_posix()
+
+    def keep_beside(self, source: Path, image_path: str) -> str:
+        """Copy a file a run made besides its images (a GIF) next to one of them, named after it."""
+        target = Path(image_path).with_suffix(source.suffix).as_posix()
+        _write_whole(self.root / target, source.read_bytes())
+        return target
 
     def file(self, path: str, trashed: bool) -> Path:
         return self.root / TRASH / path if trashed else self.root / path
@@ -125,11 +131,14 @@ class MemoryFiles:
         self._files: dict[tuple[str, bool], tuple[bytes, float]] = {}  # (path, trashed) -> (PNG, created)
         self._thumbs: dict[str, bytes] = {}
 
-    def save(self, image: Image.Image, recipe: Recipe, user: str | None) -> str:
-        name = f"{time.strftime('%Y-%m-%d/%H%M%S')}-{recipe.task}-{recipe.seed}-{recipe.image_id}.png"
+    def save(self, image: Image.Image, recipe: Recipe, user: str | None, index: int | None = None) -> str:
+        name = f"{time.strftime('%Y-%m-%d/%H%M%S')}-{file_stem(recipe, index)}.png"
         path = (user_folder("", user) / name).as_posix()
         self._files[path, False] = png_bytes(image, recipe), time.time()
         return path
+
+    def keep_beside(self, source: Path, image_path: str) -> None:
+        return None  # a session's animations stay where the run made them, served from there
 
     def file(self, path: str, trashed: bool) -> None:
         return None

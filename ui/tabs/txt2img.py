@@ -49,6 +49,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     # One event serves the button and the HTTP API; its values arrive unprocessed, so the request's own
     # checks name any bad field (Gradio's slider check would answer first, without the name).
     inputs = {name: model if name == "model" else controls.fields[name] for name in API}
+    inputs["parent"] = ui.parent_field()
     event = generate.click(
         ui.task_handler(studio, Txt2ImgRequest, results),
         inputs_kwargs=inputs,

@@ -1,0 +1,406 @@
+"""Library: every result kept, newest first — found by the words of its prompt, traced to where it came
+from, compared, restored into the tab that made it, sent on to another.
+
+Not a task: the page adds this tab after the tasks' and hands it the other tabs, for "Send to" and for
+restoring settings. Each person sees only their own images (another's id answers "not found"); in a
+public demo the library lives in memory for the browser session, and says so.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from pipelines import AtelierError, Library, NoRecipe, NotFound, Recipe, Studio, recipe_differences, step_label
+
+from .. import common as ui
+
+TITLE = "Library"
+PAGE = 48  # thumbnails a page
+PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 7, "Last 30 days": 30}  # days back to midnight
+ANY = "Any"
+API_FIELDS = ("image_id", "prompt", "negative_prompt", "task", "model", "created", "parent", "label", "seed",
+              "width", "height", "favourite")  # what the HTTP API tells of an image (no paths, no users)
+
+
+@dataclass
+class LibraryTab:
+    """What the page needs of the Library: the event that shows the newest results again."""
+
+    refresh: Any  # (request, **filters) -> updates of `refresh_outputs`
+    refresh_inputs: list
+    refresh_outputs: list
+
+
+def shelf(studio: Studio, request: gr.Request | None) -> tuple[Library, str | None]:
+    """The person's library and name: the outputs folder's, or the browser session's own in memory."""
+    who = ui.owner(request)
+    library = studio.library(who["session"])
+    if library is None:
+        raise gr.Error("This server keeps no library.")
+    return library, who["user"]
+
+
+def since(period: str) -> float | None:
+    days = PERIODS.get(period)
+    if days is None:
+        return None
+    today = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
+    return today - days * 86400
+
+
+def picture(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def thumbs(library: Library, user: str | None, rows: list[dict]) -> list[tuple[Image.Image, str]]:
+    return [(picture(library.thumbnail(user, row["image_id"])), row["label"]) for row in rows]
+
+
+def escape(text: Any) -> str:
+    """Text shown as itself in Markdown: no markup, no links, no HTML."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(text))
+
+
+def plain_words(entry: dict) -> str:
+    """A recipe in plain words, for the details pane."""
+    recipe = entry["recipe"]
+    settings = {**(recipe.get("extra") or {}), **(recipe.get("settings") or {})}
+    lines = [
+        f"**{escape(step_label(recipe))}** · {escape(recipe.get('model'))} · {escape(entry['created'][:16].replace('T', ' '))}",
+        f"- Prompt: {escape(recipe.get('prompt') or '—')}",
+    ]
+    if recipe.get("negative_prompt"):
+        lines.append(f"- Avoiding: {escape(recipe['negative_prompt'])}")
+    lines.append(
+        f"- Seed {recipe.get('seed')} · {recipe.get('steps')} steps · guidance {recipe.get('guidance_scale')} · "
+        f"{escape(recipe.get('scheduler'))} · {entry['width']}×{entry['height']}"
+    )
+    own = ", ".join(f"{escape(k.replace('_', ' '))} {escape(v)}" for k, v in settings.items()
+                    if not isinstance(v, (dict, list)))
+    if own:
+        lines.append(f"- Settings: {own}")
+    lines.append(f"- Image id `{entry['image_id']}`" + (f", made from `{entry['parent']}`" if entry.get("parent") else ""))
+    return "\n".join(lines)
+
+
+def differences_table(first: dict, second: dict) -> str:
+    """Every setting of two recipes side by side, those that differ highlighted."""
+    differ = {d["field"] for d in recipe_differences(first["recipe"], second["recipe"])}
+    rows = []
+    for field in dict.fromkeys([*_flat(first["recipe"]), *_flat(second["recipe"])]):
+        a, b = _flat(first["recipe"]).get(field, "—"), _flat(second["recipe"]).get(field, "—")
+        mark = ' class="differs"' if field in differ else ""
+        rows.append(f"<tr{mark}><th>{html.escape(field)}</th><td>{html.escape(str(a))}</td><td>{html.escape(str(b))}</td></tr>")
+    head = f"<tr><th>setting</th><th>A · {html.escape(first['label'])}</th><th>B · {html.escape(second['label'])}</th></tr>"
+    count = f"<p>{len(differ)} setting{'s' * (len(differ) != 1)} differ.</p>"
+    return f'{count}<table class="library-compare">{head}{"".join(rows)}</table>'
+
+
+def _flat(recipe: dict) -> dict:
+    flat = {k: v for k, v in recipe.items() if k not in ("settings", "extra", "versions", "notices", "image_id")}
+    flat.update({k: v for place in ("extra", "settings") for k, v in (recipe.get(place) or {}).items()})
+    return {k: v for k, v in flat.items() if v is not None and not isinstance(v, (dict, list))}
+
+
+def tree_items(node: dict, depth: int = 0) -> list[tuple[dict, int]]:
+    """A descendants tree flattened, oldest first, each with its depth (the image itself not included)."""
+    out = []
+    for child in node["children"]:
+        out.append((child, depth))
+        out.extend(tree_items(child, depth + 1))
+    return out
+
+
+def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switcher: gr.Tabs) -> LibraryTab:
+    where = ("Kept in the outputs folder; every result appears here as it is made." if studio.libraries.persistent
+             else "Kept in memory for this browser session only: nothing is saved on the server, and it is gone "
+                  "when you close or reload the page. Download what you want to keep.")
+    notices = " ".join(studio.libraries.notices)  # an index rebuilt from the PNGs, PNGs of earlier versions added
+    gr.Markdown(f"{where} {escape(notices)}".strip(), elem_classes="hint", elem_id="library-where")
+    page, ids, current = gr.State(0), gr.State([]), gr.State(None)
+    walk, marked, trashed = gr.State([]), gr.State(None), gr.State(None)
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(label="Search the prompts", placeholder="red circle", max_length=500, scale=3,
+                           min_width=200, elem_id="library-search")
+        task = gr.Dropdown([ANY], value=ANY, label="Operation", scale=1, min_width=140)
+        model = gr.Dropdown([ANY], value=ANY, label="Model", scale=1, min_width=140)
+        period = gr.Dropdown(list(PERIODS), value="Any time", label="Date", scale=1, min_width=140)
+        favourites = gr.Checkbox(False, label="Favourites only", scale=0, min_width=140)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=6, min_width=320):
+            gallery = gr.Gallery(label="Newest first", columns=[3, 4, 6], height="auto", object_fit="cover",
+                                 allow_preview=False, buttons=[], interactive=False, elem_id="library-gallery")
+            with gr.Row(equal_height=True):
+                previous = gr.Button("‹ Newer", size="sm", min_width=80)
+                pager = gr.Markdown("", elem_id="library-pager")
+                following = gr.Button("Older ›", size="sm", min_width=80)
+            opened = gr.File(label="Open an Atelier PNG: its recipe and lineage", file_types=[".png"],
+                             type="filepath", height=120, elem_id="library-open")
+        with gr.Column(scale=5, min_width=320):
+            large = gr.Image(label="Selected", format="png", interactive=False, height=360,
+                             buttons=["fullscreen"], elem_id="library-image", elem_classes="source-image")
+            words = gr.Markdown("Pick an image to see its recipe and where it came from.", elem_id="library-recipe")
+            with gr.Row():
+                restore = gr.Button("Restore settings", size="sm", variant="primary", elem_id="library-restore")
+                favourite = gr.Button("☆ Favourite", size="sm", elem_id="library-favourite")
+                delete = gr.Button("Delete", size="sm", variant="stop", elem_id="library-delete")
+                undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="library-undo")
+                download = gr.DownloadButton("Download PNG", size="sm", elem_id="library-download")
+            send_row = gr.Row()
+            lineage = gr.Gallery(label="Where it came from (oldest first)", columns=4, height="auto",
+                                 allow_preview=False, buttons=[], interactive=False, elem_id="library-lineage")
+            children = gr.Gallery(label="Made from it", columns=4, height="auto", allow_preview=False, buttons=[],
+                                  interactive=False, elem_id="library-children")
+            with gr.Row():
+                mark = gr.Button("Compare: pick as A", size="sm", elem_id="library-mark")
+                compare = gr.Button("Compare A with this", size="sm", elem_id="library-compare")
+    with gr.Accordion("Compare", open=False, visible=False) as comparing:
+        slider = gr.ImageSlider(label="A ◂ drag ▸ B", format="png", type="pil", interactive=False, height=420,
+                                elem_id="library-slider")
+        differing = gr.HTML(elem_id="library-differences")
+
+    filters = {"query": query, "task": task, "model": model, "period": period, "favourites": favourites}
+
+    # -- the gallery ------------------------------------------------------------------------------------
+
+    def listing(request: gr.Request, query, task, model, period, favourites, page=0):
+        library, user = shelf(studio, request)
+        search = dict(query=query or "", model=None if model in (None, ANY) else model,
+                      task=None if task in (None, ANY) else task, favourites_only=bool(favourites),
+                      since=since(period))
+        total = library.count(user, **search)
+        pages = max(1, -(-total // PAGE))
+        page = min(max(int(page or 0), 0), pages - 1)
+        rows = library.search(user, **search, limit=PAGE, offset=page * PAGE)
+        options = library.choices(user)
+        shown = f"{total} image{'s' * (total != 1)} · page {page + 1} of {pages}" if total else "No images yet."
+        return {
+            gallery: thumbs(library, user, rows), ids: [r["image_id"] for r in rows], page: page, pager: shown,
+            task: gr.Dropdown([ANY, *options["task"]], value=task if task in options["task"] else ANY),
+            model: gr.Dropdown([ANY, *options["model"]], value=model if model in options["model"] else ANY),
+        }
+
+    shown = [gallery, ids, page, pager, task, model]
+    inputs = list(filters.values())
+    for trigger in (query.submit, task.input, model.input, period.input, favourites.input):
+        trigger(listing, inputs, shown, api_visibility="private", queue=False)
+    turn = lambda step: lambda request, page, *values: listing(request, *values, page=page + step)  # noqa: E731
+    previous.click(_typed(turn(-1)), [page, *inputs], shown, api_visibility="private", queue=False)
+    following.click(_typed(turn(1)), [page, *inputs], shown, api_visibility="private", queue=False)
+    refresh = lambda request, page, *values: listing(request, *values, page=page)  # noqa: E731
+
+    # -- the details pane -------------------------------------------------------------------------------
+
+    details_out = [current, large, words, lineage, children, walk, favourite, download]
+
+    def details(request: gr.Request, image_id: str | None) -> dict:
+        library, user = shelf(studio, request)
+        try:
+            entry = library.get(user, image_id)
+        except NotFound as e:
+            raise gr.Error(str(e)) from None
+        chain = library.lineage(user, image_id)
+        tree = tree_items(library.descendants(user, image_id))
+        return {
+            current: image_id, large: picture(library.png(user, image_id)), words: plain_words(entry),
+            lineage: thumbs(library, user, chain),
+            children: [(picture(library.thumbnail(user, n["image_id"])), "↳" * (d + 1) + " " + n["label"])
+                       for n, d in tree],
+            walk: [[r["image_id"] for r in chain], [n["image_id"] for n, _ in tree]],
+            favourite: gr.Button("★ Favourite" if entry["favourite"] else "☆ Favourite"),
+            download: studio.download(library, user, image_id),
+        }
+
+    def pick(request: gr.Request, evt: gr.SelectData, listed: list[str]):
+        return details(request, listed[evt.index]) if evt.index < len(listed) else {}
+
+    def step(which: int):
+        def choose(request: gr.Request, evt: gr.SelectData, walked: list):
+            return details(request, walked[which][evt.index])
+        return choose
+
+    gallery.select(pick, ids, details_out, api_visibility="private", queue=False)
+    lineage.select(step(0), walk, details_out, api_visibility="private", queue=False)
+    children.select(step(1), walk, details_out, api_visibility="private", queue=False)
+
+    def open_png(request: gr.Request, path: str | None):
+        if not path:
+            return {}
+        library, user = shelf(studio, request)
+        try:
+            with open(path, "rb") as f:
+                seen = library.inspect(user, f.read())
+        except (NoRecipe, AtelierError) as e:
+            raise gr.Error(str(e)) from None
+        if seen["in_library"]:
+            return details(request, seen["recipe"]["image_id"])
+        known = seen["lineage"][:-1]
+        entry = {**seen["lineage"][-1], "recipe": seen["recipe"], "created": "", "width": seen["recipe"].get("width"),
+                 "height": seen["recipe"].get("height")}
+        gr.Info("That image is not in your library; its recipe and known ancestors are shown.")
+        with open(path, "rb") as f:
+            shown_picture = picture(f.read())
+        return {
+            current: None, large: shown_picture, words: plain_words(entry),
+            lineage: thumbs(library, user, known), children: [], walk: [[r["image_id"] for r in known], []],
+            favourite: gr.Button("☆ Favourite"), download: None,
+        }
+
+    opened.upload(open_png, opened, details_out, api_visibility="private")
+
+    # -- actions ----------------------------------------------------------------------------------------
+
+    def chosen(image_id: str | None) -> str:
+        if not image_id:
+            raise gr.Error("Pick an image in the library first.")
+        return image_id
+
+    def toggle_favourite(request: gr.Request, image_id):
+        library, user = shelf(studio, request)
+        row = library.get(user, chosen(image_id))
+        row = library.favourite(user, row["image_id"], not row["favourite"])
+        return gr.Button("★ Favourite" if row["favourite"] else "☆ Favourite")
+
+    favourite.click(toggle_favourite, current, favourite, api_visibility="private", queue=False)
+
+    def remove(request: gr.Request, image_id, page, *values):
+        library, user = shelf(studio, request)
+        library.trash(user, chosen(image_id))
+        gr.Info("Moved to the trash. Undo puts it back.")
+        return {**refresh(request, page, *values), trashed: image_id, undo: gr.Button(visible=True),
+                current: None, large: None, words: "Deleted.", lineage: [], children: []}
+
+    def put_back(request: gr.Request, image_id, page, *values):
+        library, user = shelf(studio, request)
+        library.restore(user, chosen(image_id))
+        return {**refresh(request, page, *values), **details(request, image_id), trashed: None,
+                undo: gr.Button(visible=False)}
+
+    after = [*shown, trashed, undo, *details_out]
+    delete.click(remove, [current, page, *inputs], after, api_visibility="private", queue=False)
+    undo.click(put_back, [trashed, page, *inputs], after, api_visibility="private", queue=False)
+
+    def pick_a(request: gr.Request, image_id):
+        library, user = shelf(studio, request)
+        gr.Info(f"A: {library.get(user, chosen(image_id))['label']}. Now pick B and press “Compare A with this”.")
+        return image_id
+
+    def side_by_side(request: gr.Request, a, b):
+        library, user = shelf(studio, request)
+        if not a:
+            raise gr.Error("Pick an image as A first (“Compare: pick as A”).")
+        first, second = library.get(user, a), library.get(user, chosen(b))
+        pair = (picture(library.png(user, a)), picture(library.png(user, b)))
+        return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
+
+    mark.click(pick_a, current, marked, api_visibility="private", queue=False)
+    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private",
+                  queue=False)
+
+    _wire_restore_and_send(studio, picker, tabs, switcher, restore, send_row, current)
+    _api(studio)
+    return LibraryTab(_typed(refresh), [page, *inputs], shown)
+
+
+def _typed(fn):
+    """A lambda handler that receives the person's request: Gradio finds it by the annotation."""
+
+    def handler(request: gr.Request, *values):
+        return fn(request, *values)
+
+    return handler
+
+
+def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], switcher: gr.Tabs, restore: gr.Button,
+                           send_row: gr.Row, current: gr.State) -> None:
+    """Restore puts the recipe's settings into the tab that made it (and, where that tab starts from an
+    image, the image it was made from); "Send to" hands the image to any tab that takes one."""
+    receiving = {name: tab for name, tab in tabs.items() if tab.receive is not None}
+    outputs = list(dict.fromkeys([
+        picker, switcher, *(c for tab in tabs.values() for c in tab.controls.fields.values()),
+        *(c for tab in tabs.values() for c in tab.controls.following),
+        *(c for tab in receiving.values() for c in tab.receive.outputs),
+    ]))
+
+    def into_tab(request: gr.Request, image_id):
+        library, user = shelf(studio, request)
+        entry = library.get(user, image_id or "")
+        recipe = Recipe.from_dict(entry["recipe"])
+        if recipe.model not in studio.model_names:
+            raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.")
+        values = recipe.values()
+        # The tab of the task's name, or the one whose controls cover most of its settings (Outpaint: Inpaint's).
+        name = recipe.task if recipe.task in tabs else max(tabs, key=lambda n: len(set(tabs[n].controls.fields) & set(values)))
+        tab = tabs[name]
+        updates = ui.recipe_updates(studio, picker, tabs, tab, recipe)
+        if tab.receive is not None and recipe.parent:
+            try:
+                source = picture(library.png(user, recipe.parent)).convert("RGB")
+                updates.update(zip(tab.receive.outputs, tab.receive.accept(source, recipe.parent)))
+            except NotFound:
+                gr.Warning("The image it was made from is not in your library; add one to the tab yourself.")
+        gr.Info(f"Settings restored into {tab.title}.")
+        return {**updates, switcher: gr.Tabs(selected=name)}
+
+    restore.click(into_tab, current, outputs, api_visibility="private", queue=False)
+    with send_row:
+        for name, tab in receiving.items():
+            def send(request: gr.Request, image_id, tab=tab, name=name):
+                library, user = shelf(studio, request)
+                try:
+                    image = picture(library.png(user, image_id or "")).convert("RGB")
+                except NotFound:
+                    raise gr.Error("Pick an image in the library first.") from None
+                return (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))
+
+            gr.Button(f"Send to {tab.title}", size="sm", variant="secondary", min_width=100).click(
+                send, current, [*tab.receive.outputs, switcher], api_visibility="private", queue=False
+            )
+
+
+def _api(studio: Studio) -> None:
+    """`/library_search` and `/lineage`: the person's images as JSON over HTTP."""
+
+    def library_search(request: gr.Request, query="", model="", task="", favourites_only=False, limit=PAGE,
+                       offset=0) -> list[dict]:
+        """The person's images, newest first: words of the prompt, a model, a task, favourites only, a page."""
+        library, user = shelf(studio, request)
+        rows = library.search(user, str(query or ""), str(model or "") or None, str(task or "") or None,
+                              favourites_only is True or str(favourites_only).lower() == "true", limit, offset)
+        return [{k: row[k] for k in API_FIELDS} for row in rows]
+
+    def lineage(request: gr.Request, image_id: str) -> list[dict]:
+        """From the oldest known ancestor to the image: each step's id, task, parent, label and settings."""
+        library, user = shelf(studio, request)
+        try:
+            chain = library.lineage(user, image_id)
+        except NotFound as e:
+            raise gr.Error(str(e)) from None
+        steps = []
+        for row in chain:
+            recipe = library.get(user, row["image_id"])["recipe"]
+            settings = {**(recipe.get("extra") or {}), **(recipe.get("settings") or {})}
+            steps.append({**{k: row[k] for k in API_FIELDS}, "settings": settings})
+        return steps
+
+    with gr.Row(visible=False):
+        search_fields = dict(query=gr.Textbox("", label="query"), model=gr.Textbox("", label="model"),
+                             task=gr.Textbox("", label="task"), favourites_only=gr.Checkbox(False, label="favourites_only"),
+                             limit=gr.Number(PAGE, label="limit"), offset=gr.Number(0, label="offset"))
+        image_id = gr.Textbox("", label="image_id")
+        found, chain = gr.JSON(), gr.JSON()
+        search_button, lineage_button = gr.Button("library_search"), gr.Button("lineage")
+    search_button.click(library_search, inputs_kwargs=search_fields, outputs=found, api_name="library_search",
+                        preprocess=False)
+    lineage_button.click(lineage, inputs_kwargs={"image_id": image_id}, outputs=chain, api_name="lineage",
+                         preprocess=False)
