@@ -29,9 +29,10 @@ def picture(n: int, size: int = 16) -> Image.Image:
 
 
 def recipe_for(image: Image.Image, **fields) -> Recipe:
+    """A recipe for `image`; fields a Recipe does not have of its own are the task's settings."""
     base = dict(task="txt2img", model="shapes", prompt="a red circle", seed=42, steps=20, guidance_scale=5.0,
                 scheduler="Euler a", width=image.width, height=image.height, image_id=image_id(image))
-    return Recipe(**{**base, **fields})
+    return Recipe.from_dict({**base, **fields})
 
 
 def add(library: Library, n: int, user: str | None = None, **fields) -> dict:
@@ -357,7 +358,7 @@ def test_a_dropped_png_shows_its_recipe_and_lineage(library):
     foreign = png_bytes(stranger, recipe_for(stranger, task="variations", similarity=0.9,
                                              parent=made["var"]["image_id"]))
     seen = library.inspect(None, foreign)
-    assert not seen["in_library"] and seen["recipe"]["similarity"] == 0.9
+    assert not seen["in_library"] and seen["recipe"]["settings"]["similarity"] == 0.9
     assert [s["image_id"] for s in seen["lineage"]] == [made["t2i"]["image_id"], made["var"]["image_id"],
                                                          image_id(stranger)]
     assert library.inspect("someone else", foreign)["lineage"][0]["image_id"] == image_id(stranger)
@@ -434,3 +435,87 @@ def test_killed_while_writing_the_index_agrees_with_the_files_after_restart(tmp_
         assert paths(library.search(None, limit=500)) == home
         assert paths(library.search(None, limit=500, trashed=True)) == trash
         assert len(home) + len(trash) >= 40
+
+
+# -- the studio keeps every result through the library --------------------------------------------------
+
+
+def canned_studio(outputs=""):
+    from pipelines import Registry, Studio
+    from tests.test_runner import CannedRunner
+
+    return Studio(CannedRunner(), Registry(), outputs=str(outputs) if outputs else "")
+
+
+def t2i(**fields):
+    from pipelines import Txt2ImgRequest
+
+    return Txt2ImgRequest(**{**dict(model="shapes", prompt="a red circle", seed=9, width=64, height=64), **fields})
+
+
+def test_every_result_of_the_studio_is_saved_and_indexed_with_whose_it_is(tmp_path):
+    studio = canned_studio(tmp_path)
+    mine = studio.submit(t2i(num_images=2)).result()
+    theirs = studio.submit(t2i(prompt="a blue square"), user="ann").result()
+    library = studio.library()
+    assert [r["image_id"] for r in library.search(None)][::-1] == [r.image_id for r in mine.recipes]
+    assert [r["image_id"] for r in library.search("ann")] == [theirs.recipes[0].image_id]
+    assert len(files_in(tmp_path)) == 3 and len(files_in(tmp_path / "users" / "ann")) == 1
+    assert {r["image_id"] for r in library.search(None, "red")} == {r.image_id for r in mine.recipes}
+
+
+def test_a_public_demo_keeps_each_sessions_results_in_memory_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    studio = canned_studio()
+    made = studio.submit(t2i(), session="one").result()
+    assert studio.submit(t2i()).result().images  # work without a session: nothing kept, nothing fails
+    assert [r["image_id"] for r in studio.library("one").search(None)] == [made.recipes[0].image_id]
+    assert studio.library("two").search(None) == []
+    assert not studio.libraries.persistent and not studio.library("one").persistent
+    studio.libraries.forget("one")
+    assert studio.library("one").search(None) == []  # the session ended: its library went with it
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sessions_beyond_the_limit_drop_the_least_recently_used(monkeypatch):
+    from pipelines.library import Libraries
+
+    libraries = Libraries(max_sessions=2)
+    first = libraries.of("a")
+    libraries.of("b")
+    assert libraries.of("a") is first  # used again: now the most recent
+    libraries.of("c")
+    assert libraries.of("a") is first and libraries.of("b") is not None
+    assert len(libraries._sessions) == 2
+
+
+def test_on_start_pngs_the_index_lacks_are_added_and_a_corrupt_index_is_rebuilt(tmp_path):
+    OutputStore(tmp_path).save(picture(1), recipe_for(picture(1), prompt="from an earlier version"))
+    studio = canned_studio(tmp_path)
+    assert [r["prompt"] for r in studio.library().search(None)] == ["from an earlier version"]
+    assert any("1 PNGs" in notice for notice in studio.libraries.notices)
+    studio.close()
+    (tmp_path / INDEX).write_bytes(b"this is no database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"{INDEX}{suffix}").unlink(missing_ok=True)
+    again = canned_studio(tmp_path)
+    assert [r["prompt"] for r in again.library().search(None)] == ["from an earlier version"]
+    assert any("rebuilt" in notice for notice in again.libraries.notices)
+
+
+def test_morph_frames_are_saved_in_order_with_the_animations_beside_them(tiny_studio, tmp_path):
+    from pipelines import MorphRequest, Studio
+    from tests.conftest import TINY
+
+    studio = Studio(tiny_studio.runner, tiny_studio.registry, outputs=str(tmp_path))
+    request = MorphRequest(model=TINY, prompt="a red circle", prompt_b="a blue circle", num_frames=4, seed=3,
+                           steps=2, width=64, height=64, even_pacing=True, scheduler="Euler")
+    result = studio.submit(request).result()
+    frames = sorted(files_in(tmp_path))
+    positions = [Recipe.from_dict(studio.library().get(None, Path(f).stem.rsplit("-", 1)[1])["recipe"]).settings["position"]
+                 for f in frames]
+    assert len(frames) == 4 and positions == sorted(positions) == [r.settings["position"] for r in result.recipes]
+    first = tmp_path / frames[0]
+    assert first.with_suffix(".gif").is_file() and first.with_suffix(".mp4").is_file()
+    assert Image.open(first.with_suffix(".gif")).n_frames == 4
+    assert studio.library().count(None, task="morph") == 4
