@@ -10,7 +10,7 @@ read from the task registry, so a new task needs no line here.
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .jobs import Job, Progress, Result, friendly
 from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
-from .recipe import Recipe, read_recipe
+from .recipe import Recipe, image_id, read_recipe
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
@@ -40,6 +40,7 @@ __all__ = [
     "Task",
     "ValidationError",
     "friendly",
+    "image_id",
     "read_recipe",
     "recipe_differences",
     "step_label",

@@ -375,3 +375,113 @@ def test_sketch_a_blob_at_the_top_left_and_get_the_described_shape_there(browser
     assert "sketch" in message and "empty" in message and "Traceback" not in message
     assert errors == []
     page.context.close()
+
+
+# -- the Library ------------------------------------------------------------------------------------------
+
+
+def library_text(page, selector: str) -> str:
+    return page.locator(selector).inner_text()
+
+
+def wait_text(page, selector: str, text: str) -> None:
+    page.wait_for_function(f"() => (document.querySelector({selector!r})?.innerText || '').includes({text!r})",
+                           timeout=30_000)
+
+
+def pick_in(page, gallery: str, caption: str) -> None:
+    """Click the thumbnail of a Library gallery whose caption starts with `caption`."""
+    page.locator(f"#{gallery} button.thumbnail-item", has_text=caption).first.click()
+
+
+def test_the_library_finds_traces_compares_and_restores_what_was_just_made(browser, app_url):
+    """Generate, vary, inpaint; the Library has them without a reload: found by a word of the prompt,
+    its three-step lineage walkable, compared with its grandparent, its settings restored."""
+    page, errors = open_page(browser, app_url)
+    generate_text(page, "a large orange square on a white background")
+    page.get_by_role("button", name="Send to Variations").first.click()
+    page.locator("#variations-generate").click()
+    wait_results(page, "variations", 4)
+    stroke(page, send_to_inpaint(page, "a zigzag"), [(0.3, 0.3), (0.6, 0.6)])
+    page.locator("#inpaint-generate").click()
+    wait_results(page, "inpaint", 2)
+
+    open_tab(page, "Library")  # no reload: what was just made is there
+    search = page.locator("#library-search textarea, #library-search input").first
+    search.fill("zigzag")
+    search.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#library-gallery button.thumbnail-item').length === 2",
+                           timeout=30_000)
+    page.locator("#library-gallery button.thumbnail-item").first.click()
+    wait_text(page, "#library-recipe", "inpaint · a zigzag")
+    page.wait_for_function("() => document.querySelectorAll('#library-lineage .caption-label').length === 3",
+                           timeout=30_000)
+    steps = page.locator("#library-lineage .caption-label").all_inner_texts()
+    assert steps[0].startswith("text to image · seed") and steps[1] == "variation · similarity 0.7"
+    assert steps[2] == "inpaint · a zigzag"
+
+    page.locator("#library-mark").click()  # the inpainted image is A…
+    pick_in(page, "library-lineage", "text to image")  # …walk to its grandparent…
+    wait_text(page, "#library-recipe", "a large orange square")
+    page.wait_for_function("() => document.querySelectorAll('#library-children .caption-label').length === 6",
+                           timeout=30_000)  # four variations, two inpainted from one of them
+    page.locator("#library-compare").click()  # …and compare the two
+    page.locator("#library-slider").wait_for(timeout=30_000)
+    wait_text(page, "#library-differences", "differ")
+    differing = page.locator("#library-differences tr.differs th").all_inner_texts()
+    assert {"task", "prompt", "strength"} <= set(differing), differing
+    assert "model" not in differing
+
+    pick_in(page, "library-children", "↳↳ inpaint")  # walk down again, and restore its settings
+    wait_text(page, "#library-recipe", "inpaint · a zigzag")
+    page.locator("#library-restore").click()
+    page.locator("#inpaint-generate").wait_for(state="visible", timeout=30_000)
+    assert page.get_by_label("What goes there").input_value() == "a zigzag"
+
+    page.reload()  # and it is all still there after a reload
+    page.wait_for_selector("#txt2img-generate", timeout=60_000)
+    open_tab(page, "Library")
+    search = page.locator("#library-search textarea, #library-search input").first
+    search.fill("zigzag")
+    search.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#library-gallery button.thumbnail-item').length === 2",
+                           timeout=30_000)
+    assert errors == []
+    page.context.close()
+
+
+def test_a_dropped_png_shows_its_recipe_or_says_it_has_none(browser, app_url, tmp_path):
+    from pipelines.recipe import Recipe, png_bytes
+
+    made = Recipe(task="variations", model="shapes", prompt="a teal hexagon", seed=77, steps=7, guidance_scale=3.5,
+                  scheduler="Euler", width=64, height=64, settings={"similarity": 0.6}, parent="0123456789abcdef")
+    (tmp_path / "elsewhere.png").write_bytes(png_bytes(Image.new("RGB", (64, 64)), made))
+    Image.new("RGB", (64, 64)).save(tmp_path / "plain.png")
+    page, errors = open_page(browser, app_url)
+    open_tab(page, "Library")
+    page.locator("#library-open input[type=file]").set_input_files(str(tmp_path / "elsewhere.png"))
+    wait_text(page, "#library-recipe", "variation · similarity 0.6")
+    assert "a teal hexagon" in library_text(page, "#library-recipe")
+    assert "not in your library" in toast(page)
+    page.locator("#library-open input[type=file]").set_input_files(str(tmp_path / "plain.png"))
+    assert "That image carries no Atelier recipe." in toast(page)
+    assert errors == []
+    page.context.close()
+
+
+def test_the_library_at_phone_width(browser, app_url, client):
+    client.predict(prompt="a small pink circle on a white background", seed=3, steps=2, model="shapes",
+                   api_name="/txt2img")
+    page, errors = open_page(browser, app_url, (390, 844), has_touch=True, is_mobile=True)
+    open_tab(page, "Library")
+    page.locator("#library-gallery button.thumbnail-item").first.wait_for(timeout=30_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 1
+    thumb = page.locator("#library-gallery button.thumbnail-item").first.bounding_box()
+    assert thumb["width"] >= 80  # three a row, big enough to tap
+    page.locator("#library-gallery button.thumbnail-item").first.tap()
+    page.locator("#library-image img").wait_for(timeout=30_000)
+    for button in ("#library-restore", "#library-favourite", "#library-delete", "#library-download"):
+        box = page.locator(button).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 391, button
+    assert errors == []
+    page.context.close()

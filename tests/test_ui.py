@@ -61,3 +61,19 @@ def test_send_to_carries_the_image_and_its_id_into_every_tab_that_takes_one(tabs
         assert isinstance(receive.outputs[-1], gr.State) and values[-1] == "0123abcd", name
         picture = values[0]["background"] if isinstance(values[0], dict) else values[0]
         assert picture is image, name
+
+
+def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):
+    """An image editor reports the image "Send to" handed it as an upload: that one keeps its id for the
+    lineage; any other picture starts a new lineage."""
+    from pipelines.recipe import image_id
+    from ui.common import same_parent
+
+    sent, other = Image.new("RGB", (8, 8), (1, 2, 3)), Image.new("RGB", (8, 8), (9, 9, 9))
+    sent.convert("RGBA").save(tmp_path / "sent.png")
+    other.save(tmp_path / "other.png")
+    parent = image_id(sent)
+    assert same_parent({"background": str(tmp_path / "sent.png"), "layers": []}, parent) == parent
+    assert same_parent(str(tmp_path / "sent.png"), parent) == parent
+    assert same_parent({"background": str(tmp_path / "other.png"), "layers": []}, parent) is None
+    assert same_parent(str(tmp_path / "other.png"), None) is None

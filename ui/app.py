@@ -24,6 +24,7 @@ footer { display: none !important }
 /* The Library's comparison: the settings that differ stand out. */
 .library-compare { width: 100%; font-size: .9em }
 .library-compare tr.differs { background: rgba(250, 204, 21, .28); font-weight: 600 }
+@media (max-width: 640px) { #library-gallery .grid-container { --grid-cols: 3 !important } }
 """
 # Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
 JS = """

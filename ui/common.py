@@ -16,7 +16,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import ModelPreset, Recipe, Request, Result, Studio, ValidationError, friendly, read_recipe
+from pipelines import ModelPreset, Recipe, Request, Result, Studio, ValidationError, friendly, image_id, read_recipe
 
 GPU = "accelerator"  # one concurrency group for every event that runs a model: one job at a time
 POLL_SECONDS = 0.25  # how often the handler looks for a job's newest progress and preview
@@ -368,8 +368,18 @@ def finish_tab(
     reuse_last_seed(reuse, controls, panel)
     if source is None:
         return Tab(title, controls, panel)
-    source.upload(lambda: None, None, parent, api_visibility="private", queue=False)  # a new upload has no parent
+    source.upload(same_parent, [source, parent], parent, api_visibility="private", queue=False)
     return Tab(title, controls, panel, Receive([source, parent], lambda image, image_id: (accept(image), image_id)))
+
+
+def same_parent(value, parent: str | None) -> str | None:
+    """After an upload: a new picture starts a new lineage (no parent), but the very image "Send to" put
+    there keeps its id — an image editor reports the image it was handed as an upload too."""
+    path = upload_path(value.get("background") if isinstance(value, dict) else value)
+    if not parent or not path:
+        return None
+    with Image.open(path) as picture:
+        return parent if image_id(picture) == parent else None
 
 
 def source_image(label: str, height: int) -> gr.Image:

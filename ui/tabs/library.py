@@ -138,7 +138,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         favourites = gr.Checkbox(False, label="Favourites only", scale=0, min_width=140)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6, min_width=320):
-            gallery = gr.Gallery(label="Newest first", columns=[3, 4, 6], height="auto", object_fit="cover",
+            gallery = gr.Gallery(label="Newest first", columns=6, height="auto", object_fit="cover",
                                  allow_preview=False, buttons=[], interactive=False, elem_id="library-gallery")
             with gr.Row(equal_height=True):
                 previous = gr.Button("‹ Newer", size="sm", min_width=80)
@@ -173,31 +173,31 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     # -- the gallery ------------------------------------------------------------------------------------
 
-    def listing(request: gr.Request, query, task, model, period, favourites, page=0):
+    def listing(request: gr.Request, words, operation, maker, when, only_favourites, number=0):
         library, user = shelf(studio, request)
-        search = dict(query=query or "", model=None if model in (None, ANY) else model,
-                      task=None if task in (None, ANY) else task, favourites_only=bool(favourites),
-                      since=since(period))
+        search = dict(query=words or "", model=None if maker in (None, ANY) else maker,
+                      task=None if operation in (None, ANY) else operation, favourites_only=bool(only_favourites),
+                      since=since(when))
         total = library.count(user, **search)
         pages = max(1, -(-total // PAGE))
-        page = min(max(int(page or 0), 0), pages - 1)
-        rows = library.search(user, **search, limit=PAGE, offset=page * PAGE)
+        number = min(max(int(number or 0), 0), pages - 1)
+        rows = library.search(user, **search, limit=PAGE, offset=number * PAGE)
         options = library.choices(user)
-        shown = f"{total} image{'s' * (total != 1)} · page {page + 1} of {pages}" if total else "No images yet."
+        told = f"{total} image{'s' * (total != 1)} · page {number + 1} of {pages}" if total else "No images yet."
         return {
-            gallery: thumbs(library, user, rows), ids: [r["image_id"] for r in rows], page: page, pager: shown,
-            task: gr.Dropdown([ANY, *options["task"]], value=task if task in options["task"] else ANY),
-            model: gr.Dropdown([ANY, *options["model"]], value=model if model in options["model"] else ANY),
+            gallery: thumbs(library, user, rows), ids: [r["image_id"] for r in rows], page: number, pager: told,
+            task: gr.Dropdown([ANY, *options["task"]], value=operation if operation in options["task"] else ANY),
+            model: gr.Dropdown([ANY, *options["model"]], value=maker if maker in options["model"] else ANY),
         }
 
     shown = [gallery, ids, page, pager, task, model]
     inputs = list(filters.values())
     for trigger in (query.submit, task.input, model.input, period.input, favourites.input):
         trigger(listing, inputs, shown, api_visibility="private", queue=False)
-    turn = lambda step: lambda request, page, *values: listing(request, *values, page=page + step)  # noqa: E731
+    turn = lambda step: lambda request, number, *values: listing(request, *values, number=number + step)  # noqa: E731
     previous.click(_typed(turn(-1)), [page, *inputs], shown, api_visibility="private", queue=False)
     following.click(_typed(turn(1)), [page, *inputs], shown, api_visibility="private", queue=False)
-    refresh = lambda request, page, *values: listing(request, *values, page=page)  # noqa: E731
+    refresh = lambda request, number, *values: listing(request, *values, number=number)  # noqa: E731
 
     # -- the details pane -------------------------------------------------------------------------------
 
@@ -273,17 +273,17 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     favourite.click(toggle_favourite, current, favourite, api_visibility="private", queue=False)
 
-    def remove(request: gr.Request, image_id, page, *values):
+    def remove(request: gr.Request, image_id, number, *values):
         library, user = shelf(studio, request)
         library.trash(user, chosen(image_id))
         gr.Info("Moved to the trash. Undo puts it back.")
-        return {**refresh(request, page, *values), trashed: image_id, undo: gr.Button(visible=True),
+        return {**refresh(request, number, *values), trashed: image_id, undo: gr.Button(visible=True),
                 current: None, large: None, words: "Deleted.", lineage: [], children: []}
 
-    def put_back(request: gr.Request, image_id, page, *values):
+    def put_back(request: gr.Request, image_id, number, *values):
         library, user = shelf(studio, request)
         library.restore(user, chosen(image_id))
-        return {**refresh(request, page, *values), **details(request, image_id), trashed: None,
+        return {**refresh(request, number, *values), **details(request, image_id), trashed: None,
                 undo: gr.Button(visible=False)}
 
     after = [*shown, trashed, undo, *details_out]
