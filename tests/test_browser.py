@@ -459,11 +459,11 @@ def test_a_dropped_png_shows_its_recipe_or_says_it_has_none(browser, app_url, tm
     Image.new("RGB", (64, 64)).save(tmp_path / "plain.png")
     page, errors = open_page(browser, app_url)
     open_tab(page, "Library")
-    page.locator("#library-open input[type=file]").set_input_files(str(tmp_path / "elsewhere.png"))
+    page.locator("#tab-library input[type=file]").set_input_files(str(tmp_path / "elsewhere.png"))
     wait_text(page, "#library-recipe", "variation · similarity 0.6")
     assert "a teal hexagon" in library_text(page, "#library-recipe")
     assert "not in your library" in toast(page)
-    page.locator("#library-open input[type=file]").set_input_files(str(tmp_path / "plain.png"))
+    page.locator("#tab-library input[type=file]").set_input_files(str(tmp_path / "plain.png"))
     assert "That image carries no Atelier recipe." in toast(page)
     assert errors == []
     page.context.close()
