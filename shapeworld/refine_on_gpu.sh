@@ -15,9 +15,9 @@ lora_minutes=${4:-1.2}
 python=${PYTHON:-python3}
 start=${START:-assets/shapes-model}
 if [ -n "${SMOKE:-}" ]; then
-    images=400; inpaint_images=200; lora_images=200; workers=2; batch=8; judge="--captions 4 --scenes 4 --seeds 1"
+    images=400; inpaint_images=200; lora_images=200; workers=2; batch=8; lora_batch=8; judge="--captions 4 --scenes 4 --seeds 1"
 else
-    images=300000; inpaint_images=120000; lora_images=60000; workers=15; batch=1024
+    images=300000; inpaint_images=120000; lora_images=60000; workers=15; batch=1024; lora_batch=512
     judge="--captions 240 --scenes 200 --seeds 1"
 fi
 mkdir -p "$out"
@@ -39,7 +39,7 @@ $python -m shapeworld.train inpaint --start "$out/model" --out "$out/model/inpai
     > "$out/inpaint.log" 2>&1 &
 inpainting=$!
 $python -m shapeworld.train lora --start "$out/model" --out "$out/model/loras/outline" --style outline \
-    --images $lora_images --workers 7 --steps 1000000 --max-minutes "$lora_minutes" --batch 512 --lr 1e-3 \
+    --images $lora_images --workers 7 --steps 1000000 --max-minutes "$lora_minutes" --batch $lora_batch --lr 1e-3 \
     --warmup 50 > "$out/lora.log" 2>&1 &
 wait $inpainting || true
 tail -n 2 "$out/inpaint.log"
