@@ -77,6 +77,12 @@ def test_image_morph_runs_between_two_pictures(studio):
     assert red[0] > red[-1]
 
 
+def test_image_morph_with_fewer_steps_than_its_depth_needs_still_denoises(tiny_studio):
+    a, b = Image.new("RGB", (64, 64), (200, 20, 20)), Image.new("RGB", (64, 64), (20, 20, 200))
+    req = MorphRequest(model=TINY, image_a=a, image_b=b, num_frames=3, seed=1, steps=1, depth=0.5, width=64, height=64)
+    assert len(tiny_studio.morph(req).result().images) == 3  # int(1 × 0.5) = 0 steps would fail in diffusers
+
+
 def test_old_animation_folders_are_removed():
     from pipelines.outputs import Scratch
 

@@ -77,6 +77,27 @@ def test_pixels_equal_a_direct_image_to_image_call(tiny_studio, tiny_model_dir):
     assert as_array(tiny_studio.submit(req).result().images[0]).tobytes() == as_array(direct).tobytes()
 
 
+@pytest.mark.parametrize("steps,similarity", [(1, 0.7), (2, 0.9)])
+def test_few_steps_still_run_one_denoising_step(tiny_studio, steps, similarity):
+    """int(steps × strength) is 0 here: diffusers alone would fail; one step runs instead."""
+    assert int(steps * strength_for(similarity, "sd15")) == 0
+    image = Image.new("RGB", (64, 64), (10, 200, 30))
+    req = VariationsRequest(model=TINY, image=image, similarity=similarity, seed=1, steps=steps)
+    result = tiny_studio.variations(req).result()
+    assert as_array(result.images[0]).tobytes() != as_array(image).tobytes()
+    assert result.recipes[0].steps == steps
+
+
+def test_the_schedule_is_lengthened_only_where_no_step_would_run():
+    from pipelines.sampling import schedule_length
+
+    for strength in np.linspace(0.01, 1.0, 100):
+        for steps in (1, 2, 3, 4, 20):
+            length = schedule_length(steps, float(strength))
+            assert int(length * strength) >= 1
+            assert length == steps or int((length - 1) * strength) == 0  # the shortest that runs a step
+
+
 def test_embedding_mode_without_an_adapter_is_refused_before_queueing(tiny_studio):
     req = VariationsRequest(model=TINY, image=Image.new("RGB", (64, 64)), mode="embedding", seed=1, steps=2)
     with pytest.raises(ValidationError, match="mode: this model has no image-prompt adapter"):

@@ -156,8 +156,7 @@ def repaint(
         mask_image=crop_mask,
         width=size[0],
         height=size[1],
-        strength=request.strength,
-        **guided(request, seeds, on_step, should_stop),
+        **guided(request, seeds, on_step, should_stop, strength=request.strength),
     )
 
     # 5. Paste back and composite in pixel space; correct the colour where the seam shows.

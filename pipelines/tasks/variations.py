@@ -91,9 +91,7 @@ def run(
     # 1. In embedding mode the image is also the prompt.
     extra = {"ip_adapter_image": request.image} if request.mode == "embedding" else {}
     # 2. Noise the image as far as the dial says, then denoise it towards the (optional) prompt.
-    output = pipe(
-        image=request.image, strength=request.strength, **guided(request, seeds, on_step, should_stop), **extra
-    )
+    output = pipe(image=request.image, **guided(request, seeds, on_step, should_stop, strength=request.strength), **extra)
     return Output(list(output.images), seeds)
 
 
