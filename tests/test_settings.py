@@ -44,6 +44,9 @@ def test_help_documents_every_setting_and_its_variable():
     for f in dataclasses.fields(Settings):
         assert "--" + f.name.replace("_", "-") in out
         assert env_name(f.name) in out
+    flat = " ".join(out.split())  # argparse wraps lines
+    assert "None" not in flat
+    assert "(default: 7860)" in flat and "(default: shapes)" in flat and "(default: on)" in flat
 
 
 def test_readme_configuration_table_lists_every_setting():
