@@ -88,3 +88,27 @@ def test_every_job_asks_zerogpu_for_time_by_its_own_size_and_count(tiny_model_di
     studio.submit(MorphRequest(model=TINY, prompt="a", prompt_b="b", num_frames=3, steps=2, width=96, height=64,
                                even_pacing=False)).result()
     assert asked == [("accelerator", (2, 96, 64, 3))]
+
+
+def test_a_plain_start_is_quiet_and_says_where_to_open_the_app(tmp_path):
+    """`python app.py` on a machine with no screen: no library warnings, no browser attempted in vain,
+    one line with the address to open."""
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--outputs", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        lines = [app.stdout.readline() for _ in range(2)]
+    finally:
+        app.terminate()
+        stderr = app.communicate(timeout=30)[1]
+    assert lines[0].startswith("Outputs: ")
+    assert f"http://127.0.0.1:{port}/ (open this address in a browser" in lines[1]
+    assert "torchvision" not in stderr and "Traceback" not in stderr, stderr
