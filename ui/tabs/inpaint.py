@@ -22,7 +22,8 @@ def from_editor(values: dict, *, with_mask: bool) -> dict:
     editor = values.pop("editor") or {}
     if not editor.get("background"):
         raise gr.Error(
-            "Upload an image first, then paint over the area to repaint." if with_mask else "Upload an image first."
+            "Upload an image first, then paint over the area to repaint." if with_mask else "Upload an image first.",
+            print_exception=False,
         )
     mask = {"mask": ui.layers_mask(editor.get("layers"))} if with_mask else {}
     return {**values, "image": editor["background"], **mask}
