@@ -23,6 +23,7 @@ def build_studio(settings: Settings) -> Studio:
     """The studio front over a runner that does the device work in this process."""
     from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
+    from pipelines.zerogpu import on_zerogpu
 
     registry = Registry.with_folders(settings.model_folders)
     if settings.model not in registry.names:
@@ -35,6 +36,10 @@ def build_studio(settings: Settings) -> Studio:
         gpu_speed=settings.gpu_speed,
         offline=settings.offline,
     )
+    if on_zerogpu():
+        # ZeroGPU lends the GPU to each job in a process forked from this one: a model loaded here, at
+        # start-up and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
+        manager.resident_model(settings.model)
     return local_studio(
         manager,
         vae_tiling_pixels=settings.vae_tiling_pixels,

@@ -112,3 +112,29 @@ def test_a_plain_start_is_quiet_and_says_where_to_open_the_app(tmp_path):
     assert lines[0].startswith("Outputs: ")
     assert f"http://127.0.0.1:{port}/ (open this address in a browser" in lines[1]
     assert "torchvision" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_the_code_runs_on_the_python_zerogpu_runs():
+    """ZeroGPU runs Python 3.10, which this machine lacks: vermin reads every module for newer syntax,
+    modules and functions; the Space's front matter asks for that Python."""
+    root = Path(__file__).resolve().parent.parent
+    checked = subprocess.run(
+        [str(Path(sys.executable).parent / "vermin"), "-t=3.10-", "--violations", "--no-tips", "--eval-annotations",
+         "pipelines", "ui", "shapeworld", "bench", "tests", "app.py", "settings.py"],
+        capture_output=True, text=True, cwd=root,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    front_matter = (root / "README.md").read_text().split("---")[1]
+    assert 'python_version: "3.10' in front_matter
+
+
+def test_on_zerogpu_the_default_model_is_loaded_at_start_up(monkeypatch):
+    import app
+    from pipelines.zerogpu import on_zerogpu
+
+    settings, _ = load_settings(["--device", "cpu", "--outputs", ""], environ={})
+    assert not on_zerogpu({}) and on_zerogpu({"SPACES_ZERO_GPU": "true"})
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert [m.state for m in app.build_studio(settings).residency()][0] != "resident"  # elsewhere: on first use
+    monkeypatch.setenv("SPACES_ZERO_GPU", "1")
+    assert [m.model for m in app.build_studio(settings).residency() if m.state == "resident"] == ["shapes"]
