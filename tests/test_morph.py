@@ -64,6 +64,22 @@ def test_gif_and_mp4_have_the_frames(tiny_studio):
     assert len(frames) == 8 and frames[0].shape[0] >= 256
 
 
+def test_the_animation_and_its_frames_are_saved_with_the_other_results_in_order(tiny_model_dir, tmp_path):
+    from pipelines.recipe import read_recipe
+    from tests.conftest import make_studio, tiny_registry
+
+    studio = make_studio(tiny_registry(tiny_model_dir), outputs=str(tmp_path))
+    req = MorphRequest(model=TINY, prompt=A, prompt_b=B, num_frames=12, seed=1, steps=1, width=64, height=64)
+    studio.morph(req).result()
+    frames = sorted(tmp_path.rglob("*.png"))
+    positions = [read_recipe(str(p)).settings["position"] for p in frames]
+    assert len(frames) == 12 and positions == sorted(positions)  # by name is the order they play
+    (gif,) = tmp_path.rglob("*.gif")
+    (mp4,) = tmp_path.rglob("*.mp4")
+    assert Image.open(gif).n_frames == 12 and len(list(iio.imiter(mp4))) == 12
+    assert gif.parent == frames[0].parent and gif.stem == frames[0].name.rsplit("-", 2)[0]  # one job's files
+
+
 def test_image_morph_runs_between_two_pictures(studio):
     from shapeworld.world import draw, scene_for
 
