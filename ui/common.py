@@ -191,6 +191,23 @@ def upload_path(value) -> str | None:
     return value.get("path") if isinstance(value, dict) else value
 
 
+NOT_AN_IMAGE = "That file is not an image, or it is damaged."
+
+
+def refuse_non_image(value):
+    """An upload that is not a picture (a renamed text file, a damaged PNG) is refused at once and
+    cleared, rather than kept until Generate fails on it."""
+    if not value:
+        return gr.skip()
+    try:
+        with Image.open(upload_path(value)) as picture:
+            picture.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        gr.Warning(NOT_AN_IMAGE)
+        return None
+    return gr.skip()
+
+
 def editor_value(image: Image.Image) -> dict:
     """A fresh image-editor value: the image with no painted layers, so no stale strokes survive."""
     return {"background": image, "layers": [], "composite": image}
@@ -359,6 +376,9 @@ def finish_tab(
     if source is None:
         return Tab(title, controls, panel)
     source.upload(lambda: None, None, parent, api_visibility="private", queue=False)  # a new upload has no parent
+    if isinstance(source, gr.Image):  # the image editor's own check is in the page's script
+        # Queued, so that its warning reaches the page.
+        source.upload(refuse_non_image, source, source, preprocess=False, api_visibility="private")
     return Tab(title, controls, panel, Receive([source, parent], lambda image, image_id: (accept(image), image_id)))
 
 
