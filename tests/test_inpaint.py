@@ -6,6 +6,7 @@ from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, ValidationError
 from pipelines.masks import composite, extend_canvas, feather, grow, mask_array, match_colour, seam_score
+from pipelines.tasks.inpaint import SEAM_THRESHOLD
 from tests.conftest import TINY, as_array
 
 
@@ -41,6 +42,7 @@ def test_pixels_outside_the_mask_are_bit_identical(tiny_studio, model, only_mask
         assert (as_array(out)[28:40, 24:36] != as_array(image)[28:40, 24:36]).any()  # the inside did change
     settings = result.recipes[0].settings
     assert settings["mask_hash"] and settings["seam"] is not None and settings["only_masked"] == only_masked
+    assert (settings["edge"] == "clean") == (settings["seam"] <= SEAM_THRESHOLD) or settings["edge"] == "blended"
 
 
 @pytest.mark.parametrize("size,box", [((64, 64), (30, 30, 31, 31)), ((64, 64), (0, 0, 10, 64)), ((60, 44), (5, 5, 20, 20))])

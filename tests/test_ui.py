@@ -99,3 +99,17 @@ def test_a_bug_is_logged_once_with_its_own_traceback_and_a_refusal_not_at_all(ca
     assert "Traceback" not in capfd.readouterr().err  # Gradio printed neither
     logged = [r for r in caplog.records if r.exc_info]
     assert len(logged) == 1 and str(logged[0].exc_info[1]) == "disk on fire"
+
+
+def test_an_inpainted_result_says_in_words_how_its_edge_was_handled():
+    from pipelines import Recipe
+    from ui.tabs.inpaint import seed_and_seam
+
+    def caption(**settings):
+        return seed_and_seam(Recipe(task="inpaint", model="shapes", prompt="x", seed=3, steps=4, guidance_scale=5.0,
+                                    scheduler="Euler a", width=64, height=64, settings=settings))
+
+    assert caption(seam=31.7, edge="blended") == "seed 3 · blended edge"
+    assert caption(seam=2.0, edge="clean") == "seed 3 · clean edge"
+    assert caption(seam=9.0, edge="visible") == "seed 3 · edge shows"
+    assert caption(seam=3.5) == "seed 3"  # a recipe from before the edge was recorded
