@@ -45,6 +45,29 @@ def test_very_close_keeps_colour_and_shape_and_loose_wanders(studio, source):
 
 
 @pytest.mark.slow
+def test_the_default_similarity_keeps_colour_and_shape_in_most_variations(studio):
+    """bench/dial.py's sources: six large shapes of six colours, two variations each."""
+    from shapeworld.world import COLOURS, SHAPES, draw, scene_for
+
+    rng = np.random.default_rng(0)
+    sources = [draw(scene_for(rng, list(COLOURS)[i % 6], SHAPES[i % 3], "large", "center", "white")) for i in range(6)]
+    default = VariationsRequest.__dataclass_fields__["similarity"].default
+    kept = []
+    for source in sources:
+        reading = judge(source)
+        for out in vary(studio, Image.fromarray(source), default):
+            variation = judge(as_array(out))
+            kept.append(variation.colour == reading.colour and variation.shape == reading.shape)
+    assert np.mean(kept) >= 0.6, kept
+
+
+def test_the_default_similarity_is_a_subject_keeping_strength_on_the_stable_diffusion_families():
+    # The usual image-to-image rule: up to about half the noise the composition and subject stay.
+    default = VariationsRequest.__dataclass_fields__["similarity"].default
+    assert all(strength_for(default, family) <= 0.55 for family in ("sd15", "sd21", "sdxl"))
+
+
+@pytest.mark.slow
 def test_distance_grows_along_the_dial(studio, source):
     dial = [1.0, 0.6, 0.3, 0.0]
     means = [np.mean([distance(source, v) for v in vary(studio, source, s, seeds=(0, 1, 2))]) for s in dial]
