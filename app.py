@@ -10,8 +10,10 @@ Importing this module does nothing but define functions: no model loads, no argu
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import sys
+import webbrowser
 
 from pipelines import Registry, Studio
 from settings import Settings, load_settings
@@ -21,6 +23,7 @@ def build_studio(settings: Settings) -> Studio:
     """The studio front over a runner that does the device work in this process."""
     from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
+    from pipelines.zerogpu import on_zerogpu
 
     registry = Registry.with_folders(settings.model_folders)
     if settings.model not in registry.names:
@@ -33,6 +36,10 @@ def build_studio(settings: Settings) -> Studio:
         gpu_speed=settings.gpu_speed,
         offline=settings.offline,
     )
+    if on_zerogpu():
+        # ZeroGPU lends the GPU to each job in a process forked from this one: a model loaded here, at
+        # start-up and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
+        manager.resident_model(settings.model)
     return local_studio(
         manager,
         vae_tiling_pixels=settings.vae_tiling_pixels,
@@ -67,7 +74,6 @@ def launch_options(settings: Settings) -> dict:
         server_name=settings.host,
         server_port=settings.port,
         auth=(user, password) if settings.auth else None,
-        inbrowser=settings.open_browser,
         max_file_size="25mb",  # uploads are refused past this before they reach any handler
         footer_links=["api"],
         theme=THEME,
@@ -92,6 +98,20 @@ def serve_in_background(argv: list[str]):
     return demo, f"http://127.0.0.1:{port}/"
 
 
+def quiet_start_up() -> None:
+    """transformers warns on every start that its image processors fall back to PIL without
+    torchvision. That fallback is what Atelier wants (torchvision would pull in a second torch build),
+    so those warnings say nothing a person can act on."""
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open `url` in a browser tab where there is a screen to show one; False where there is none."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False  # a server or a container: webbrowser would fail without a word
+    return webbrowser.open(url)
+
+
 def main(argv: list[str] | None = None) -> None:
     settings, args = load_settings(argv)
     if args.list_models:
@@ -99,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{preset.name:12} {preset.label:34} {preset.source}")
         return
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    quiet_start_up()
     if not is_loopback(settings.host) and not settings.auth and not settings.public_demo:
         print(
             f"WARNING: serving on {settings.host} without a password: anyone on the network can use this "
@@ -108,9 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(settings)
     print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
     try:
-        demo.launch(**launch_options(settings))
-    except KeyboardInterrupt:
-        pass
+        demo.launch(**launch_options(settings), prevent_thread_lock=True, quiet=True)
+        opened = settings.open_browser and open_in_browser(demo.local_url)
+        where = "opened in your browser" if opened else "open this address in a browser"
+        print(f"Atelier is running at {demo.local_url} ({where}; Ctrl+C stops it)", flush=True)
+        demo.block_thread()
     finally:
         demo.close()
 

@@ -79,19 +79,23 @@ def _convert(f: dataclasses.Field, text: str):
     return _parse_bool(text) if kind is bool else kind(text)
 
 
+def _shown(default) -> str:
+    """A default as the help shows it."""
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default) if default != "" else "empty"
+
+
 def argument_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="app.py",
-        description="Atelier: a browser studio that turns words into images.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = argparse.ArgumentParser(prog="app.py", description="Atelier: a browser studio that turns words into images.")
     for f in dataclasses.fields(Settings):
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} [env {env_name(f.name)}]"
+        help_text = f"{f.metadata['help']} (default: {_shown(f.default)}) [env {env_name(f.name)}]"
+        # No argparse default: a flag left out is absent, so the variable or the dataclass default applies.
         if isinstance(f.default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
-            p.add_argument(flag, type=type(f.default), default=None, help=help_text)
+            p.add_argument(flag, type=type(f.default), default=argparse.SUPPRESS, help=help_text)
     p.add_argument("--list-models", action="store_true", help="print the model presets and exit")
     return p
 
@@ -102,9 +106,8 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     args = argument_parser().parse_args(argv)
     values = {}
     for f in dataclasses.fields(Settings):
-        flag_value = getattr(args, f.name)
-        if flag_value is not None:
-            values[f.name] = flag_value
+        if f.name in args:
+            values[f.name] = getattr(args, f.name)
         elif env_name(f.name) in environ:
             try:
                 values[f.name] = _convert(f, environ[env_name(f.name)])

@@ -8,7 +8,7 @@ read from the task registry, so a new task needs no line here.
 """
 
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
-from .jobs import Job, Progress, Result, friendly
+from .jobs import Job, Progress, Result, friendly, log_failure
 from .recipe import Recipe, read_recipe
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
@@ -36,6 +36,7 @@ __all__ = [
     "Task",
     "ValidationError",
     "friendly",
+    "log_failure",
     "read_recipe",
 ]
 

@@ -17,19 +17,32 @@ KEEP_SCRATCH = 32  # job folders kept on disk; older ones are removed
 
 
 class OutputStore:
-    """Writes each result as a dated PNG with its recipe; a file appears whole or not at all."""
+    """Writes each job's results into a dated folder under one time stamp: its PNGs with their recipes,
+    numbered in the order the job made them (a morph's frames sort as they play), and its other files
+    (a morph's GIF and MP4). A file appears whole or not at all."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder).expanduser().resolve()
 
-    def save(self, image: Image.Image, recipe: Recipe) -> Path:
+    def save(self, images: list[Image.Image], recipes: list[Recipe], files: dict[str, str]) -> list[Path]:
         day = self.folder / time.strftime("%Y-%m-%d")
         day.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%H%M%S')}-{recipe.task}-{recipe.seed}-{recipe.image_id}.png"
-        with tempfile.NamedTemporaryFile(dir=day, prefix=".partial-", suffix=".png", delete=False) as f:
-            f.write(png_bytes(image, recipe))
-        os.replace(f.name, day / name)
-        return day / name
+        stamp = time.strftime("%H%M%S")
+        saved = []
+        for number, (image, recipe) in enumerate(zip(images, recipes), 1):
+            name = f"{stamp}-{recipe.task}-{recipe.seed}-{number:03d}-{recipe.image_id}.png"
+            saved.append(_write(day / name, png_bytes(image, recipe)))
+        first = recipes[0]
+        for kind, path in files.items():
+            saved.append(_write(day / f"{stamp}-{first.task}-{first.seed}.{kind}", Path(path).read_bytes()))
+        return saved
+
+
+def _write(path: Path, data: bytes) -> Path:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".partial-", suffix=path.suffix, delete=False) as f:
+        f.write(data)
+    os.replace(f.name, path)
+    return path
 
 
 class Scratch:

@@ -95,13 +95,13 @@ class Studio:
         return submit
 
     def _finish(self, task: Task, request: Request, output: Output) -> Result:
-        """Recipes into the images, the images into the outputs folder, the task's files beside them."""
+        """Recipes into the images, the task's files made of them, and all of it into the outputs folder."""
         recipes = [self._recipe(request, image, output, i) for i, image in enumerate(output.images)]
         for image, recipe in zip(output.images, recipes):
             attach(image, recipe)
-            if self.outputs is not None:
-                self.outputs.save(image, recipe)
         files = task.files(request, output.images, self._scratch.folder()) if task.files else {}
+        if self.outputs is not None and recipes:
+            self.outputs.save(output.images, recipes, files)
         return Result(images=output.images, recipes=recipes, notices=output.notices, files=files)
 
     def _recipe(self, request: Request, image, output: Output, index: int) -> Recipe:

@@ -20,6 +20,7 @@ CSS = """
 footer { display: none !important }
 /* A small picture (the embedded model's 64×64) fills its frame instead of sitting there as a thumbnail. */
 .source-image img { width: 100%; height: 100%; object-fit: contain }
+.upload-refused { color: var(--error-text-color); font-weight: 600; margin: .5em }
 """
 # Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
 JS = """
@@ -30,6 +31,19 @@ JS = """
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { pick('button.primary')?.click(); e.preventDefault(); }
     if (e.key === 'Escape') { pick('button.stop')?.click(); }
   });
+  // The image editor fails without a word on a file that is not a picture: say so beside it.
+  document.addEventListener('change', async (e) => {
+    const editor = e.target.closest?.('#inpaint-editor');
+    if (!editor || e.target.type !== 'file') return;
+    editor.parentElement.querySelector(':scope > .upload-refused')?.remove();
+    const file = e.target.files?.[0];
+    if (!file) return;
+    try { (await createImageBitmap(file)).close(); } catch {
+      const notice = Object.assign(document.createElement('p'), {className: 'upload-refused', role: 'alert',
+        textContent: 'That file is not an image, or it is damaged.'});
+      editor.after(notice);
+    }
+  }, true);
 }
 """
 
