@@ -34,7 +34,7 @@ def build_studio(settings: Settings) -> Studio:
         device=settings.device,
         dtype=settings.dtype,
         memory_budget_bytes=int(settings.memory_budget_gb * 2**30),
-        compile=settings.compile,
+        gpu_speed=settings.gpu_speed,
         offline=settings.offline,
     )
     return local_studio(

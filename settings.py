@@ -15,6 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+DEFAULT_GPU_SPEED = "graphs"  # chosen by bench/gpu.py (BENCHMARKS.md, "GPU path")
+
 
 def _setting(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
@@ -37,7 +39,11 @@ class Settings:
     vae_tiling_pixels: int = _setting(
         1024 * 1024, "images larger than this (width × height) are decoded tile by tile, in a fraction of the memory"
     )
-    compile: bool = _setting(False, "torch.compile the U-Net's repeated blocks on CUDA (slow first call)")
+    gpu_speed: str = _setting(
+        DEFAULT_GPU_SPEED,
+        "CUDA only: off (plain diffusers), eager (channels-last, fused QKV, half-precision SDXL decode), graphs "
+        "(eager + the U-Net replayed as CUDA graphs), compile (eager + torch.compile, slow first call), compile-graphs",
+    )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")

@@ -62,6 +62,20 @@ CLIP_BIGG = dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
                  max_position_embeddings=77, hidden_act="gelu", projection_dim=1280)
 SCHEDULER = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1)
 
+# The same block types at toy widths, for smoke runs of the benchmarks on a CPU (seconds, not minutes).
+TINY = dict(
+    sd15=dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32, attention_head_dim=4,
+              norm_num_groups=16, sample_size=8, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")),
+    sdxl=dict(block_out_channels=(32, 64), layers_per_block=1, transformer_layers_per_block=(1, 2),
+              attention_head_dim=(2, 4), cross_attention_dim=64, norm_num_groups=16, sample_size=8,
+              down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+              up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+              addition_time_embed_dim=8, projection_class_embeddings_input_dim=32 + 6 * 8),
+    vae=dict(block_out_channels=(16, 16, 32, 32), layers_per_block=1, norm_num_groups=16, sample_size=64),
+    clip=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, projection_dim=32),
+)
+
 
 def _text(config: dict, vocab: int, projection: bool = False):
     cfg = CLIPTextConfig(vocab_size=vocab, bos_token_id=0, eos_token_id=1, pad_token_id=1, **config)
@@ -69,18 +83,24 @@ def _text(config: dict, vocab: int, projection: bool = False):
 
 
 @torch.no_grad()
-def random_pipeline(family: str = "sd15", dtype: torch.dtype = torch.float32, device: str = "cpu"):
-    """An SD 1.5 or SDXL pipeline with random weights, built directly on `device`."""
+def random_pipeline(family: str = "sd15", dtype: torch.dtype = torch.float32, device: str = "cpu", tiny: bool = False):
+    """An SD 1.5 or SDXL pipeline with random weights, built directly on `device`, in inference mode like a
+    loaded one. `tiny`: the same block types at toy widths (smoke runs)."""
     torch.manual_seed(0)
     tokenizer = build_tokenizer(max_tokens=77)  # same window as CLIP's; ids cover what the prompts use
     scheduler = EulerAncestralDiscreteScheduler(**SCHEDULER)  # numpy inside: built outside the device context
+    sd15_unet, sdxl_unet, vae = SD15_UNET, SDXL_UNET, VAE
+    clip_l, clip_bigg = CLIP_L, CLIP_BIGG
+    if tiny:
+        sd15_unet, sdxl_unet = SD15_UNET | TINY["sd15"], SDXL_UNET | TINY["sdxl"]
+        vae, clip_l, clip_bigg = VAE | TINY["vae"], CLIP_L | TINY["clip"], CLIP_BIGG | TINY["clip"]
     with torch.device(device):
         if family == "sd15":
             pipe = StableDiffusionPipeline(
-                vae=AutoencoderKL(**VAE, scaling_factor=0.18215),
-                text_encoder=_text(CLIP_L, len(tokenizer)),
+                vae=AutoencoderKL(**vae, scaling_factor=0.18215),
+                text_encoder=_text(clip_l, len(tokenizer)),
                 tokenizer=tokenizer,
-                unet=UNet2DConditionModel(**SD15_UNET),
+                unet=UNet2DConditionModel(**sd15_unet),
                 scheduler=scheduler,
                 safety_checker=None,
                 feature_extractor=None,
@@ -88,14 +108,17 @@ def random_pipeline(family: str = "sd15", dtype: torch.dtype = torch.float32, de
             )
         elif family == "sdxl":
             pipe = StableDiffusionXLPipeline(
-                vae=AutoencoderKL(**VAE, scaling_factor=0.13025, force_upcast=True),
-                text_encoder=_text(CLIP_L, len(tokenizer)),
-                text_encoder_2=_text(CLIP_BIGG, len(tokenizer), projection=True),
+                vae=AutoencoderKL(**vae, scaling_factor=0.13025, force_upcast=True),
+                text_encoder=_text(clip_l, len(tokenizer)),
+                text_encoder_2=_text(clip_bigg, len(tokenizer), projection=True),
                 tokenizer=tokenizer,
                 tokenizer_2=tokenizer,
-                unet=UNet2DConditionModel(**SDXL_UNET),
+                unet=UNet2DConditionModel(**sdxl_unet),
                 scheduler=scheduler,
             )
         else:
             raise ValueError(family)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()  # as from_pretrained leaves them (dropout off; CUDA graphs need it)
     return pipe.to(dtype=dtype)

@@ -1,32 +1,98 @@
-"""GPU speed on the SD 1.5 architecture (random weights): plain diffusers fp16 eager vs Atelier's path.
+"""GPU speed: plain diffusers fp16 eager vs Atelier (manager → studio → job, previews on), in one process.
 
-    python bench/gpu.py                      # 512², 30 steps, batch 1, on the first CUDA device
-    python bench/gpu.py --no-compile         # Atelier's path without torch.compile
+    python bench/gpu.py --out bench/results                    # every case and --gpu-speed, first CUDA device
+    python bench/gpu.py --out /tmp/r --max-seconds 150         # stops cleanly when the time is spent
+    python bench/gpu.py --smoke --out /tmp/r                   # a CPU in seconds: toy widths, 64², 2 steps
 
-Both run on the same card in one process: plain first, then the same modules handed to Atelier's
-manager (channels-last, fused QKV, regional torch.compile) and driven through the Studio, jobs and
-previews included. Prints seconds per image, the ratio, the compile warm-up and peak GPU memory.
+Cases (random weights, bench/architectures.py; speed does not depend on the weights), 30 steps, Euler a,
+guidance 7.5: SD 1.5 architecture 512² batch 1 and batch 4, SDXL architecture 1024² batch 1.
+
+For each model family a pipeline is built; plain diffusers runs on it first, then Atelier at several speeds
+over the same modules (the speeds change the modules in place, so plain must come first); the compiled
+speeds and "off" get fresh builds later (see PLAN). Each measurement:
+one warm-up call with --warmup-steps steps (its time is recorded as `first_call_s`: compilation and graph
+capture happen there), then --runs timed calls (the case's own count by default), median. Peak memory:
+torch.cuda.max_memory_allocated over the timed calls; for graphs the graphs' private memory pool is added
+(that memory is reserved while the graphs live, though the allocator no longer counts it as allocated).
+
+The most telling measurements come first; one the time left cannot pay for is skipped and recorded so, as
+is a compile whose warm-up exceeds --max-warmup. Every measurement is in its own try block: an error is
+recorded and the next one runs. The JSON (one file per run in --out) is rewritten after every measurement,
+so a run cut short still leaves what it measured.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import sys
 import time
-from pathlib import Path
+
+START = time.perf_counter()  # the time budget counts the imports too
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.architectures import random_pipeline  # noqa: E402
-from pipelines import Registry, Settings, Studio, Txt2ImgRequest  # noqa: E402
+from pipelines import Registry, Txt2ImgRequest  # noqa: E402
+from pipelines.acceleration import GraphedForward, capture_by_recomputing, describe, graphed, speed_up  # noqa: E402
+from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.registry import SD15_LATENT_RGB, ModelPreset  # noqa: E402
+from pipelines.registry import SD15_LATENT_RGB, SDXL_LATENT_RGB, ModelPreset  # noqa: E402
 
 PROMPT = "a large red circle at the top left on a white background"
+GUIDANCE = 7.5
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    family: str
+    size: int
+    batch: int
+    runs: int  # timed runs unless --runs says otherwise (batch 1 is quick and host-noisy: more runs)
+    guess_s: float  # seconds per plain run on an H100/H200, for the time budget until measured
+
+
+CASES = (
+    Case("sd15-512-b1", "sd15", 512, 1, 5, 1.7),
+    Case("sd15-512-b4", "sd15", 512, 4, 3, 2.5),
+    Case("sdxl-1024-b1", "sdxl", 1024, 1, 3, 4.5),
+)
+# (family, [(case, speed), …]): one fresh build per line, measured in this order, so a spent budget drops
+# the least telling. Plain comes first on each build (the speeds change modules in place); a speed
+# without graphs after one with them has the graphs removed first. Graphs, the expected default, before
+# eager; compilation (slow first call) and Atelier with nothing applied ("off") last.
+PLAN = (
+    (
+        "sd15",
+        [
+            ("sd15-512-b1", "plain"),
+            ("sd15-512-b4", "plain"),
+            ("sd15-512-b1", "graphs"),
+            ("sd15-512-b4", "graphs"),
+            ("sd15-512-b1", "eager"),
+            ("sd15-512-b4", "eager"),
+        ],
+    ),
+    ("sdxl", [("sdxl-1024-b1", "plain"), ("sdxl-1024-b1", "graphs"), ("sdxl-1024-b1", "eager")]),
+    ("sd15", [("sd15-512-b1", "compile-graphs"), ("sd15-512-b4", "compile-graphs"), ("sd15-512-b1", "compile")]),
+    ("sd15", [("sd15-512-b1", "off")]),
+    ("sdxl", [("sdxl-1024-b1", "compile-graphs")]),
+)
+BUILD_GUESS_S = {"sd15": 4.0, "sdxl": 10.0}
+COMPILE_GUESS_S = {"sd15": 25.0, "sdxl": 50.0}  # first call with regional compilation (19.3 s measured for SD 1.5)
 
 
 def sync(device: str) -> None:
@@ -34,83 +100,385 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, runs: int, device: str) -> list[float]:
-    out = []
-    for _ in range(runs):
-        sync(device)
+def gigabytes(n: float | None) -> float | None:
+    return None if n is None else round(n / 2**30, 3)
+
+
+def graph_pool_bytes() -> int | None:
+    """Bytes in private (CUDA graph) memory pools."""
+    try:
+        segments = torch.cuda.memory_snapshot()
+        return sum(s["total_size"] for s in segments if tuple(s.get("segment_pool_id", (0, 0))) != (0, 0))
+    except Exception:
+        return None
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.cuda = args.device.startswith("cuda")
+        self.dtype = torch.float16 if self.cuda else torch.float32
+        self.cases = {c.name: c for c in CASES if c.name in args.cases}
+        self.plain: dict[str, dict] = {}  # case → plain measurement (and its last images)
+        self.plain_images: dict[str, list[np.ndarray]] = {}
+        self.compile_first_s: dict[str, float] = {}
+        self.rows: list[dict] = []
+        date = datetime.date.today().isoformat()
+        if self.cuda and not torch.cuda.is_available():
+            raise SystemExit(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
+        device = torch.cuda.get_device_name(torch.device(args.device)) if self.cuda else platform.processor() or "cpu"
+        self.doc = {
+            "date": date,
+            "device": device,
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "diffusers": _version("diffusers"),
+            "transformers": _version("transformers"),
+            "python": platform.python_version(),
+            "settings": {
+                "steps": args.steps,
+                "warmup_steps": args.warmup_steps,
+                "runs": args.runs,
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "scheduler": "Euler a",
+                "guidance_scale": GUIDANCE,
+                "previews": "on (Studio default rate)",
+                "tiny": args.tiny,
+                "emulate": args.emulate,
+                "max_seconds": args.max_seconds,
+                "max_warmup": args.max_warmup,
+                "sizes": {c.name: args.size or c.size for c in self.cases.values()},
+            },
+            "results": self.rows,
+        }
+        args.out.mkdir(parents=True, exist_ok=True)
+        slug = "".join(ch if ch.isalnum() else "-" for ch in device.lower()).strip("-")[:40] or "device"
+        self.path = args.out / f"gpu-{date}-{datetime.datetime.now():%H%M%S}-{slug}.json"
+
+    # -- time -------------------------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - START
+
+    def left(self) -> float:
+        return self.args.max_seconds - self.elapsed()
+
+    def estimate(self, case: Case, speed: str) -> float:
+        """Seconds a measurement will take: the warm-up call and the timed runs."""
+        plain = self.plain.get(case.name, {})
+        per_run = plain.get("plain_s") or (case.guess_s if self.cuda else 0.5)
+        first = plain.get("first_call_s") or per_run
+        if speed.startswith("compile"):
+            first = self.compile_first_s.get(case.family) or COMPILE_GUESS_S[case.family] if self.cuda else 1.0
+        elif speed == "graphs":
+            first += 2.0  # capture
+        return first + self.runs(case) * per_run * (0.6 if "graphs" in speed else 1.0)
+
+    def runs(self, case: Case) -> int:
+        return self.args.runs or case.runs
+
+    # -- output -----------------------------------------------------------------------------------------
+
+    def write(self, complete: bool = False) -> None:
+        self.doc["elapsed_s"] = round(self.elapsed(), 1)
+        self.doc["complete"] = complete
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.doc, indent=2, default=str))
+        os.replace(tmp, self.path)
+
+    def log(self, text: str) -> None:
+        print(f"[{self.elapsed():6.1f} s] {text}", flush=True)
+
+    # -- measuring --------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        speeds = set(self.args.speeds) | {"plain"}
+        for family, stages in PLAN:
+            stages = [(self.cases[c], s) for c, s in stages if c in self.cases and s in speeds]
+            if not stages:
+                continue
+            build_guess = BUILD_GUESS_S[family] if self.cuda else 2.0
+            if self.left() < build_guess + self.estimate(*stages[0]):
+                for case, speed in stages:
+                    self.record(case, speed, skipped=f"time budget: {self.left():.0f} s left")
+                continue
+            pipe = None
+            try:
+                start = time.perf_counter()
+                pipe = random_pipeline(family, self.dtype, self.args.device, tiny=self.args.tiny)
+                pipe.set_progress_bar_config(disable=True)
+                self.log(f"built {family} in {time.perf_counter() - start:.1f} s")
+                for case, speed in stages:
+                    self.stage(pipe, case, speed)
+            except Exception as e:
+                self.log(f"{family}: {type(e).__name__}: {e}")
+                for case, speed in stages:
+                    if not any(r["case"] == case.name and r["speed"] == speed for r in self.rows):
+                        self.record(case, speed, error=f"build: {type(e).__name__}: {e}"[:2000])
+            finally:
+                del pipe
+                self.release()
+        self.write(complete=True)
+
+    def record(self, case: Case, speed: str, **fields) -> dict:
+        row = {"case": case.name, "speed": speed, "date": self.doc["date"], "device": self.doc["device"]} | fields
+        self.rows.append(row)
+        self.write()
+        return row
+
+    def stage(self, pipe, case: Case, speed: str) -> None:
+        if speed != "plain" and case.name not in self.plain:
+            self.record(case, speed, skipped="no plain measurement to compare with")
+            return
+        estimate = self.estimate(case, speed)
+        if estimate > self.left():
+            self.record(case, speed, skipped=f"time budget: about {estimate:.0f} s needed, {self.left():.0f} s left")
+            self.log(f"{case.name} {speed}: skipped (time)")
+            return
+        if (
+            speed.startswith("compile")
+            and self.cuda
+            and self.compile_first_s.get(case.family, 0) > self.args.max_warmup
+        ):
+            self.record(case, speed, skipped=f"compile warm-up over {self.args.max_warmup:.0f} s for {case.family}")
+            return
+        if (
+            speed.startswith("compile")
+            and case.family == "sdxl"
+            and self.compile_first_s.get("sd15", 0) * 2 > self.args.max_warmup
+        ):
+            self.record(
+                case, speed, skipped=f"compile warm-up expected over {self.args.max_warmup:.0f} s (twice SD 1.5's)"
+            )
+            return
+        self.log(f"{case.name} {speed}: about {estimate:.0f} s")
+        try:
+            row = self.measure_plain(pipe, case) if speed == "plain" else self.measure_atelier(pipe, case, speed)
+            self.record(case, speed, **row)
+            self.log(
+                f"{case.name} {speed}: "
+                + ", ".join(f"{k}={row[k]}" for k in ("plain_s", "atelier_s", "speedup", "first_call_s") if k in row)
+            )
+        except Exception as e:
+            self.record(case, speed, error=f"{type(e).__name__}: {e}"[:2000], traceback=traceback.format_exc()[-4000:])
+            self.log(f"{case.name} {speed}: {type(e).__name__}: {e}")
+        finally:
+            self.release()
+
+    def timed(self, call, steps: int, case: Case, may_skip: bool) -> dict:
+        """The warm-up call, then the timed runs (fewer if time runs out), their median and peak memory."""
+        sync(self.args.device)
         start = time.perf_counter()
-        fn()
-        sync(device)
-        out.append(time.perf_counter() - start)
-    return out
+        call(self.args.warmup_steps)
+        sync(self.args.device)
+        first = time.perf_counter() - start
+        out = {"first_call_s": round(first, 3), "first_call_steps": self.args.warmup_steps}
+        if may_skip and first > self.args.max_warmup:
+            out["skipped"] = f"warm-up {first:.1f} s is over --max-warmup {self.args.max_warmup:.0f} s"
+            return out
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        times, images = [], []
+        for _ in range(self.runs(case)):
+            if times and self.left() < statistics.median(times):
+                out["cut_short"] = "time budget"
+                break
+            sync(self.args.device)
+            start = time.perf_counter()
+            images = call(steps)
+            sync(self.args.device)
+            times.append(time.perf_counter() - start)
+        out |= {"median_s": round(statistics.median(times), 4), "runs_s": [round(t, 4) for t in times]}
+        if self.cuda:
+            out |= {
+                "peak_gb": gigabytes(torch.cuda.max_memory_allocated()),
+                "reserved_gb": gigabytes(torch.cuda.max_memory_reserved()),
+            }
+        out["images"] = [np.asarray(image.convert("RGB")) for image in images]
+        return out
+
+    def measure_plain(self, pipe, case: Case) -> dict:
+        size = self.args.size or case.size
+
+        def call(steps: int):
+            return pipe(
+                prompt=PROMPT,
+                negative_prompt="",
+                num_images_per_prompt=case.batch,
+                height=size,
+                width=size,
+                num_inference_steps=steps,
+                guidance_scale=GUIDANCE,
+                generator=[torch.Generator("cpu").manual_seed(s) for s in range(case.batch)],
+            ).images
+
+        out = self.timed(call, self.args.steps, case, may_skip=False)
+        self.plain_images[case.name] = out.pop("images")
+        row = {"plain_s": out.pop("median_s"), "plain_runs_s": out.pop("runs_s")} | out
+        if "peak_gb" in row:
+            row["plain_peak_gb"] = row.pop("peak_gb")
+            row["plain_reserved_gb"] = row.pop("reserved_gb")
+        self.plain[case.name] = row
+        return row
+
+    def measure_atelier(self, pipe, case: Case, speed: str) -> dict:
+        size = self.args.size or case.size
+        if speed in ("off", "eager", "compile") and graphed(pipe.unet) is not None:
+            GraphedForward.uninstall(pipe.unet)  # a speed without graphs after one with them
+        preset = ModelPreset(
+            name=f"{case.family}-random",
+            label=f"{case.family} architecture, random weights",
+            source="random",
+            family=case.family,
+            width=size,
+            height=size,
+            min_size=64,
+            max_size=max(size, 1024),
+            scheduler="Euler a",
+            variant=None,
+            latent_rgb=SDXL_LATENT_RGB if case.family == "sdxl" else SD15_LATENT_RGB,
+        )
+        if self.args.emulate and speed != "off":
+            # A CPU check of the GPU path's plumbing: the speed-ups applied here (the manager applies them on
+            # CUDA only), graphs through a stand-in capture, compilation left out.
+            emulated = {"compile": "eager", "compile-graphs": "graphs"}.get(speed, speed)
+            if emulated == "graphs":
+                GraphedForward.install(pipe.unet, capture=capture_by_recomputing, device_types=("cpu",))
+            speed_up(pipe, emulated)
+        manager = PipelineManager(
+            Registry((preset,)),
+            device=self.args.device,
+            dtype=str(self.dtype).removeprefix("torch."),
+            gpu_speed=speed,
+            loader=lambda *a, **k: pipe,
+        )
+        studio = local_studio(manager, max_pixels=max(size * size, 1024 * 1024))
+        try:
+
+            def call(steps: int):
+                request = Txt2ImgRequest(
+                    model=preset.name,
+                    prompt=PROMPT,
+                    negative_prompt="",
+                    seed=0,
+                    steps=steps,
+                    width=size,
+                    height=size,
+                    guidance_scale=GUIDANCE,
+                    scheduler="Euler a",
+                    num_images=case.batch,
+                )
+                return studio.txt2img(request).result().images
+
+            out = self.timed(call, self.args.steps, case, may_skip=speed.startswith("compile"))
+            if speed.startswith("compile"):
+                self.compile_first_s[case.family] = max(self.compile_first_s.get(case.family, 0.0), out["first_call_s"])
+            row = {"gpu_speed": speed, "effective": describe(pipe) | {"manager_gpu_speed": manager.gpu_speed}}
+            if "skipped" in out:
+                return row | out
+            plain = self.plain[case.name]
+            row |= {"plain_s": plain["plain_s"], "atelier_s": out.pop("median_s"), "atelier_runs_s": out.pop("runs_s")}
+            row["speedup"] = round(row["plain_s"] / row["atelier_s"], 3)
+            images = out.pop("images")
+            row |= out
+            graphs = graphed(pipe.unet)
+            if graphs is not None and graphs.graphs:
+                row["graph_vs_eager_max_rel"] = graphs.verify()
+                row["graph_pool_gb"] = gigabytes(graph_pool_bytes()) if self.cuda else None
+            if "peak_gb" in row and plain.get("plain_peak_gb"):
+                # memory_ratio counts the graphs' pool as held throughout (an upper bound);
+                # memory_ratio_allocated is max_memory_allocated alone, as for plain.
+                row["plain_peak_gb"] = plain["plain_peak_gb"]
+                row["atelier_peak_gb"] = round(row["peak_gb"] + (row.get("graph_pool_gb") or 0.0), 3)
+                row["memory_ratio"] = round(row["atelier_peak_gb"] / plain["plain_peak_gb"], 3)
+                row["memory_ratio_allocated"] = round(row["peak_gb"] / plain["plain_peak_gb"], 3)
+                row["reserved_ratio"] = round(row["reserved_gb"] / plain["plain_reserved_gb"], 3)
+            reference = self.plain_images.get(case.name, [])
+            if len(reference) == len(images):
+                diff = [np.abs(a.astype(np.int16) - b.astype(np.int16)) for a, b in zip(images, reference)]
+                row["pixels_vs_plain"] = {
+                    "mean_abs": round(float(np.mean([d.mean() for d in diff])), 3),
+                    "max_abs": int(max(d.max() for d in diff)),
+                }
+            return row
+        finally:
+            studio.close()  # its accelerator thread ends with the case
+
+    def release(self) -> None:
+        gc.collect()
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+
+    # -- the summary ------------------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.doc['device']} · {self.doc['date']} · {self.elapsed():.0f} s · {self.path}",
+            f"{'case':14} {'speed':15} {'plain s':>8} {'ours s':>8} {'speedup':>8} {'1st call':>8} {'mem ×':>6}  note",
+        ]
+        for r in self.rows:
+            note = r.get("skipped") or r.get("error", "")[:60] or r.get("cut_short", "")
+            ours, speedup, memory = (r.get(k, "") or "" for k in ("atelier_s", "speedup", "memory_ratio"))
+            lines.append(
+                f"{r['case']:14} {r['speed']:15} {r.get('plain_s', ''):>8} {ours:>8} {speedup:>8} "
+                f"{r.get('first_call_s', ''):>8} {memory:>6}  {note}"
+            )
+        return "\n".join(lines)
 
 
-def peak_gb(device: str) -> float:
-    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
-def reset_peak(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder for the run's JSON")
     p.add_argument("--device", default="cuda")
-    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--size", type=int, default=0, help="image side for every case (0: each case's own)")
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args()
-    dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
-    pipe = random_pipeline("sd15", dtype, args.device)
-    pipe.set_progress_bar_config(disable=True)
+    p.add_argument("--warmup-steps", type=int, default=2, help="steps of the untimed first call")
+    p.add_argument("--runs", type=int, default=0, help="timed runs per measurement (0: each case's own)")
+    p.add_argument("--max-seconds", type=float, default=150.0, help="time budget for the whole run, imports included")
+    p.add_argument(
+        "--max-warmup", type=float, default=40.0, help="a compile warm-up longer than this is not timed further"
+    )
+    p.add_argument("--cases", nargs="+", default=[c.name for c in CASES], choices=[c.name for c in CASES])
+    p.add_argument(
+        "--speeds",
+        nargs="+",
+        default=["off", "eager", "graphs", "compile-graphs", "compile"],
+        choices=["off", "eager", "graphs", "compile", "compile-graphs"],
+    )
+    p.add_argument("--tiny", action="store_true", help="toy-width architectures (smoke runs)")
+    p.add_argument(
+        "--smoke", action="store_true", help="= --device cpu --tiny --size 64 --steps 2 --warmup-steps 1 --runs 1"
+    )
+    p.add_argument(
+        "--emulate", action="store_true", help="on a CPU: apply the speed-ups anyway, graphs by a stand-in capture"
+    )
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.device, args.tiny, args.size, args.steps, args.warmup_steps, args.runs = "cpu", True, 64, 2, 1, 1
+        torch.set_num_threads(1)  # toy-sized ops: thread hand-offs would dominate on a busy machine
+    return args
 
-    # 1. Plain diffusers, fp16, eager.
-    def plain():
-        pipe(PROMPT, height=args.size, width=args.size, num_inference_steps=args.steps, guidance_scale=7.5,
-             generator=torch.Generator("cpu").manual_seed(0))
 
-    plain()
-    reset_peak(args.device)
-    plain_times = timed(plain, args.runs, args.device)
-    plain_peak = peak_gb(args.device)
-
-    # 2. The same modules through Atelier: manager (prepares the model), studio, job, previews.
-    preset = ModelPreset(name="sd15-random", label="SD 1.5 (random weights)", source="random", family="sd15",
-                         width=args.size, height=args.size, min_size=64, latent_rgb=SD15_LATENT_RGB, variant=None)
-    manager = PipelineManager(Registry((preset,)), device=args.device, dtype=str(dtype).removeprefix("torch."),
-                              compile=args.compile, loader=lambda *a: pipe)
-    studio = Studio(manager, Settings(outputs=""))
-    request = Txt2ImgRequest(model=preset.name, prompt=PROMPT, seed=0, steps=args.steps, width=args.size,
-                             height=args.size, guidance_scale=7.5, scheduler="Euler a")
-    start = time.perf_counter()
-    studio.txt2img(request).result()
-    warmup = time.perf_counter() - start
-    reset_peak(args.device)
-    atelier_times = timed(lambda: studio.txt2img(request).result(), args.runs, args.device)
-    atelier_peak = peak_gb(args.device)
-
-    plain_s, atelier_s = statistics.median(plain_times), statistics.median(atelier_times)
-    result = {
-        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        "torch": torch.__version__,
-        "size": args.size,
-        "steps": args.steps,
-        "compile": args.compile,
-        "plain_s_per_image": round(plain_s, 3),
-        "atelier_s_per_image": round(atelier_s, 3),
-        "speedup": round(plain_s / atelier_s, 3),
-        "atelier_first_call_s": round(warmup, 1),
-        "plain_peak_gb": round(plain_peak, 2),
-        "atelier_peak_gb": round(atelier_peak, 2),
-        "plain_runs": [round(t, 3) for t in plain_times],
-        "atelier_runs": [round(t, 3) for t in atelier_times],
-    }
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    bench = Bench(args)
+    bench.log(f"{bench.doc['device']}, torch {torch.__version__}, budget {args.max_seconds:.0f} s")
+    try:
+        bench.run()
+    finally:
+        bench.write(complete=bench.doc.get("complete", False))
+        print(bench.summary(), flush=True)
+    return bench.path
 
 
 if __name__ == "__main__":

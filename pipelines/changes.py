@@ -33,6 +33,7 @@ class Run:
     preset: ModelPreset
     vae_tiling_pixels: int  # larger outputs are decoded tile by tile
     offline: bool  # an adapter not on disk is not fetched
+    gpu_speed: str = "off"  # the manager's speed-ups (pipelines/acceleration.py) that a change must keep
 
 
 @contextmanager
@@ -90,6 +91,10 @@ def ip_adapter(run: Run) -> Iterator[None]:
         yield
     finally:
         run.pipe.unload_ip_adapter()
+        if run.gpu_speed != "off":
+            from .acceleration import after_adapter
+
+            after_adapter(run.pipe.unet)  # unloading reset the attention processors the speed-ups had set
 
 
 CHANGES: tuple[Callable[[Run], AbstractContextManager[None]], ...] = (scheduler, vae_tiling, ip_adapter)

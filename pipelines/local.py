@@ -72,7 +72,7 @@ class LocalRunner:
                 report=lambda done, message: job.report(0, 0, message=f"{message} {done:.0%}"),
             )
             try:
-                with applied(Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline)):
+                with applied(Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline, manager.gpu_speed)):
                     return task.run(
                         pipe, request, seeds, on_step=_previews(job, pipe, preset), should_stop=job.stop_requested
                     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 
+from .acceleration import check_speed, speed_up
 from .downloads import Progress
 from .errors import AtelierError, ModelUnavailable
 from .registry import ModelPreset, Registry
@@ -50,15 +51,17 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def module_bytes(*pipes: DiffusionPipeline) -> int:
-    """Bytes held by the pipelines' weights together, each tensor counted once however many share it."""
+    """Bytes held by the pipelines' weights together, each storage counted once however many tensors share
+    it (views of one fused weight included)."""
     seen, total = set(), 0
     for pipe in pipes:
         for component in pipe.components.values():
             if isinstance(component, torch.nn.Module):
                 for tensor in [*component.parameters(), *component.buffers()]:
-                    if tensor.data_ptr() not in seen:
-                        seen.add(tensor.data_ptr())
-                        total += tensor.numel() * tensor.element_size()
+                    storage = tensor.untyped_storage()
+                    if storage.data_ptr() not in seen:
+                        seen.add(storage.data_ptr())
+                        total += storage.nbytes()
     return total
 
 
@@ -85,7 +88,7 @@ class PipelineManager:
         device: str = "auto",
         dtype: str = "auto",
         memory_budget_bytes: int = 0,
-        compile: bool = False,
+        gpu_speed: str = "graphs",  # the app's default too (settings.py), chosen by bench/gpu.py
         offline: bool = False,
         loader: Loader | None = None,
     ):
@@ -93,7 +96,9 @@ class PipelineManager:
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         self.memory_budget_bytes = memory_budget_bytes
-        self.compile = compile and self.device.type == "cuda"
+        # What speeds sampling up on CUDA (pipelines/acceleration.py); nothing of it runs on other devices.
+        check_speed(gpu_speed)  # a wrong value is refused on every device
+        self.gpu_speed = gpu_speed if self.device.type == "cuda" else "off"
         self.offline = offline
         self.lock = threading.RLock()  # one accelerator, one job at a time
         self._loader = loader or self._load_from_pretrained
@@ -112,14 +117,7 @@ class PipelineManager:
 
     def _prepare(self, pipe: DiffusionPipeline) -> DiffusionPipeline:
         pipe.set_progress_bar_config(disable=True)
-        if self.device.type == "cuda":
-            pipe.unet.to(memory_format=torch.channels_last)
-            pipe.vae.to(memory_format=torch.channels_last)
-            if self.compile:
-                # Regional compilation: one compiled transformer block reused everywhere (seconds of
-                # warm-up instead of minutes); fused QKV makes each attention one matmul.
-                pipe.fuse_qkv_projections()
-                pipe.unet.compile_repeated_blocks(fullgraph=True)
+        speed_up(pipe, self.gpu_speed)  # "off" except on CUDA
         return pipe
 
     def _evict_for(self, incoming: int) -> None:

@@ -47,3 +47,38 @@ def test_a_failed_run_leaves_the_shared_pipeline_as_it_found_it(tiny_model_dir, 
         studio.submit(request).result()
     assert seen == {"scheduler": "DPMSolverMultistepScheduler", "tiled": True}  # both were on during the run
     assert pipe.scheduler is own and not pipe.vae.use_tiling  # and both are undone after it
+
+
+def test_the_image_prompt_adapter_is_detached_and_the_speed_ups_put_back_after_its_run(tmp_path, monkeypatch):
+    """Unloading the adapter resets the attention processors: with GPU speed-ups on, they are restored."""
+    import pipelines.acceleration
+    from pipelines import ModelPreset
+    from pipelines.registry import IPAdapter
+
+    log = []
+
+    class Pipe:
+        unet = object()
+
+        def load_ip_adapter(self, folder, **kw):
+            log.append(("load", kw["weight_name"]))
+
+        def set_ip_adapter_scale(self, scale):
+            log.append(("scale", scale))
+
+        def unload_ip_adapter(self):
+            log.append(("unload",))
+
+    class Request:
+        def ip_adapter_scale(self):
+            return 0.7
+
+    monkeypatch.setattr(pipelines.acceleration, "after_adapter", lambda unet: log.append(("after", unet is Pipe.unet)))
+    adapter = IPAdapter(str(tmp_path), "models", "ip.safetensors", "models/image_encoder")
+    preset = ModelPreset(name="m", label="M", source="m", family="sd15", ip_adapter=adapter)
+    for speed, after in (("graphs", [("after", True)]), ("off", [])):
+        log.clear()
+        with pytest.raises(RuntimeError):
+            with changes.ip_adapter(changes.Run(Pipe(), Request(), preset, 0, True, speed)):
+                raise RuntimeError("the run failed")
+        assert log == [("load", "ip.safetensors"), ("scale", 0.7), ("unload",), *after], speed

@@ -17,9 +17,9 @@ def test_defaults_serve_the_embedded_model_locally():
 
 
 def test_flags_override_environment_which_overrides_defaults():
-    env = {"ATELIER_PORT": "9000", "ATELIER_QUEUE_SIZE": "3", "ATELIER_COMPILE": "yes"}
+    env = {"ATELIER_PORT": "9000", "ATELIER_QUEUE_SIZE": "3", "ATELIER_GPU_SPEED": "eager"}
     settings, _ = load_settings(["--port", "9100"], environ=env)
-    assert (settings.port, settings.queue_size, settings.compile) == (9100, 3, True)
+    assert (settings.port, settings.queue_size, settings.gpu_speed) == (9100, 3, "eager")
 
 
 def test_a_bad_environment_value_names_the_variable():

@@ -1,13 +1,28 @@
-"""The shape world: generator, tokenizer and judge (which the semantic tests trust)."""
+"""The shape world: generator, tokenizer, judge (which the semantic tests trust) and training."""
 
 import collections
+import json
+import math
+from dataclasses import replace
 
 import numpy as np
+import pytest
 
-from shapeworld.evaluate import agreement, Case
-from shapeworld.judge import judge
-from shapeworld.tokenizer import build_tokenizer
-from shapeworld.world import VOCABULARY, caption_for, caption_text, draw, make_dataset, sample_scene
+from shapeworld.evaluate import Case, agreement, inpaint_cases, masked_region, scene_agreement, scene_cases
+from shapeworld.judge import judge, read_scene
+from shapeworld.tokenizer import MAX_TOKENS, build_tokenizer
+from shapeworld.world import (
+    BACKGROUNDS,
+    VOCABULARY,
+    Scene,
+    apart,
+    caption_for,
+    caption_text,
+    draw,
+    inpaint_example,
+    make_dataset,
+    sample_scene,
+)
 
 
 def test_dataset_is_deterministic_by_seed():
@@ -18,83 +33,181 @@ def test_dataset_is_deterministic_by_seed():
     assert a.shape == (20, 64, 64, 3) and a.dtype == np.uint8
 
 
-def test_captions_follow_the_grammar():
+def test_one_figure_captions_keep_their_grammar_and_scenes_join_figures_with_and():
     assert caption_text("orange", "circle") == "an orange circle"
     assert caption_text("red", "square", "large", "top left", "gray") == "a large red square at the top left on a gray background"
     assert caption_text("blue", "triangle", position="center") == "a blue triangle in the center"
+    rng = np.random.default_rng(0)
+    scene = sample_scene(rng, figures=3)
+    text = caption_for(scene).text  # without an rng everything is said, in the scene's order
+    parts = text.split(" on a ")[0].split(" and ")
+    assert len(parts) == 3 and text.endswith(f"on a {scene.background} background")
+    for part, figure in zip(parts, scene.figures):
+        assert figure.colour in part and figure.shape in part and figure.position.split()[-1] in part
 
 
-def test_every_caption_word_is_one_token_and_unknown_words_still_encode():
+def test_figures_of_a_scene_never_touch_and_sit_in_different_places():
+    rng = np.random.default_rng(1)
+    counts = collections.Counter()
+    for _ in range(300):
+        scene = sample_scene(rng)
+        counts[len(scene.figures)] += 1
+        assert apart(list(scene.figures))
+        places = [f.position for f in scene.figures]
+        assert len(scene.figures) == 1 or len(set(places)) == len(places)
+    assert set(counts) == {1, 2, 3}
+
+
+def test_every_caption_word_is_one_token_and_the_longest_caption_fits_the_window():
     tokenizer = build_tokenizer()
     for word in VOCABULARY:
         assert len(tokenizer(word).input_ids) == 3, word  # start, word, end
     ids = tokenizer("a zebra café 🦓").input_ids
     assert tokenizer.unk_token_id not in ids[1:-1] and len(ids) > 5
     assert build_tokenizer().get_vocab() == tokenizer.get_vocab()  # rebuilding gives the same ids
+    longest = " and ".join(["a large purple triangle at the bottom right"] * 3) + " on a white background"
+    assert len(tokenizer(longest).input_ids) <= MAX_TOKENS
 
 
-def test_judge_agrees_with_the_generator_on_its_own_drawings():
+def test_judge_agrees_with_the_generator_on_every_figure_of_its_own_scenes():
     rng = np.random.default_rng(7)
     hits = collections.defaultdict(list)
     for _ in range(600):
         scene = sample_scene(rng)
-        case = Case(scene, caption_for(scene))
-        for attribute, ok in agreement(judge(draw(scene)), case).items():
-            hits[attribute].append(ok)
+        reading = read_scene(draw(scene))
+        hits["count"].append(len(reading.figures) == len(scene.figures))
+        for figure in scene.figures:
+            seen = min(reading.figures, key=lambda r: math.dist(r.centre, figure.centre))
+            hits["colour"].append(seen.colour == figure.colour)
+            hits["shape"].append(seen.shape == figure.shape)
+            if figure.size != "medium":
+                hits["size"].append(seen.size == figure.size)
+            if figure.position:
+                hits["position"].append(seen.position == figure.position)
+        hits["background"].append(reading.background == scene.background)
     scores = {a: float(np.mean(v)) for a, v in hits.items()}
     assert all(s >= 0.99 for s in scores.values()), scores
-    assert set(scores) == {"colour", "shape", "size", "position", "background"}
 
 
-def test_judge_reads_an_empty_canvas_as_no_shape():
+def test_one_figure_cases_and_two_figure_scenes_score_perfectly_on_true_drawings():
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        scene = sample_scene(rng, figures=1)
+        assert all(agreement(judge(draw(scene)), Case(scene, caption_for(scene))).values())
+    cases = scene_cases(60)
+    assert all(scene_agreement(read_scene(draw(c.scene)), c) for c in cases)
+    assert " and " in cases[0].caption.text and "small" not in cases[0].caption.text
+    case = next(c for c in cases if c.scene.figures[0].colour != c.scene.figures[1].colour)
+    a, b = case.scene.figures  # the same figures with their colours exchanged: a binding error
+    swapped = Scene((replace(a, colour=b.colour), replace(b, colour=a.colour)), case.scene.background)
+    assert not scene_agreement(read_scene(draw(swapped)), case)
+
+
+def test_judge_reads_an_empty_canvas_as_no_figure():
     reading = judge(np.full((64, 64, 3), 255, np.uint8))
     assert reading.shape == "none" and reading.background == "white"
+    assert read_scene(np.full((64, 64, 3), 0, np.uint8)).figures == ()
 
 
-def test_growing_a_unet_keeps_every_trained_weight_and_adds_a_quadrant_level():
+def test_inpainting_examples_mask_the_figure_they_name_and_leave_the_others_outside():
+    rng = np.random.default_rng(3)
+    named = 0
+    for _ in range(200):
+        image, mask, caption = inpaint_example(rng)
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255} and mask.any()
+        background = BACKGROUNDS[read_scene(image).background]
+        region = np.where(mask[..., None] > 0, image, np.array(background, np.uint8))
+        outside = np.where(mask[..., None] > 0, np.array(background, np.uint8), image)
+        figures_in = read_scene(region).figures
+        if caption and not caption.startswith("on a"):  # a figure is named: it is in the mask, whole
+            colour, shape = caption.split(" on a ")[0].split()[-2:]
+            assert [(f.colour, f.shape) for f in figures_in] == [(colour, shape)], caption
+            named += 1
+        else:  # an empty stretch: nothing in the mask
+            assert figures_in == ()
+        assert len(read_scene(outside).figures) == len(read_scene(image).figures) - len(figures_in)
+    assert named > 150
+
+
+def test_inpaint_cases_ask_for_a_figure_over_empty_background():
+    for case in inpaint_cases(40):
+        region = masked_region(case.image, case)
+        assert judge(region).shape == "none"  # nothing there yet
+        assert case.prompt.split()[-2:] == [case.colour, case.shape]
+
+
+def test_tokens_drawn_with_the_data_are_the_tokenizer_s_own():
+    from shapeworld.train import dataset
+
+    images, tokens = dataset(30, seed=5, workers=1)
+    _, captions = make_dataset(30, 5)
+    assert images.shape == (30, 64, 64, 3) and tokens.shape == (30, MAX_TOKENS)
+    expected = build_tokenizer()(captions, padding="max_length", max_length=MAX_TOKENS).input_ids
+    assert tokens.tolist() == expected
+
+
+def test_the_inpainting_unet_starts_out_as_the_text_to_image_one():
     import torch
 
-    from shapeworld.train import build_unet, grow_unet
+    from shapeworld.train import build_unet, inpainting_unet
 
     torch.manual_seed(0)
-    old = build_unet((32, 64), 1, 32)
-    new = grow_unet(old)
-    assert tuple(new.config.block_out_channels) == (32, 64, 64)
-    grown = new.state_dict()
-    for key, value in old.state_dict().items():
-        if key.startswith("up_blocks."):
-            index, rest = key.removeprefix("up_blocks.").split(".", 1)
-            key = f"up_blocks.{int(index) + 1}.{rest}"
-        assert torch.equal(grown[key], value), key
-    fresh = [k for k in grown if k.startswith(("down_blocks.2.resnets", "up_blocks.0."))]
-    assert fresh  # the new level exists, with weights of its own
-    sample = new(torch.randn(1, 4, 16, 16), 10, torch.randn(1, 5, 32)).sample
-    assert sample.shape == (1, 4, 16, 16)
+    unet = build_unet((32, 32, 32, 32), 1, 32).eval()
+    wide = inpainting_unet(unet).eval()
+    assert wide.config.in_channels == 9
+    x, cond = torch.randn(2, 4, 16, 16), torch.randn(2, 5, 32)
+    extra = torch.randn(2, 5, 16, 16)  # mask and masked-image latents: ignored until trained
+    with torch.no_grad():
+        assert torch.allclose(wide(torch.cat([x, extra], 1), 500, cond).sample, unet(x, 500, cond).sample, atol=1e-5)
 
 
-def test_fine_tuning_named_unet_parts_leaves_the_rest_untouched(tmp_path):
+@pytest.mark.slow
+def test_training_smoke_builds_trains_saves_reloads_and_evaluates(tmp_path):
+    """Every stage of the GPU recipe, a few steps each on the CPU: what runs on a lent GPU must not
+    fail there for a reason that shows here."""
     import torch
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file
 
-    from shapeworld.train import build_text_encoder, build_unet, build_vae, parse_args, train_unet
-    from shapeworld.tokenizer import build_tokenizer
+    from shapeworld import evaluate, train
 
-    args = parse_args(["unet", "--out", str(tmp_path), "--device", "cpu", "--images", "16", "--batch", "4",
-                       "--steps", "3", "--workers", "1", "--unet-parts", "mid_block", "--timesteps", "900", "1000"])
-    torch.manual_seed(0)
-    vae = build_vae()
-    unet, text_encoder = build_unet((32, 32), 1, 32), build_text_encoder(len(build_tokenizer()), 32)
-    before = {k: v.clone() for k, v in unet.state_dict().items()}
-    train_unet(args, vae, log=lambda line: None, text_encoder=text_encoder, unet=unet)
-    after = unet.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.startswith("mid_block") for k in changed)
+    vae = "assets/shapes-model/vae"
+    tiny = ["--device", "cpu", "--workers", "1", "--steps", "2", "--batch", "4", "--channels", "32", "32", "32", "32",
+            "--text-width", "32", "--text-layers", "1"]
+    train.main(["data", "--vae", vae, "--out", str(tmp_path / "data"), "--images", "40", *tiny])
+    train.main(["unet", "--vae", vae, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), *tiny])
+    before = load_file(tmp_path / "m" / "text_encoder" / "model.safetensors")
+    train.main(["inpaint", "--start", str(tmp_path / "m"), "--out", str(tmp_path / "m" / "inpainting"), "--images", "20", *tiny])
+    # The inpainting variant holds only its own U-Net; the shared text encoder is left as it was.
+    assert sorted(p.name for p in (tmp_path / "m" / "inpainting").iterdir() if p.is_dir()) == ["scheduler", "unet"]
+    after = load_file(tmp_path / "m" / "text_encoder" / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    record = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert record["steps_run"] == 2 and record["channels"] == [32, 32, 32, 32]
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "m", dtype=torch.float32)
+    assert list(pipe.unet.config.block_out_channels) == [32, 32, 32, 32] and pipe.unet.dtype == torch.float32
+    # A style as a LoRA: one safetensors file that diffusers loads onto the same model.
+    train.main(["lora", "--start", str(tmp_path / "m"), "--out", str(tmp_path / "m" / "loras" / "outline"), "--images", "20", *tiny])
+    assert (tmp_path / "m" / "loras" / "outline.safetensors").is_file()
+    pipe.load_lora_weights(tmp_path / "m" / "loras", weight_name="outline.safetensors", adapter_name="outline")
+    assert pipe.get_active_adapters() == ["outline"]
+    # The decoder stage sharpens the decoder alone: the encoder, so the U-Net's latent space, is kept.
+    train.main(["decoder", "--vae", vae, "--out", str(tmp_path / "vae"), "--images", "20", *tiny])
+    old, new = load_file(f"{vae}/diffusion_pytorch_model.safetensors"), load_file(tmp_path / "vae" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
+    evaluate.main([str(tmp_path / "m"), "--inpaint", str(tmp_path / "m" / "inpainting"), "--captions", "2", "--scenes", "2",
+                   "--seeds", "1", "--device", "cpu", "--json", str(tmp_path / "scores.json")])
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert set(scores) >= {"single", "two_figures", "inpaint_add"} and scores["inpaint_add"]["outside_unchanged"] == 1.0
 
 
-def test_growing_without_a_start_model_is_refused_clearly(capsys):
-    import pytest
-
+def test_stages_that_need_a_start_are_refused_clearly(capsys):
     from shapeworld.train import parse_args
 
     with pytest.raises(SystemExit):
-        parse_args(["grow", "--out", "x"])
+        parse_args(["inpaint", "--out", "x"])
     assert "needs --start" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["unet", "--out", "x"])
+    assert "needs --vae" in capsys.readouterr().err
