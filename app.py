@@ -65,7 +65,7 @@ def cluster_runner(settings: Settings):
         memory_budget_gb=settings.memory_budget_gb,
         models_per_replica=settings.models_per_replica,
         vae_tiling_pixels=settings.vae_tiling_pixels,
-        compile=settings.compile,
+        gpu_speed=settings.gpu_speed,
         offline=settings.offline,
         preload=settings.model,
     )

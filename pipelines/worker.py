@@ -49,7 +49,7 @@ class WorkerConfig:
     memory_budget_gb: float = 0.0  # per replica; 0 = one model at a time
     models_per_replica: int = 1  # models a replica keeps (Serve routes to a replica holding the model)
     vae_tiling_pixels: int = 1024 * 1024
-    compile: bool = False
+    gpu_speed: str = "graphs"  # what speeds sampling up on CUDA (pipelines/acceleration.py)
     offline: bool = False
     threads: int = 0  # torch CPU threads per replica; 0 leaves torch's default
     preload: str = ""  # a model to load as the replica starts, so the first request finds it resident
@@ -106,7 +106,7 @@ class ModelWorker:
             device=config.device,
             dtype=config.dtype,
             memory_budget_bytes=int(config.memory_budget_gb * 2**30),
-            compile=config.compile,
+            gpu_speed=config.gpu_speed,
             offline=config.offline,
         )
         self.runner = LocalRunner(self.manager, vae_tiling_pixels=config.vae_tiling_pixels)
