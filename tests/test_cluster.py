@@ -217,6 +217,17 @@ def test_the_same_seed_gives_the_same_pixels_as_in_process(cluster, tiny_model_d
     ]
 
 
+def test_progress_and_live_previews_stream_back_from_the_worker(cluster):
+    studio, _, _ = cluster
+    job = studio.submit(shapes(seed=12, steps=40))  # about 2 s: previews come at most every 0.5 s
+    events = list(job.events())
+    steps = [event.step for event in events if event.total == 40 and event.step]  # (0, 40): a load
+    assert steps == list(range(1, 41))  # every step, in order
+    previews = [event.preview for event in events if event.preview is not None]
+    assert previews and all(preview.size == (64, 64) for preview in previews)
+    assert len(job.result(timeout=5).images) == 1
+
+
 def test_four_clients_at_once_are_served_by_both_workers(cluster):
     studio, _, _ = cluster
     jobs = [studio.submit(shapes(seed=20 + i, steps=30)) for i in range(4)]
