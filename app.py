@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import sys
 
 from pipelines import AtelierError, Registry, Studio
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     except AtelierError as e:  # Ray or the model workers could not be had: say what to do, exit non-zero
         raise SystemExit(f"Atelier could not start: {e}") from None
     print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
+    # A service manager stops the app with SIGTERM: close it as Ctrl+C does. Set after the studio is built,
+    # as Ray (--cluster) installs a handler of its own that aborts the process with a stack dump.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         demo.launch(**launch_options(settings))
     except KeyboardInterrupt:
