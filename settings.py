@@ -49,10 +49,14 @@ class Settings:
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
     # The cluster (issue 17): where the device work runs when it does not run in this process.
     cluster: str = _setting(
-        "", "where models run: empty = in this process; 'local' = a Ray instance started here; else a Ray address ('auto', 'ray://host:10001')"
+        "",
+        "where models run: empty = in this process; 'local' = a Ray instance started here; "
+        "else a Ray address ('auto', 'ray://host:10001')",
     )
     replicas: int = _setting(0, "model workers on the cluster; 0 = one per GPU (one where there is no GPU)")
-    models_per_replica: int = _setting(1, "models each worker keeps loaded; above 1 needs --memory-budget-gb (per worker)")
+    models_per_replica: int = _setting(
+        1, "models each worker keeps loaded; above 1 needs --memory-budget-gb (per worker)"
+    )
     min_replicas: int = _setting(0, "autoscaling: fewest model workers (with --max-replicas)")
     max_replicas: int = _setting(0, "autoscaling: most model workers; 0 = a fixed --replicas")
 

@@ -213,7 +213,9 @@ def merge_models(per_worker: list[list[ModelState]]) -> list[ModelState]:
     return rows
 
 
-def start_cluster(spec: ClusterSpec, config: WorkerConfig, *, say: Say = print, ready_seconds: float = 600) -> ClusterRunner:
+def start_cluster(
+    spec: ClusterSpec, config: WorkerConfig, *, say: Say = print, ready_seconds: float = 600
+) -> ClusterRunner:
     """Connect to Ray (or start it here), make sure the model workers run, and return their runner.
     Raises `ClusterUnavailable` with what to do when Ray or the workers cannot be had."""
     started = time.monotonic()
@@ -243,7 +245,8 @@ def _connect(spec: ClusterSpec, say: Say) -> None:
         cpus = os.cpu_count() or 1
         say(f"Starting a local Ray instance ({cpus} CPU cores)…")
         # The workers are processes on this machine: they import the project from where it lies.
-        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}}
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        runtime_env = {"env_vars": {"PYTHONPATH": path}}
         ray.init(num_cpus=cpus, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
         return
     say(f"Connecting to the Ray cluster at {spec.address}…")

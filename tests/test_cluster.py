@@ -12,7 +12,6 @@ import contextlib
 import io
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -149,6 +148,7 @@ def test_an_address_that_is_not_one_is_refused():
 
 def test_the_serve_config_and_the_rayservice_deploy_the_same_workers():
     import yaml
+    from ray.serve.schema import ServeDeploySchema
 
     from pipelines.worker import WorkerConfig, app_builder
 
@@ -156,6 +156,7 @@ def test_the_serve_config_and_the_rayservice_deploy_the_same_workers():
     service = yaml.safe_load((ROOT / "deploy" / "rayservice.yaml").read_text())
     embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
     for serve_config in (config, embedded):
+        ServeDeploySchema.model_validate(serve_config)  # what `serve deploy` and KubeRay check first
         (application,) = serve_config["applications"]
         assert application["import_path"] == "pipelines.worker:app_builder"
         assert application["name"] == "atelier" and application["route_prefix"] is None
