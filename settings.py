@@ -47,6 +47,18 @@ class Settings:
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
+    # The cluster (issue 17): where the device work runs when it does not run in this process.
+    cluster: str = _setting(
+        "",
+        "where models run: empty = in this process; 'local' = a Ray instance started here; "
+        "else a Ray address ('auto', 'ray://host:10001')",
+    )
+    replicas: int = _setting(0, "model workers on the cluster; 0 = one per GPU (one where there is no GPU)")
+    models_per_replica: int = _setting(
+        1, "models each worker keeps loaded; above 1 needs --memory-budget-gb (per worker)"
+    )
+    min_replicas: int = _setting(0, "autoscaling: fewest model workers (with --max-replicas)")
+    max_replicas: int = _setting(0, "autoscaling: most model workers; 0 = a fixed --replicas")
 
     @property
     def model_folders(self) -> dict[str, str]:
@@ -117,6 +129,7 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     if on_space and "public_demo" not in values:
         values["public_demo"] = True
     settings = Settings(**values)
+    check_cluster(settings)
     if settings.public_demo:
         # A public demo keeps nobody's images on disk, queues less and never opens a browser.
         settings = dataclasses.replace(
@@ -127,3 +140,19 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
             host="0.0.0.0" if on_space and "host" not in values else settings.host,
         )
     return settings, args
+
+
+def check_cluster(settings: Settings) -> None:
+    """Refuse cluster settings that cannot work, naming the flag, before anything starts (an address
+    is checked by trying it)."""
+    for name in ("replicas", "min_replicas", "max_replicas"):
+        if getattr(settings, name) < 0:
+            raise SystemExit(f"--{name.replace('_', '-')}: expected 0 or more, got {getattr(settings, name)}")
+    if settings.models_per_replica < 1:
+        raise SystemExit(f"--models-per-replica: expected 1 or more, got {settings.models_per_replica}")
+    if settings.models_per_replica > 1 and not settings.memory_budget_gb:
+        raise SystemExit("--models-per-replica above 1 needs --memory-budget-gb: without it a worker holds one model")
+    if settings.max_replicas and settings.min_replicas > settings.max_replicas:
+        raise SystemExit(f"--min-replicas {settings.min_replicas} is above --max-replicas {settings.max_replicas}")
+    if settings.min_replicas and not settings.max_replicas:
+        raise SystemExit("--min-replicas needs --max-replicas (autoscaling between the two)")
