@@ -10,21 +10,29 @@ Importing this module does nothing but define functions: no model loads, no argu
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import signal
 import sys
+import webbrowser
 
-from pipelines import Registry, Studio
+from pipelines import AtelierError, Registry, Studio
 from settings import Settings, load_settings
 
 
 def build_studio(settings: Settings) -> Studio:
-    """The studio front over a runner that does the device work in this process."""
+    """The studio front over a runner that does the device work in this process, or on the cluster's
+    model workers when --cluster is set."""
     from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
+    from pipelines.zerogpu import on_zerogpu
 
     registry = Registry.with_folders(settings.model_folders)
     if settings.model not in registry.names:
         raise SystemExit(f"--model {settings.model!r} is not a preset: {', '.join(registry.names)}")
+    if settings.cluster:
+        return Studio(cluster_runner(settings), registry, outputs=settings.outputs, max_pixels=settings.max_pixels,
+                      max_images=settings.max_images)
     manager = PipelineManager(
         registry,
         device=settings.device,
@@ -33,6 +41,10 @@ def build_studio(settings: Settings) -> Studio:
         gpu_speed=settings.gpu_speed,
         offline=settings.offline,
     )
+    if on_zerogpu():
+        # ZeroGPU lends the GPU to each job in a process forked from this one: a model loaded here, at
+        # start-up and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
+        manager.resident_model(settings.model)
     return local_studio(
         manager,
         vae_tiling_pixels=settings.vae_tiling_pixels,
@@ -42,13 +54,42 @@ def build_studio(settings: Settings) -> Studio:
     )
 
 
+def cluster_runner(settings: Settings):
+    """The model workers of a Ray cluster (started here for --cluster local), saying what it waits for.
+    Raises an AtelierError that says what to do when Ray or the workers cannot be had."""
+    from pipelines.cluster import ClusterSpec, start_cluster
+    from pipelines.worker import WorkerConfig
+
+    spec = ClusterSpec(
+        address=settings.cluster,
+        replicas=settings.replicas,
+        min_replicas=settings.min_replicas,
+        max_replicas=settings.max_replicas,
+    )
+    config = WorkerConfig(
+        model_folders=settings.model_folders,
+        device=settings.device,
+        dtype=settings.dtype,
+        memory_budget_gb=settings.memory_budget_gb,
+        models_per_replica=settings.models_per_replica,
+        vae_tiling_pixels=settings.vae_tiling_pixels,
+        gpu_speed=settings.gpu_speed,
+        offline=settings.offline,
+        preload=settings.model,
+    )
+    return start_cluster(spec, config, say=lambda line: print(f"Cluster: {line}", flush=True))
+
+
 def build_app(settings: Settings, studio: Studio | None = None):
     """The Gradio Blocks for these settings (over `studio`, or one built for them), with its queue
     configured (not launched)."""
     from ui import build_ui
 
-    demo = build_ui(studio or build_studio(settings), model=settings.model)
-    return demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
+    studio = studio or build_studio(settings)
+    demo = build_ui(studio, model=settings.model)
+    # The events that run a model share one concurrency group: one job at a time per model worker.
+    jobs_at_once = getattr(studio.runner, "capacity", 1)
+    return demo.queue(max_size=settings.queue_size, default_concurrency_limit=jobs_at_once)
 
 
 def is_loopback(host: str) -> bool:
@@ -67,7 +108,6 @@ def launch_options(settings: Settings) -> dict:
         server_name=settings.host,
         server_port=settings.port,
         auth=settings.accounts or None,
-        inbrowser=settings.open_browser,
         max_file_size="25mb",  # uploads are refused past this before they reach any handler
         footer_links=["api"],
         theme=THEME,
@@ -92,6 +132,20 @@ def serve_in_background(argv: list[str]):
     return demo, f"http://127.0.0.1:{port}/"
 
 
+def quiet_start_up() -> None:
+    """transformers warns on every start that its image processors fall back to PIL without
+    torchvision. That fallback is what Atelier wants (torchvision would pull in a second torch build),
+    so those warnings say nothing a person can act on."""
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open `url` in a browser tab where there is a screen to show one; False where there is none."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False  # a server or a container: webbrowser would fail without a word
+    return webbrowser.open(url)
+
+
 def main(argv: list[str] | None = None) -> None:
     settings, args = load_settings(argv)
     if args.list_models:
@@ -99,18 +153,27 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{preset.name:12} {preset.label:34} {preset.source}")
         return
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    quiet_start_up()
     if not is_loopback(settings.host) and not settings.auth and not settings.public_demo:
         print(
             f"WARNING: serving on {settings.host} without a password: anyone on the network can use this "
             "machine's GPU and see what is generated. Set --auth user:password.",
             file=sys.stderr,
         )
-    demo = build_app(settings)
-    print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
     try:
-        demo.launch(**launch_options(settings))
-    except KeyboardInterrupt:
-        pass
+        demo = build_app(settings)
+    except AtelierError as e:  # Ray or the model workers could not be had: say what to do, exit non-zero
+        raise SystemExit(f"Atelier could not start: {e}") from None
+    print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
+    # A service manager stops the app with SIGTERM: close it as Ctrl+C does. Set after the studio is built,
+    # as Ray (--cluster) installs a handler of its own that aborts the process with a stack dump.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        demo.launch(**launch_options(settings), prevent_thread_lock=True, quiet=True)
+        opened = settings.open_browser and open_in_browser(demo.local_url)
+        where = "opened in your browser" if opened else "open this address in a browser"
+        print(f"Atelier is running at {demo.local_url} ({where}; Ctrl+C stops it)", flush=True)
+        demo.block_thread()
     finally:
         demo.close()
 

@@ -48,6 +48,18 @@ class Settings:
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
+    # The cluster (issue 17): where the device work runs when it does not run in this process.
+    cluster: str = _setting(
+        "",
+        "where models run: empty = in this process; 'local' = a Ray instance started here; "
+        "else a Ray address ('auto', 'ray://host:10001')",
+    )
+    replicas: int = _setting(0, "model workers on the cluster; 0 = one per GPU (one where there is no GPU)")
+    models_per_replica: int = _setting(
+        1, "models each worker keeps loaded; above 1 needs --memory-budget-gb (per worker)"
+    )
+    min_replicas: int = _setting(0, "autoscaling: fewest model workers (with --max-replicas)")
+    max_replicas: int = _setting(0, "autoscaling: most model workers; 0 = a fixed --replicas")
 
     @property
     def accounts(self) -> list[tuple[str, str]]:
@@ -92,19 +104,23 @@ def _convert(f: dataclasses.Field, text: str):
     return _parse_bool(text) if kind is bool else kind(text)
 
 
+def _shown(default) -> str:
+    """A default as the help shows it."""
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default) if default != "" else "empty"
+
+
 def argument_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="app.py",
-        description="Atelier: a browser studio that turns words into images.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = argparse.ArgumentParser(prog="app.py", description="Atelier: a browser studio that turns words into images.")
     for f in dataclasses.fields(Settings):
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} [env {env_name(f.name)}]"
+        help_text = f"{f.metadata['help']} (default: {_shown(f.default)}) [env {env_name(f.name)}]"
+        # No argparse default: a flag left out is absent, so the variable or the dataclass default applies.
         if isinstance(f.default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
-            p.add_argument(flag, type=type(f.default), default=None, help=help_text)
+            p.add_argument(flag, type=type(f.default), default=argparse.SUPPRESS, help=help_text)
     p.add_argument("--list-models", action="store_true", help="print the model presets and exit")
     return p
 
@@ -115,9 +131,8 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     args = argument_parser().parse_args(argv)
     values = {}
     for f in dataclasses.fields(Settings):
-        flag_value = getattr(args, f.name)
-        if flag_value is not None:
-            values[f.name] = flag_value
+        if f.name in args:
+            values[f.name] = getattr(args, f.name)
         elif env_name(f.name) in environ:
             try:
                 values[f.name] = _convert(f, environ[env_name(f.name)])
@@ -127,6 +142,7 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     if on_space and "public_demo" not in values:
         values["public_demo"] = True
     settings = Settings(**values)
+    check_cluster(settings)
     if settings.public_demo:
         # A public demo keeps nobody's images on disk, queues less and never opens a browser.
         settings = dataclasses.replace(
@@ -137,3 +153,19 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
             host="0.0.0.0" if on_space and "host" not in values else settings.host,
         )
     return settings, args
+
+
+def check_cluster(settings: Settings) -> None:
+    """Refuse cluster settings that cannot work, naming the flag, before anything starts (an address
+    is checked by trying it)."""
+    for name in ("replicas", "min_replicas", "max_replicas"):
+        if getattr(settings, name) < 0:
+            raise SystemExit(f"--{name.replace('_', '-')}: expected 0 or more, got {getattr(settings, name)}")
+    if settings.models_per_replica < 1:
+        raise SystemExit(f"--models-per-replica: expected 1 or more, got {settings.models_per_replica}")
+    if settings.models_per_replica > 1 and not settings.memory_budget_gb:
+        raise SystemExit("--models-per-replica above 1 needs --memory-budget-gb: without it a worker holds one model")
+    if settings.max_replicas and settings.min_replicas > settings.max_replicas:
+        raise SystemExit(f"--min-replicas {settings.min_replicas} is above --max-replicas {settings.max_replicas}")
+    if settings.min_replicas and not settings.max_replicas:
+        raise SystemExit("--min-replicas needs --max-replicas (autoscaling between the two)")

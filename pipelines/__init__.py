@@ -8,7 +8,7 @@ read from the task registry, so a new task needs no line here.
 """
 
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
-from .jobs import Job, Progress, Result, friendly
+from .jobs import Job, Progress, Result, friendly, log_failure
 from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
 from .recipe import Recipe, image_id, read_recipe
 from .registry import ModelPreset, Registry
@@ -41,6 +41,7 @@ __all__ = [
     "ValidationError",
     "friendly",
     "image_id",
+    "log_failure",
     "read_recipe",
     "recipe_differences",
     "step_label",

@@ -71,7 +71,7 @@ def open_upload(source: str | os.PathLike | Image.Image | None, field: str = "im
         except Image.DecompressionBombError:
             raise ValidationError(field, f"too large to open (limit {DECODE_LIMIT:,} pixels)") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ValidationError(field, f"not an image Atelier can read; use {_READABLE}") from None
+            raise ValidationError(field, f"the file is not an image, or it is damaged (Atelier reads {_READABLE})") from None
         if image.format not in FORMATS:
             raise ValidationError(field, f"{image.format} files are not accepted; use {_READABLE}")
     if image.width * image.height > DECODE_LIMIT:

@@ -12,7 +12,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from .sampling import generators, step_callback
+from .sampling import generators, schedule_length, step_callback
 
 if TYPE_CHECKING:
     from .tasks.morph import MorphRequest
@@ -122,4 +122,5 @@ class Renderer:
             latents = torch.cat([slerp(self.noise_a, self.noise_b, t) for t in ts])
             return list(pipe(latents=latents, width=r.width, height=r.height, generator=self._step_noise(ts), **common).images)
         latents = torch.cat([(1 - t) * self.latent_a + t * self.latent_b for t in ts])
+        common["num_inference_steps"] = schedule_length(r.steps, r.depth)  # at least one denoising step
         return list(pipe(image=latents, strength=r.depth, generator=generators([self.seed] * len(ts)), **common).images)

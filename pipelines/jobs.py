@@ -9,6 +9,7 @@ made from the work's outcome (recipes, saved files) once, by the first caller th
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ class Result:
 
 
 _DONE = object()
+log = logging.getLogger("atelier")
 
 
 class Job(Generic[T]):
@@ -129,6 +131,22 @@ class Job(Generic[T]):
             except BaseException as e:
                 self._error = e
             self._finished.set()
+
+
+def is_expected(error: BaseException) -> bool:
+    """A refusal, Stop, or a condition a person can act on (a model not on disk, too little memory)."""
+    return isinstance(error, (AtelierError, ValidationError, MemoryError)) or type(error).__name__ == "OutOfMemoryError"
+
+
+def log_failure(error: BaseException) -> None:
+    """Log a failed job once: anything unexpected with its own traceback (it is a bug), an expected
+    failure as one line, Stop not at all."""
+    if isinstance(error, Cancelled):
+        return
+    if is_expected(error):
+        log.warning("%s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+    else:
+        log.error("A job failed", exc_info=error)
 
 
 def friendly(error: BaseException) -> str:

@@ -22,7 +22,7 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, Dif
 
 from .acceleration import check_speed, speed_up
 from .downloads import Progress
-from .errors import AtelierError, ModelUnavailable
+from .errors import AtelierError
 from .registry import ModelPreset, Registry
 from .runner import ModelState
 
@@ -132,29 +132,44 @@ class PipelineManager:
 
     def resident_model(self, name: str, report: Progress | None = None) -> Resident:
         """The named model, loaded if it is not resident (download progress goes to `report`); marks it
-        most recently used."""
+        most recently used.
+
+        The resident models stay until the new one has loaded, so a failed switch (weights not on disk,
+        a damaged file) keeps the working model. Only when both do not fit in memory at once are the
+        unpinned ones unloaded first.
+        """
         with self.lock:
             if name in self._resident:
                 self._resident.move_to_end(name)
                 return self._resident[name]
             preset = self.registry.get(name)
-            estimate = max((r.bytes for r in self._resident.values()), default=0)
-            self._evict_for(estimate)
             start = time.perf_counter()
             try:
-                base = self._prepare(self._loader(preset, self.device, self.dtype, report))
-            except torch.OutOfMemoryError as e:
-                self.release_memory()
-                raise AtelierError(f"Not enough accelerator memory to load {preset.label}. Unload a model and try again.") from e
-            except (ModelUnavailable, AtelierError):
-                self.release_memory()
-                raise
-            except Exception as e:
-                self.release_memory()
-                raise AtelierError(f"{preset.label} could not be loaded: {e}") from e
+                base = self._load(preset, report)
+            except torch.OutOfMemoryError:
+                for other in [n for n, r in self._resident.items() if not r.pinned]:
+                    self.unload(other)
+                try:
+                    base = self._load(preset, report)
+                except torch.OutOfMemoryError as e:
+                    raise AtelierError(
+                        f"Not enough accelerator memory to load {preset.label}. Unload a model and try again."
+                    ) from e
             resident = Resident(preset, base, module_bytes(base), time.perf_counter() - start, {"txt2img": base})
+            self._evict_for(resident.bytes)
             self._resident[name] = resident
             return resident
+
+    def _load(self, preset: ModelPreset, report: Progress | None) -> DiffusionPipeline:
+        """The preset's pipeline, ready to run; a failure frees what the attempt took and says why."""
+        try:
+            return self._prepare(self._loader(preset, self.device, self.dtype, report))
+        except (torch.OutOfMemoryError, AtelierError):
+            self.release_memory()
+            raise
+        except Exception as e:
+            self.release_memory()
+            raise AtelierError(f"{preset.label} could not be loaded: {e}") from e
 
     def pipeline(self, model: str, kind: str, report: Progress | None = None) -> DiffusionPipeline:
         """The model's pipeline of this kind over its shared modules (created on first use, then cached)."""

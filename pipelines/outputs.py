@@ -17,7 +17,9 @@ KEEP_SCRATCH = 32  # job folders kept on disk; older ones are removed
 
 
 class OutputStore:
-    """Writes each result as a dated PNG with its recipe; a file appears whole or not at all."""
+    """Writes each job's results into a dated folder under one time stamp: its PNGs with their recipes,
+    numbered in the order the job made them (a morph's frames sort as they play), and its other files
+    (a morph's GIF and MP4). A file appears whole or not at all."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder).expanduser().resolve()

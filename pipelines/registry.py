@@ -87,6 +87,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             name="shapes",
             label="Shapes (embedded, 64×64, CPU)",
             source=str(EMBEDDED_MODEL),
+            inpaint_source=str(EMBEDDED_MODEL / "inpainting"),  # its own 9-channel U-Net, trained to add figures
             family="shapes",
             width=64,
             height=64,

@@ -6,7 +6,8 @@ unconditionally; where the `spaces` package is missing it is the identity.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 F = TypeVar("F", bound=Callable)
@@ -19,6 +20,11 @@ def gpu_seconds(steps: int, width: int, height: int, images: int) -> int:
     """How long to ask ZeroGPU for: proportional to the denoising work, within the Space's limits."""
     work = steps * images * width * height / 1_000_000 * SECONDS_PER_MEGAPIXEL_STEP
     return int(min(max(MIN_SECONDS, 10 + work), MAX_SECONDS))
+
+
+def on_zerogpu(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this is a ZeroGPU Space (as `spaces` itself reads it)."""
+    return environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 
 
 def on_gpu(fn: F, seconds: int) -> F:

@@ -228,28 +228,36 @@ def train_vae(args: argparse.Namespace, log) -> AutoencoderKL:
 
 
 def train_decoder(args: argparse.Namespace, log) -> AutoencoderKL:
-    """Fine-tune a trained autoencoder's decoder on scenes, its encoder frozen: the latent space the U-Net
-    learned stays exactly as it was, while pictures of several figures decode sharper."""
+    """Fine-tune a trained autoencoder's decoder on scenes in every drawing style, its encoder frozen: the
+    latent space the U-Net learned stays exactly as it was, while several figures and outlines (which the
+    first autoencoder, trained on single filled shapes, blurred) decode sharper."""
     torch.manual_seed(args.seed)
     vae = AutoencoderKL.from_pretrained(args.vae, dtype=torch.float32).to(args.device)
     vae.encoder.requires_grad_(False)
     vae.quant_conv.requires_grad_(False)
-    images, _ = dataset(args.images, args.seed + 30_000, args.workers)
-    held_out, _ = dataset(256, args.seed + 40_000, 1)
-    pixels, check = to_tensor(images, args.device), to_tensor(held_out, args.device)
-    with torch.no_grad():
-        latents = torch.cat([vae.encode(pixels[i : i + 256]).latent_dist.mean for i in range(0, len(pixels), 256)])
-        check_latents = vae.encode(check).latent_dist.mean
+    drawn = [dataset(args.images // len(STYLES), args.seed + 30_000 + i, args.workers, style=s)[0] for i, s in enumerate(STYLES)]
+    pixels = to_tensor(np.concatenate(drawn), args.device)
+    checks = {s: to_tensor(dataset(128, args.seed + 40_000 + i, 1, style=s)[0], args.device) for i, s in enumerate(STYLES)}
 
-    def psnr() -> float:
-        with torch.no_grad(), _autocast(args.device):
-            decoded = vae.decode(check_latents).sample.float().clamp(-1, 1)
-        return -10 * math.log10(F.mse_loss(decoded, check).item() / 4)
+    def encoded(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([vae.encode(x[i : i + 256]).latent_dist.mean for i in range(0, len(x), 256)])
+
+    latents = encoded(pixels)
+    check_latents = {s: encoded(x) for s, x in checks.items()}
+
+    def psnr() -> str:
+        scores = []
+        for style, x in checks.items():
+            with torch.no_grad(), _autocast(args.device):
+                decoded = vae.decode(check_latents[style]).sample.float().clamp(-1, 1)
+            scores.append(f"{style} {-10 * math.log10(F.mse_loss(decoded, x).item() / 4):.2f} dB")
+        return ", ".join(scores)
 
     learning = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
     opt = torch.optim.AdamW(learning, lr=args.lr)
     gen = torch.Generator(args.device).manual_seed(args.seed)
-    log(f"decoder: held-out PSNR {psnr():.2f} dB before")
+    log(f"decoder: held-out PSNR {psnr()} before")
     start, step, saved = time.time(), 0, time.time()
     while step < args.steps and time.time() - start < args.max_minutes * 60:
         pick = torch.randint(len(latents), (args.batch,), device=args.device, generator=gen)
@@ -261,11 +269,11 @@ def train_decoder(args: argparse.Namespace, log) -> AutoencoderKL:
         opt.step()
         step += 1
         if time.time() - saved > args.save_minutes * 60:
-            log(f"decoder step {step}: held-out PSNR {psnr():.2f} dB ({time.time() - start:.0f} s); checkpoint")
+            log(f"decoder step {step}: held-out PSNR {psnr()} ({time.time() - start:.0f} s); checkpoint")
             copy.deepcopy(vae).cpu().half().save_pretrained(args.out)
             saved = time.time()
     args.steps_run = step
-    log(f"decoder: {step} steps, held-out PSNR {psnr():.2f} dB after")
+    log(f"decoder: {step} steps, held-out PSNR {psnr()} after")
     return vae
 
 
@@ -488,7 +496,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="output folder (diffusers format)")
     p.add_argument("--vae", type=Path, help="stages 'decoder', 'data' and 'unet': a trained autoencoder folder")
     p.add_argument("--data", type=Path, help="stage 'unet': a folder written by stage 'data'")
-    p.add_argument("--start", type=Path, help="stages 'inpaint' and 'lora': the trained text-to-image model folder")
+    p.add_argument("--start", type=Path, help="stages 'inpaint' and 'lora': the trained text-to-image model folder; "
+                   "stage 'unet': go on training that model's U-Net and text encoder")
     p.add_argument("--style", choices=STYLES, default="outline", help="stage 'lora': the drawing style it learns")
     p.add_argument("--rank", type=int, default=8, help="stage 'lora': the rank of its matrices")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -555,6 +564,9 @@ def main(argv: list[str] | None = None) -> None:
             vae.cpu().half().save_pretrained(args.out)
         elif args.stage == "data":
             write_data(args, vae, log)
+        elif args.start:  # more steps on a trained model: its U-Net and text encoder go on learning
+            base = StableDiffusionPipeline.from_pretrained(args.start, dtype=torch.float32)
+            train_unet(args, vae, log, text_encoder=base.text_encoder, unet=base.unet)
         else:
             train_unet(args, vae, log)
         if args.stage == "all":  # the inpainting variant lives in the model's own folder

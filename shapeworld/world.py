@@ -19,7 +19,7 @@ import numpy as np
 IMAGE_SIZE = 64
 _SUPERSAMPLE = 4  # draw at 4× and downsample: anti-aliased edges like a real picture
 _GAP_PX = 2  # figures of one scene stay this many pixels apart, so each reads as its own blob
-OUTLINE_PX = 2.5  # the edge of an outlined figure (the `outline` LoRA's style), in 64×64 pixels
+OUTLINE_PX = 4.0  # the edge of an outlined figure (the `outline` LoRA's style), in 64×64 pixels: one latent cell
 STYLES = ("filled", "outline")
 
 COLOURS: dict[str, tuple[int, int, int]] = {

@@ -279,3 +279,27 @@ def test_each_person_sees_only_their_own_images_and_anothers_id_is_not_found(two
     assert bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")[0]["image_id"] == theirs[0]["image_id"]
     assert len(bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")) == 1  # ann's image ends the chain
     assert list((outputs / "users" / "ann").rglob("*.png")) and list((outputs / "users" / "bob").rglob("*.png"))
+def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path):
+    """Service managers (systemd, Kubernetes) stop the app with SIGTERM: it closes and exits 0."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--no-open-browser", "--port", str(port), "--outputs", str(tmp_path)],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    printed = []
+    deadline = time.monotonic() + 60
+    while not any("Running on" in line for line in printed):
+        assert time.monotonic() < deadline and app.poll() is None, printed
+        printed.append(app.stdout.readline())
+    app.send_signal(signal.SIGTERM)
+    assert app.wait(timeout=30) == 0, app.stdout.read()

@@ -485,3 +485,15 @@ def test_the_library_at_phone_width(browser, app_url, client):
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 391, button
     assert errors == []
     page.context.close()
+def test_a_file_that_is_not_an_image_is_refused_in_words_and_the_app_keeps_serving(browser, app_url, tmp_path):
+    junk = tmp_path / "notes.png"
+    junk.write_bytes(b"this is not a picture at all" * 10)
+    page, _ = open_page(browser, app_url)
+    open_tab(page, "Variations")
+    page.locator("#tab-variations input[type=file]").first.set_input_files(str(junk))
+    assert "That file is not an image, or it is damaged." in toast(page)
+    open_tab(page, "Inpaint")
+    page.locator("#inpaint-editor input[type=file]").first.set_input_files(str(junk))
+    page.get_by_role("alert").filter(has_text="That file is not an image, or it is damaged.").wait_for(timeout=10_000)
+    open_tab(page, "Text to image")
+    generate_text(page)

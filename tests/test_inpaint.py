@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, ValidationError
-from pipelines.masks import composite, feather, grow, mask_array, match_colour, seam_score
+from pipelines.masks import composite, extend_canvas, feather, grow, mask_array, match_colour, seam_score
+from pipelines.tasks.inpaint import SEAM_THRESHOLD
 from tests.conftest import TINY, as_array
 
 
@@ -41,6 +42,7 @@ def test_pixels_outside_the_mask_are_bit_identical(tiny_studio, model, only_mask
         assert (as_array(out)[28:40, 24:36] != as_array(image)[28:40, 24:36]).any()  # the inside did change
     settings = result.recipes[0].settings
     assert settings["mask_hash"] and settings["seam"] is not None and settings["only_masked"] == only_masked
+    assert (settings["edge"] == "clean") == (settings["seam"] <= SEAM_THRESHOLD) or settings["edge"] == "blended"
 
 
 @pytest.mark.parametrize("size,box", [((64, 64), (30, 30, 31, 31)), ((64, 64), (0, 0, 10, 64)), ((60, 44), (5, 5, 20, 20))])
@@ -60,6 +62,20 @@ def test_outpainting_keeps_the_original_exactly(tiny_studio):
     assert out.size == (64, 64)
     assert (as_array(out)[8:48, 16:64] == as_array(image)).all()
     assert (as_array(out)[:8] != as_array(out)[8:9]).any()  # the new border was painted, not just copied
+
+
+@pytest.mark.parametrize("task", ["inpaint", "outpaint"])
+def test_few_steps_at_a_low_strength_still_paint(tiny_studio, task):
+    """1 step × strength 0.5 leaves diffusers no denoising step; one runs instead."""
+    image = scene(48, 48)
+    common = dict(model=TINY, prompt="x", image=image, seed=3, steps=1, strength=0.5, color_correction=False)
+    if task == "inpaint":
+        req, start = InpaintRequest(**common, mask=box_mask(48, 48, (16, 16, 32, 32))), image
+    else:
+        req, start = OutpaintRequest(**common, right=16), extend_canvas(image, 0, 16, 0, 0)[0]
+    out = tiny_studio.submit(req).result().images[0]
+    assert out.size == start.size
+    assert as_array(out).tobytes() != as_array(start).tobytes()  # a step painted something
 
 
 def test_empty_mask_is_refused_with_a_clear_message(tiny_studio):

@@ -515,7 +515,7 @@ def test_morph_frames_are_saved_in_order_with_the_animations_beside_them(tiny_st
     positions = [Recipe.from_dict(studio.library().get(None, Path(f).stem.rsplit("-", 1)[1])["recipe"]).settings["position"]
                  for f in frames]
     assert len(frames) == 4 and positions == sorted(positions) == [r.settings["position"] for r in result.recipes]
-    first = tmp_path / frames[0]
-    assert first.with_suffix(".gif").is_file() and first.with_suffix(".mp4").is_file()
-    assert Image.open(first.with_suffix(".gif")).n_frames == 4
+    run = tmp_path / frames[0].rsplit("-", 2)[0]  # <date>/<time>-morph-<seed>
+    assert run.with_suffix(".gif").is_file() and run.with_suffix(".mp4").is_file()
+    assert Image.open(run.with_suffix(".gif")).n_frames == 4
     assert studio.library().count(None, task="morph") == 4

@@ -94,6 +94,31 @@ def test_a_failed_load_leaves_nothing_behind_and_the_next_load_works():
     assert [r.model for r in manager.resident()] == ["a"]
 
 
+def test_a_failed_switch_keeps_the_resident_model():
+    manager, loads = dummy_manager(0, {"a": 1, "bad": 1}, fail={"bad"})
+    manager.resident_model("a")
+    with pytest.raises(AtelierError, match="could not be loaded"):
+        manager.resident_model("bad")
+    assert [r.model for r in manager.resident()] == ["a"]
+    manager.resident_model("a")
+    assert loads == ["a", "bad"]  # the working model was never unloaded, so never loaded again
+
+
+def test_a_switch_that_does_not_fit_beside_the_resident_model_unloads_it_first():
+    presets = tuple(ModelPreset(name=n, label=n, source=n, family="sd15") for n in ("small", "big"))
+    manager = None
+
+    def loader(preset, device, dtype, report=None):
+        if preset.name == "big" and manager.is_resident("small"):
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return DummyPipe(1)
+
+    manager = PipelineManager(Registry(presets), device="cpu", loader=loader)
+    manager.resident_model("small")
+    manager.resident_model("big")
+    assert [r.model for r in manager.resident()] == ["big"]
+
+
 def test_the_lock_serialises_accelerator_work(tiny_model_dir):
     manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
     with manager.lock:

@@ -64,6 +64,22 @@ def test_gif_and_mp4_have_the_frames(tiny_studio):
     assert len(frames) == 8 and frames[0].shape[0] >= 256
 
 
+def test_the_animation_and_its_frames_are_saved_with_the_other_results_in_order(tiny_model_dir, tmp_path):
+    from pipelines.recipe import read_recipe
+    from tests.conftest import make_studio, tiny_registry
+
+    studio = make_studio(tiny_registry(tiny_model_dir), outputs=str(tmp_path))
+    req = MorphRequest(model=TINY, prompt=A, prompt_b=B, num_frames=12, seed=1, steps=1, width=64, height=64)
+    studio.morph(req).result()
+    frames = sorted(tmp_path.rglob("*.png"))
+    positions = [read_recipe(str(p)).settings["position"] for p in frames]
+    assert len(frames) == 12 and positions == sorted(positions)  # by name is the order they play
+    (gif,) = tmp_path.rglob("*.gif")
+    (mp4,) = tmp_path.rglob("*.mp4")
+    assert Image.open(gif).n_frames == 12 and len(list(iio.imiter(mp4))) == 12
+    assert gif.parent == frames[0].parent and gif.stem == frames[0].name.rsplit("-", 2)[0]  # one job's files
+
+
 def test_image_morph_runs_between_two_pictures(studio):
     from shapeworld.world import draw, scene_for
 
@@ -75,6 +91,12 @@ def test_image_morph_runs_between_two_pictures(studio):
     assert len(frames) == 3
     red = [as_array(f)[..., 0].mean() - as_array(f)[..., 2].mean() for f in frames]
     assert red[0] > red[-1]
+
+
+def test_image_morph_with_fewer_steps_than_its_depth_needs_still_denoises(tiny_studio):
+    a, b = Image.new("RGB", (64, 64), (200, 20, 20)), Image.new("RGB", (64, 64), (20, 20, 200))
+    req = MorphRequest(model=TINY, image_a=a, image_b=b, num_frames=3, seed=1, steps=1, depth=0.5, width=64, height=64)
+    assert len(tiny_studio.morph(req).result().images) == 3  # int(1 × 0.5) = 0 steps would fail in diffusers
 
 
 def test_old_animation_folders_are_removed():

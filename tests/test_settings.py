@@ -44,6 +44,9 @@ def test_help_documents_every_setting_and_its_variable():
     for f in dataclasses.fields(Settings):
         assert "--" + f.name.replace("_", "-") in out
         assert env_name(f.name) in out
+    flat = " ".join(out.split())  # argparse wraps lines
+    assert "None" not in flat
+    assert "(default: 7860)" in flat and "(default: shapes)" in flat and "(default: on)" in flat
 
 
 def test_readme_configuration_table_lists_every_setting():
@@ -85,3 +88,53 @@ def test_every_job_asks_zerogpu_for_time_by_its_own_size_and_count(tiny_model_di
     studio.submit(MorphRequest(model=TINY, prompt="a", prompt_b="b", num_frames=3, steps=2, width=96, height=64,
                                even_pacing=False)).result()
     assert asked == [("accelerator", (2, 96, 64, 3))]
+
+
+def test_a_plain_start_is_quiet_and_says_where_to_open_the_app(tmp_path):
+    """`python app.py` on a machine with no screen: no library warnings, no browser attempted in vain,
+    one line with the address to open."""
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--outputs", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        lines = [app.stdout.readline() for _ in range(2)]
+    finally:
+        app.terminate()
+        stderr = app.communicate(timeout=30)[1]
+    assert lines[0].startswith("Outputs: ")
+    assert f"http://127.0.0.1:{port}/ (open this address in a browser" in lines[1]
+    assert "torchvision" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_the_code_runs_on_the_python_zerogpu_runs():
+    """ZeroGPU runs Python 3.10, which this machine lacks: vermin reads every module for newer syntax,
+    modules and functions; the Space's front matter asks for that Python."""
+    root = Path(__file__).resolve().parent.parent
+    checked = subprocess.run(
+        [str(Path(sys.executable).parent / "vermin"), "-t=3.10-", "--violations", "--no-tips", "--eval-annotations",
+         "pipelines", "ui", "shapeworld", "bench", "tests", "app.py", "settings.py"],
+        capture_output=True, text=True, cwd=root,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    front_matter = (root / "README.md").read_text().split("---")[1]
+    assert 'python_version: "3.10' in front_matter
+
+
+def test_on_zerogpu_the_default_model_is_loaded_at_start_up(monkeypatch):
+    import app
+    from pipelines.zerogpu import on_zerogpu
+
+    settings, _ = load_settings(["--device", "cpu", "--outputs", ""], environ={})
+    assert not on_zerogpu({}) and on_zerogpu({"SPACES_ZERO_GPU": "true"})
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert [m.state for m in app.build_studio(settings).residency()][0] != "resident"  # elsewhere: on first use
+    monkeypatch.setenv("SPACES_ZERO_GPU", "1")
+    assert [m.model for m in app.build_studio(settings).residency() if m.state == "resident"] == ["shapes"]

@@ -59,7 +59,7 @@ def test_bad_drawings_are_refused_by_name(sketch, message):
 def test_a_file_that_is_not_an_image_is_refused_by_name(tmp_path):
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"this is not a picture at all" * 10)
-    with pytest.raises(ValidationError, match="sketch: not an image Atelier can read"):
+    with pytest.raises(ValidationError, match="sketch: the file is not an image, or it is damaged"):
         SketchRequest(model="shapes", prompt=PROMPT, sketch=str(junk)).validated(LIMITS)
 
 

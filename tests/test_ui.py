@@ -77,3 +77,53 @@ def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):
     assert same_parent(str(tmp_path / "sent.png"), parent) == parent
     assert same_parent({"background": str(tmp_path / "other.png"), "layers": []}, parent) is None
     assert same_parent(str(tmp_path / "other.png"), None) is None
+def test_a_bug_is_logged_once_with_its_own_traceback_and_a_refusal_not_at_all(capfd, caplog):
+    """Gradio prints a traceback for every error a handler raises unless told not to: a refusal of bad
+    input would dump one, and a bug would show only the message re-raised for the page."""
+    import socket
+
+    from gradio_client import Client
+
+    from pipelines import Job
+    from ui import build_ui
+
+    class FailingRunner(CannedRunner):
+        def submit(self, task, request, seeds):
+            def work():
+                raise RuntimeError("disk on fire")
+
+            job = Job()
+            job.run(work)
+            return job
+
+    demo = build_ui(Studio(FailingRunner(), Registry()), model="shapes").queue()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        request = dict(prompt="a red circle", seed=1, steps=2, width=64, height=64, model="shapes")
+        with pytest.raises(Exception, match="steps"):
+            client.predict(**{**request, "steps": 0}, api_name="/txt2img")
+        with pytest.raises(Exception, match="Something went wrong"):
+            client.predict(**request, api_name="/txt2img")
+    finally:
+        demo.close()
+    assert "Traceback" not in capfd.readouterr().err  # Gradio printed neither
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1 and str(logged[0].exc_info[1]) == "disk on fire"
+
+
+def test_an_inpainted_result_says_in_words_how_its_edge_was_handled():
+    from pipelines import Recipe
+    from ui.tabs.inpaint import seed_and_seam
+
+    def caption(**settings):
+        return seed_and_seam(Recipe(task="inpaint", model="shapes", prompt="x", seed=3, steps=4, guidance_scale=5.0,
+                                    scheduler="Euler a", width=64, height=64, settings=settings))
+
+    assert caption(seam=31.7, edge="blended") == "seed 3 · blended edge"
+    assert caption(seam=2.0, edge="clean") == "seed 3 · clean edge"
+    assert caption(seam=9.0, edge="visible") == "seed 3 · edge shows"
+    assert caption(seam=3.5) == "seed 3"  # a recipe from before the edge was recorded

@@ -45,6 +45,29 @@ def test_very_close_keeps_colour_and_shape_and_loose_wanders(studio, source):
 
 
 @pytest.mark.slow
+def test_the_default_similarity_keeps_colour_and_shape_in_most_variations(studio):
+    """bench/dial.py's sources: six large shapes of six colours, two variations each."""
+    from shapeworld.world import COLOURS, SHAPES, draw, scene_for
+
+    rng = np.random.default_rng(0)
+    sources = [draw(scene_for(rng, list(COLOURS)[i % 6], SHAPES[i % 3], "large", "center", "white")) for i in range(6)]
+    default = VariationsRequest.__dataclass_fields__["similarity"].default
+    kept = []
+    for source in sources:
+        reading = judge(source)
+        for out in vary(studio, Image.fromarray(source), default):
+            variation = judge(as_array(out))
+            kept.append(variation.colour == reading.colour and variation.shape == reading.shape)
+    assert np.mean(kept) >= 0.6, kept
+
+
+def test_the_default_similarity_is_a_subject_keeping_strength_on_the_stable_diffusion_families():
+    # The usual image-to-image rule: up to about half the noise the composition and subject stay.
+    default = VariationsRequest.__dataclass_fields__["similarity"].default
+    assert all(strength_for(default, family) <= 0.55 for family in ("sd15", "sd21", "sdxl"))
+
+
+@pytest.mark.slow
 def test_distance_grows_along_the_dial(studio, source):
     dial = [1.0, 0.6, 0.3, 0.0]
     means = [np.mean([distance(source, v) for v in vary(studio, source, s, seeds=(0, 1, 2))]) for s in dial]
@@ -75,6 +98,27 @@ def test_pixels_equal_a_direct_image_to_image_call(tiny_studio, tiny_model_dir):
                   num_inference_steps=4, guidance_scale=5.0, generator=[torch.Generator("cpu").manual_seed(7)]).images[0]
     req = VariationsRequest(model=TINY, image=image, prompt="a red circle", similarity=0.5, seed=7, steps=4)
     assert as_array(tiny_studio.submit(req).result().images[0]).tobytes() == as_array(direct).tobytes()
+
+
+@pytest.mark.parametrize("steps,similarity", [(1, 0.7), (2, 0.9)])
+def test_few_steps_still_run_one_denoising_step(tiny_studio, steps, similarity):
+    """int(steps × strength) is 0 here: diffusers alone would fail; one step runs instead."""
+    assert int(steps * strength_for(similarity, "sd15")) == 0
+    image = Image.new("RGB", (64, 64), (10, 200, 30))
+    req = VariationsRequest(model=TINY, image=image, similarity=similarity, seed=1, steps=steps)
+    result = tiny_studio.variations(req).result()
+    assert as_array(result.images[0]).tobytes() != as_array(image).tobytes()
+    assert result.recipes[0].steps == steps
+
+
+def test_the_schedule_is_lengthened_only_where_no_step_would_run():
+    from pipelines.sampling import schedule_length
+
+    for strength in np.linspace(0.01, 1.0, 100):
+        for steps in (1, 2, 3, 4, 20):
+            length = schedule_length(steps, float(strength))
+            assert int(length * strength) >= 1
+            assert length == steps or int((length - 1) * strength) == 0  # the shortest that runs a step
 
 
 def test_embedding_mode_without_an_adapter_is_refused_before_queueing(tiny_studio):

@@ -25,6 +25,7 @@ footer { display: none !important }
 .library-compare { width: 100%; font-size: .9em }
 .library-compare tr.differs { background: rgba(250, 204, 21, .28); font-weight: 600 }
 @media (max-width: 640px) { #library-gallery .grid-container { --grid-cols: 3 !important } }
+.upload-refused { color: var(--error-text-color); font-weight: 600; margin: .5em }
 """
 # Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
 JS = """
@@ -35,6 +36,19 @@ JS = """
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { pick('button.primary')?.click(); e.preventDefault(); }
     if (e.key === 'Escape') { pick('button.stop')?.click(); }
   });
+  // The image editor fails without a word on a file that is not a picture: say so beside it.
+  document.addEventListener('change', async (e) => {
+    const editor = e.target.closest?.('#inpaint-editor');
+    if (!editor || e.target.type !== 'file') return;
+    editor.parentElement.querySelector(':scope > .upload-refused')?.remove();
+    const file = e.target.files?.[0];
+    if (!file) return;
+    try { (await createImageBitmap(file)).close(); } catch {
+      const notice = Object.assign(document.createElement('p'), {className: 'upload-refused', role: 'alert',
+        textContent: 'That file is not an image, or it is damaged.'});
+      editor.after(notice);
+    }
+  }, true);
 }
 """
 

@@ -16,7 +16,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import ModelPreset, Recipe, Request, Result, Studio, ValidationError, friendly, image_id, read_recipe
+from pipelines import (ModelPreset, Recipe, Request, Result, Studio, ValidationError, friendly, image_id, log_failure,
+                       read_recipe)
 
 GPU = "accelerator"  # one concurrency group for every event that runs a model: one job at a time
 POLL_SECONDS = 0.25  # how often the handler looks for a job's newest progress and preview
@@ -191,6 +192,23 @@ def upload_path(value) -> str | None:
     return value.get("path") if isinstance(value, dict) else value
 
 
+NOT_AN_IMAGE = "That file is not an image, or it is damaged."
+
+
+def refuse_non_image(value):
+    """An upload that is not a picture (a renamed text file, a damaged PNG) is refused at once and
+    cleared, rather than kept until Generate fails on it."""
+    if not value:
+        return gr.skip()
+    try:
+        with Image.open(upload_path(value)) as picture:
+            picture.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        gr.Warning(NOT_AN_IMAGE)
+        return None
+    return gr.skip()
+
+
 def editor_value(image: Image.Image) -> dict:
     """A fresh image-editor value: the image with no painted layers, so no stale strokes survive."""
     return {"background": image, "layers": [], "composite": image}
@@ -209,7 +227,7 @@ def layers_mask(layers: list | None) -> Image.Image | None:
 def picked(gallery_value, recipes: list[dict] | None, index: int) -> tuple[Image.Image, str | None]:
     """The image selected in a gallery (or the first) and its id, for "Send to"."""
     if not gallery_value:
-        raise gr.Error("Nothing to send yet: generate an image first.")
+        raise gr.Error("Nothing to send yet: generate an image first.", print_exception=False)
     index = index if 0 <= (index or 0) < len(gallery_value) else 0
     item = gallery_value[index]
     path = item[0] if isinstance(item, (list, tuple)) else item
@@ -232,7 +250,7 @@ def stream(
     try:
         job = start()
     except ValidationError as e:
-        raise gr.Error(str(e), title="Check the settings") from None
+        raise gr.Error(str(e), title="Check the settings", print_exception=False) from None
     try:
         while True:
             event, ended = job.latest(POLL_SECONDS)
@@ -248,7 +266,8 @@ def stream(
         try:
             result = job.result()
         except Exception as e:
-            raise gr.Error(friendly(e)) from None
+            log_failure(e)  # once, with its own traceback where it is a bug
+            raise gr.Error(friendly(e), print_exception=False) from None
         for notice in result.notices:
             gr.Warning(notice)
         return result
@@ -369,6 +388,9 @@ def finish_tab(
     if source is None:
         return Tab(title, controls, panel)
     source.upload(same_parent, [source, parent], parent, api_visibility="private", queue=False)
+    if isinstance(source, gr.Image):  # the image editor's own check is in the page's script
+        # Queued, so that its warning reaches the page.
+        source.upload(refuse_non_image, source, source, preprocess=False, api_visibility="private")
     return Tab(title, controls, panel, Receive([source, parent], lambda image, image_id: (accept(image), image_id)))
 
 
@@ -410,11 +432,12 @@ def restore_values(path: str | None, model_names: tuple[str, ...]) -> Recipe | N
     try:
         recipe = read_recipe(path)
     except OSError:
-        raise gr.Error("That file is not an image Atelier can read.") from None
+        raise gr.Error("That file is not an image Atelier can read.", print_exception=False) from None
     if recipe is None:
-        raise gr.Error("That image carries no Atelier recipe.")
+        raise gr.Error("That image carries no Atelier recipe.", print_exception=False)
     if recipe.model not in model_names:
-        raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.")
+        offered = f"That image was made with {recipe.model!r}, which this server does not offer."
+        raise gr.Error(offered, print_exception=False)
     return recipe
 
 
@@ -434,7 +457,7 @@ def reuse_last_seed(button: gr.Button, controls: Controls, panel: ResultPanel) -
 
     def reuse(recipes: list | None):
         if not recipes:
-            raise gr.Error("No image yet whose seed could be reused.")
+            raise gr.Error("No image yet whose seed could be reused.", print_exception=False)
         return recipes[0]["seed"]
 
     button.click(reuse, panel.recipes, controls.fields["seed"], api_visibility="private", queue=False)

@@ -66,8 +66,10 @@ class DiskFiles:
         return path.relative_to(self.root).as_posix()
 
     def keep_beside(self, source: Path, image_path: str) -> str:
-        """Copy a file a run made besides its images (a GIF) next to one of them, named after it."""
-        target = Path(image_path).with_suffix(source.suffix).as_posix()
+        """Copy a file a run made besides its images (a GIF) next to one of them, named after the run: the
+        image's name without its place in the run and its id (`<time>-<task>-<seed>.gif`)."""
+        image = Path(image_path)
+        target = (image.parent / (image.name.rsplit("-", 2)[0] + source.suffix)).as_posix()
         _write_whole(self.root / target, source.read_bytes())
         return target
 

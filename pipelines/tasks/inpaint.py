@@ -156,30 +156,31 @@ def repaint(
         mask_image=crop_mask,
         width=size[0],
         height=size[1],
-        strength=request.strength,
-        **guided(request, seeds, on_step, should_stop),
+        **guided(request, seeds, on_step, should_stop, strength=request.strength),
     )
 
     # 5. Paste back and composite in pixel space; correct the colour where the seam shows.
-    images, seams = [], []
+    images, edges = [], []
     for generated in output.images:
         canvas = original.copy()
         canvas[top:bottom, left:right] = np.asarray(
             generated.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS)
         )
         result = composite(original, canvas, soft)
-        seam = seam_score(result, binary)
-        if request.color_correction and seam > SEAM_THRESHOLD:
-            corrected = composite(original, match_colour(canvas, original, binary), soft)
-            corrected_seam = seam_score(corrected, binary)
-            if corrected_seam < seam:
-                result, seam = corrected, corrected_seam
+        seam, edge = seam_score(result, binary), "clean"
+        if seam > SEAM_THRESHOLD:
+            edge = "visible"
+            if request.color_correction:
+                corrected = composite(original, match_colour(canvas, original, binary), soft)
+                corrected_seam = seam_score(corrected, binary)
+                if corrected_seam < seam:
+                    result, seam, edge = corrected, corrected_seam, "blended"
         images.append(Image.fromarray(result))
-        seams.append(round(seam, 2))
+        edges.append({"seam": round(seam, 2), "edge": edge})
 
-    # 6. Each result's recipe: its seam, the mask, and how the work was done.
+    # 6. Each result's recipe: its seam and what was done about it, the mask, and how the work was done.
     how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size))
-    return Output(images, seeds, [{"seam": seam, **how} for seam in seams])
+    return Output(images, seeds, [{**edge, **how} for edge in edges])
 
 
 def run(

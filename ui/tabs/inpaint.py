@@ -22,14 +22,20 @@ def from_editor(values: dict, *, with_mask: bool) -> dict:
     editor = values.pop("editor") or {}
     if not editor.get("background"):
         raise gr.Error(
-            "Upload an image first, then paint over the area to repaint." if with_mask else "Upload an image first."
+            "Upload an image first, then paint over the area to repaint." if with_mask else "Upload an image first.",
+            print_exception=False,
         )
     mask = {"mask": ui.layers_mask(editor.get("layers"))} if with_mask else {}
     return {**values, "image": editor["background"], **mask}
 
 
+EDGES = {"clean": "clean edge", "blended": "blended edge", "visible": "edge shows"}
+
+
 def seed_and_seam(recipe) -> str:
-    return f"seed {recipe.seed} · seam {recipe.settings['seam']:.1f}"
+    """The seed and, in words, how the repainted area meets the rest (recipes before "edge" have none)."""
+    edge = EDGES.get(recipe.settings.get("edge"))
+    return f"seed {recipe.seed} · {edge}" if edge else f"seed {recipe.seed}"
 
 
 def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:

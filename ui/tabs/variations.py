@@ -17,7 +17,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     settings, output = ui.columns()
     with settings:
         image = ui.source_image("Image to vary", height=300)
-        similarity = gr.Slider(0, 1, 0.7, step=0.05, label="Similarity", info="0 = loose · 1 = very close")
+        similarity = gr.Slider(0, 1, 0.7, step=0.05, label="Similarity", info="0 = a new picture · 0.7 keeps the subject · 1 = almost the same")
         controls.add("similarity", similarity)
         controls.add("prompt", ui.prompt_box("Steer (optional)", "same, but on a black background"))
         generate, stop = ui.run_buttons("variations", "Make variations")
