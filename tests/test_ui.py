@@ -61,3 +61,33 @@ def test_send_to_carries_the_image_and_its_id_into_every_tab_that_takes_one(tabs
         assert isinstance(receive.outputs[-1], gr.State) and values[-1] == "0123abcd", name
         picture = values[0]["background"] if isinstance(values[0], dict) else values[0]
         assert picture is image, name
+
+
+def test_a_refusal_in_the_page_names_the_label_and_over_http_the_parameter():
+    from pipelines import ValidationError
+    from ui.common import field_message
+
+    error = ValidationError("prompt_b", "must not be empty")
+    assert field_message(error, {"prompt_b": "To"}) == "To: must not be empty"
+    assert field_message(error, {}) == "prompt_b: must not be empty"
+
+
+def test_a_resized_upload_is_said_with_what_it_became_and_why(tmp_path):
+    from pipelines import VariationsRequest
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.new("RGB", (3000, 3000), "red").save(big)
+    Image.new("RGB", (32, 32), "red").save(small)
+    studio = Studio(CannedRunner(), Registry(), max_pixels=1024 * 1024)
+
+    def notices(model, path):
+        return studio.submit(VariationsRequest(model=model, image=str(path), num_images=1)).result().notices
+
+    assert notices("shapes", big)[0] == "The image (3000×3000) was scaled down to 64×64: the size this model works at."
+    assert notices("shapes", small)[0] == "The image (32×32) was scaled up to 64×64: the size this model works at."
+    assert notices("sd15", tmp_path / "big.png")[0].endswith("to 512×512: the size this model works at.")
+    mask = tmp_path / "mask.png"
+    Image.new("L", (3000, 3000), 255).save(mask)
+    inpaint = TASKS.get("inpaint").request(model="sd15", image=str(big), mask=str(mask), prompt="x")
+    said = studio.submit(inpaint).result().notices
+    assert said[0] == "The image (3000×3000) was scaled down to 1024×1024: this server takes at most 1,048,576 pixels."

@@ -1,6 +1,7 @@
 """The page: header, model picker with its residency panel, a tab per task, and what joins the tabs —
-every tab follows the model picker, "Send to" hands an image from one tab to another, and dropping an
-Atelier PNG on a tab's recipes restores that tab's settings."""
+every tab follows the model picker, "Send to" hands an image from one tab to another, and an Atelier PNG
+(given to "Restore settings", dropped on a prompt, or dropped on an image area, which offers it) restores
+that tab's settings."""
 
 from __future__ import annotations
 
@@ -12,24 +13,77 @@ import gradio as gr
 from pipelines import Studio
 
 from . import models
-from .common import Tab, picked, restore_values
+from .common import Tab, dropped_path, picked, recipe_in, restore_values
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
 CSS = """
 .hint { opacity: .7; font-size: .85em; margin-top: -.4em }
 footer { display: none !important }
+#title h1 { margin-bottom: .1em }
 /* A small picture (the embedded model's 64×64) fills its frame instead of sitting there as a thumbnail. */
 .source-image img { width: 100%; height: 100%; object-fit: contain }
+/* The live preview is shown whole, never cropped. */
+.live-preview img { object-fit: contain }
+/* Results: no scroll box inside the page, and a grid no wider than the window is tall, so a whole
+   batch of square pictures shows at a glance on a laptop. */
+.results .grid-wrap { max-height: none !important; overflow: visible !important }
+.results .grid-container { max-width: max(320px, calc(100vh - 290px)); margin: 0 auto }
+.send-row button { flex: 1 1 auto; min-width: 140px !important }
+.status:empty { display: none }
+/* Messages can be selected and copied (the command that fetches a model, say). */
+.toast-body, .toast-body * { user-select: text !important; -webkit-user-select: text !important }
+.clamp-note { font-size: .85em; color: var(--body-text-color-subdued); padding: .2em .4em }
+/* A phone: the settings column dissolves so the results come right after the main button, and the rest
+   of the settings after the results (`order`); every block takes the full width. */
+@media (max-width: 720px) {
+  .tab-body { flex-direction: column; align-items: stretch }
+  .tab-body > .settings { display: contents }
+  .tab-body > .output { order: 1 }
+  .tab-body > .settings > .run-row ~ * { order: 2 }
+  .hint { display: none }
+}
 """
-# Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
+# Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop. A number typed past a
+# slider's bounds is clamped by the slider: a note beside it says what was changed and why. An Atelier PNG
+# dropped on a prompt goes to that tab's "Restore settings" drop zone.
 JS = """
 () => {
+  const visible = (el) => el && el.offsetParent !== null;
+  const pick = (sel) => [...document.querySelectorAll(sel)].find(visible);
   document.addEventListener('keydown', (e) => {
-    const visible = (el) => el && el.offsetParent !== null;
-    const pick = (sel) => [...document.querySelectorAll(sel)].find(visible);
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { pick('button.primary')?.click(); e.preventDefault(); }
     if (e.key === 'Escape') { pick('button.stop')?.click(); }
   });
+  const noteClamp = (input) => {
+    const block = input.closest('.block');
+    block?.querySelector('.clamp-note')?.remove();
+    const value = parseFloat(input.value), low = parseFloat(input.min), high = parseFloat(input.max);
+    const bound = value > high ? ['more', 'at most', high] : value < low ? ['less', 'at least', low] : null;
+    if (isNaN(value) || !bound || !block) return;
+    const label = (input.getAttribute('aria-label') || '').replace('number input for ', '');
+    const note = document.createElement('div');
+    note.className = 'clamp-note';
+    note.setAttribute('role', 'status');
+    note.textContent = `${label}: ${value} is ${bound[0]} than this model and server allow ` +
+                       `(${bound[1]} ${bound[2]}), so it was set to ${bound[2]}.`;
+    block.appendChild(note);
+  };
+  const numberBox = (e) => e.target.matches && e.target.matches('input[type=number]') ? e.target : null;
+  document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && numberBox(e)) noteClamp(e.target); }, true);
+  document.addEventListener('blur', (e) => { if (numberBox(e)) noteClamp(e.target); }, true);
+  const promptOf = (e) => e.target.closest && e.target.closest('textarea');
+  document.addEventListener('dragover', (e) => { if (promptOf(e)) e.preventDefault(); }, true);
+  document.addEventListener('drop', (e) => {
+    const file = [...(e.dataTransfer?.files || [])].find((f) => f.type === 'image/png');
+    const zone = promptOf(e)?.closest('[role=tabpanel]')?.querySelector('.restore-row input[type=file]');
+    if (!file || !zone) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const files = new DataTransfer();
+    files.items.add(file);
+    zone.files = files.files;
+    zone.dispatchEvent(new Event('change', { bubbles: true }));
+  }, true);
 }
 """
 
@@ -48,19 +102,20 @@ def build_ui(studio: Studio, model: str | None = None) -> gr.Blocks:
 def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dict[str, Tab]]:
     """The page and its tabs by task name."""
     with gr.Blocks(title="Atelier", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
-        with gr.Row(equal_height=True):
-            gr.Markdown("# Atelier\nWords into images, every tab from the same model.", elem_id="title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=260):  # on a phone the picker wraps below, full width
+                gr.Markdown("# Atelier\nWords into images, every tab from the same model.", elem_id="title")
             picker = gr.Dropdown(
-                [(studio.preset(n).label, n) for n in studio.model_names],
+                models.picker_choices(studio),
                 value=model or studio.model_names[0],
                 label="Model",
                 scale=0,
-                min_width=300,
+                min_width=400,
                 elem_id="model-picker",
             )
-        models.render(studio, picker)
+        update_models = models.render(studio, picker)
         tabs: dict[str, Tab] = {}
-        with gr.Tabs() as switcher:
+        with gr.Tabs(overflow_behavior="wrap") as switcher:  # every tab in sight, on a phone too
             for name, module in tab_modules(studio).items():
                 with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
                     tabs[name] = module.render(studio, picker)
@@ -68,6 +123,8 @@ def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dic
         for name, tab in tabs.items():
             _wire_send(name, tab, tabs, switcher)
             _wire_restore(studio, tab, picker, tabs)
+        # Whether each model is here is read when the page opens, not when the server started.
+        demo.load(*update_models, api_visibility="private", queue=False)
     return demo, tabs
 
 
@@ -104,10 +161,13 @@ def _wire_send(name: str, tab: Tab, tabs: dict[str, Tab], switcher: gr.Tabs) -> 
 
 
 def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str, Tab]) -> None:
-    """An Atelier PNG dropped on the tab's recipes: its model is chosen (every tab follows it) and each
-    of this tab's controls that the recipe has a value for takes it."""
+    """An Atelier PNG given to the tab's "Restore settings" button (or, through the page's script,
+    dropped on a prompt): its model is chosen (every tab follows it) and each of this tab's controls that the recipe
+    has a value for takes it. One dropped on an image area is taken as the picture to work on, and the
+    panel offers to restore its settings as well."""
     following = [component for other in tabs.values() for component in other.controls.following]
     outputs = list(dict.fromkeys([picker, *following, *tab.controls.fields.values()]))
+    panel = tab.results
 
     def restore(path: str | None) -> dict:
         recipe = restore_values(path, studio.model_names)
@@ -121,4 +181,22 @@ def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str,
         gr.Info("Settings restored from the image's recipe.")
         return updates
 
-    tab.results.restore.upload(restore, tab.results.restore, outputs, api_visibility="private")
+    panel.restore.upload(restore, panel.restore, outputs, api_visibility="private")
+
+    def offer(value) -> tuple:
+        path = dropped_path(value)
+        recipe = recipe_in(path, studio.model_names)
+        if recipe is None:
+            return gr.Row(visible=False), "", None
+        what = f"“{recipe.prompt[:60]}”, seed {recipe.seed}, {studio.preset(recipe.model).label}"
+        return gr.Row(visible=True), f"This picture was made in Atelier ({what}).", path
+
+    def accept(path: str | None) -> dict:
+        return {**restore(path), panel.offer: gr.Row(visible=False)}
+
+    for area in tab.drops:
+        # Unprocessed: the file as it arrived, text chunks and all (processing re-encodes it).
+        area.upload(offer, area, [panel.offer, panel.offer_text, panel.offer_path], preprocess=False,
+                    api_visibility="private", queue=False)
+    panel.offer_accept.click(accept, panel.offer_path, [*outputs, panel.offer], api_visibility="private")
+    panel.offer_dismiss.click(lambda: gr.Row(visible=False), None, panel.offer, api_visibility="private", queue=False)
