@@ -103,6 +103,7 @@ def phone(browser, url: str, out: Path) -> None:
     page.goto(url)
     page.wait_for_selector("#txt2img-generate")
     generate(page, "a small red circle on a white background", 4)
+    page.evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=out / "phone.png")
     page.locator("#txt2img-generate").scroll_into_view_if_needed()
     page.evaluate("() => window.scrollBy(0, document.querySelector('#txt2img-prompt').getBoundingClientRect().top - 8)")

@@ -268,11 +268,14 @@ def test_an_atelier_png_dropped_on_a_prompt_or_an_image_offers_its_settings(brow
     # Inpaint: the picture becomes the one to work on, and the tab offers its settings.
     open_tab(page, "Inpaint")
     tab = page.locator("#tab-inpaint")
+    tab.locator("#inpaint-editor canvas").first.wait_for()
+    page.wait_for_timeout(1500)  # the editor readies its canvas before it takes a picture
     tab.locator("input[type=file]").first.set_input_files(files=[{"name": "made.png", "mimeType": "image/png",
                                                                    "buffer": data}])
-    offer = tab.locator(".restore-offer")
+    offer = tab.locator(".restore-offer").first
     offer.wait_for(timeout=30_000)
     assert "a small blue square" in offer.inner_text() and "seed 77" in offer.inner_text()
+    assert "Upload an image" not in tab.locator("#inpaint-editor").inner_text()  # and the picture is in the editor
     offer.get_by_role("button", name="Restore its settings").click()
     page.wait_for_function(
         "() => document.querySelector('#tab-inpaint textarea').value === 'a small blue square'", timeout=30_000
@@ -291,5 +294,5 @@ def test_an_atelier_png_dropped_on_a_prompt_or_an_image_offers_its_settings(brow
     )
     page.wait_for_timeout(1500)
     assert other.locator(".restore-offer").count() == 0
-    assert errors == []
+    assert errors == [], errors
     page.context.close()

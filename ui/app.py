@@ -13,7 +13,7 @@ import gradio as gr
 from pipelines import Studio
 
 from . import models
-from .common import Tab, dropped_path, picked, recipe_in, restore_values
+from .common import Tab, picked, recipe_in, restore_values
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
 CSS = """
@@ -29,7 +29,7 @@ footer { display: none !important }
 .results .grid-wrap { max-height: none !important; overflow: visible !important }
 .results .grid-container { max-width: max(320px, calc(100vh - 290px)); margin: 0 auto }
 .send-row button { flex: 1 1 auto; min-width: 140px !important }
-.status:empty { display: none }
+.status:empty, .offer-drop { display: none !important }
 /* Messages can be selected and copied (the command that fetches a model, say). */
 .toast-body, .toast-body * { user-select: text !important; -webkit-user-select: text !important }
 .clamp-note { font-size: .85em; color: var(--body-text-color-subdued); padding: .2em .4em }
@@ -71,18 +71,32 @@ JS = """
   const numberBox = (e) => e.target.matches && e.target.matches('input[type=number]') ? e.target : null;
   document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && numberBox(e)) noteClamp(e.target); }, true);
   document.addEventListener('blur', (e) => { if (numberBox(e)) noteClamp(e.target); }, true);
+  // A PNG given to an image area (dropped, or picked with its file dialog) also goes to the tab's hidden
+  // drop zone, where the server looks for a recipe and offers to restore it.
+  const toZone = (target, files, zoneSelector) => {
+    const file = [...(files || [])].find((f) => f.type === 'image/png');
+    const zone = target.closest('[role=tabpanel]')?.querySelector(zoneSelector);
+    if (!file || !zone) return false;
+    const given = new DataTransfer();
+    given.items.add(file);
+    zone.files = given.files;
+    zone.dispatchEvent(new Event('change', { bubbles: true }));
+    return true;
+  };
+  const areaOf = (e) => e.target.closest && e.target.closest('.image-area');
+  document.addEventListener('change', (e) => {
+    if (areaOf(e) && e.target.type === 'file') toZone(e.target, e.target.files, '.offer-drop input[type=file]');
+  }, true);
+  document.addEventListener('drop', (e) => {
+    if (areaOf(e)) toZone(e.target, e.dataTransfer?.files, '.offer-drop input[type=file]');
+  }, true);
   const promptOf = (e) => e.target.closest && e.target.closest('textarea');
   document.addEventListener('dragover', (e) => { if (promptOf(e)) e.preventDefault(); }, true);
   document.addEventListener('drop', (e) => {
-    const file = [...(e.dataTransfer?.files || [])].find((f) => f.type === 'image/png');
-    const zone = promptOf(e)?.closest('[role=tabpanel]')?.querySelector('.restore-row input[type=file]');
-    if (!file || !zone) return;
-    e.preventDefault();
-    e.stopPropagation();
-    const files = new DataTransfer();
-    files.items.add(file);
-    zone.files = files.files;
-    zone.dispatchEvent(new Event('change', { bubbles: true }));
+    if (promptOf(e) && toZone(e.target, e.dataTransfer?.files, '.restore-row input[type=file]')) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
   }, true);
 }
 """
@@ -163,8 +177,9 @@ def _wire_send(name: str, tab: Tab, tabs: dict[str, Tab], switcher: gr.Tabs) -> 
 def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str, Tab]) -> None:
     """An Atelier PNG given to the tab's "Restore settings" button (or, through the page's script,
     dropped on a prompt): its model is chosen (every tab follows it) and each of this tab's controls that the recipe
-    has a value for takes it. One dropped on an image area is taken as the picture to work on, and the
-    panel offers to restore its settings as well."""
+    has a value for takes it. One given to an image area is taken as the picture to work on, and (the
+    page's script handing it to the panel's hidden drop zone too) the panel offers to restore its
+    settings as well."""
     following = [component for other in tabs.values() for component in other.controls.following]
     outputs = list(dict.fromkeys([picker, *following, *tab.controls.fields.values()]))
     panel = tab.results
@@ -183,20 +198,16 @@ def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str,
 
     panel.restore.upload(restore, panel.restore, outputs, api_visibility="private")
 
-    def offer(value) -> tuple:
-        path = dropped_path(value)
+    def offer(path: str | None) -> tuple:
         recipe = recipe_in(path, studio.model_names)
         if recipe is None:
-            return gr.Row(visible=False), "", None
+            return gr.Group(visible=False), ""
         what = f"“{recipe.prompt[:60]}”, seed {recipe.seed}, {studio.preset(recipe.model).label}"
-        return gr.Row(visible=True), f"This picture was made in Atelier ({what}).", path
+        return gr.Group(visible=True), f"This picture was made in Atelier ({what})."
 
     def accept(path: str | None) -> dict:
-        return {**restore(path), panel.offer: gr.Row(visible=False)}
+        return {**restore(path), panel.offer: gr.Group(visible=False)}
 
-    for area in tab.drops:
-        # Unprocessed: the file as it arrived, text chunks and all (processing re-encodes it).
-        area.upload(offer, area, [panel.offer, panel.offer_text, panel.offer_path], preprocess=False,
-                    api_visibility="private", queue=False)
-    panel.offer_accept.click(accept, panel.offer_path, [*outputs, panel.offer], api_visibility="private")
-    panel.offer_dismiss.click(lambda: gr.Row(visible=False), None, panel.offer, api_visibility="private", queue=False)
+    panel.offer_drop.upload(offer, panel.offer_drop, [panel.offer, panel.offer_text], api_visibility="private")
+    panel.offer_accept.click(accept, panel.offer_drop, [*outputs, panel.offer], api_visibility="private")
+    panel.offer_dismiss.click(lambda: gr.Group(visible=False), None, panel.offer, api_visibility="private", queue=False)

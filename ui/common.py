@@ -144,9 +144,9 @@ class ResultPanel:
     restore: gr.UploadButton  # also where an Atelier PNG dropped on a prompt goes (the page's script)
     status: gr.Markdown
     live: gr.Image
-    offer: gr.Row  # "This picture was made in Atelier … [Restore its settings]", shown after such a drop
+    offer: gr.Group  # "This picture was made in Atelier … [Restore its settings]", shown after such a drop
     offer_text: gr.Markdown
-    offer_path: gr.State
+    offer_drop: gr.File
     offer_accept: gr.Button
     offer_dismiss: gr.Button
     caption: Callable[[Recipe], str] = seed_caption
@@ -201,11 +201,14 @@ def notices_text(notices: tuple[str, ...]) -> str:
 
 
 def result_panel(label: str = "Results", caption: Callable[[Recipe], str] = seed_caption) -> ResultPanel:
-    with gr.Row(visible=False, equal_height=True, elem_classes="restore-offer") as offer:
-        offer_text = gr.Markdown()
-        offer_accept = gr.Button("Restore its settings", size="sm", variant="primary", scale=0, min_width=160)
-        offer_dismiss = gr.Button("No, thanks", size="sm", scale=0, min_width=90)
-    offer_path = gr.State(None)
+    with gr.Group(visible=False, elem_classes="restore-offer") as offer:
+        offer_text = gr.Markdown(padding=True)
+        with gr.Row():
+            offer_accept = gr.Button("Restore its settings", size="sm", variant="primary")
+            offer_dismiss = gr.Button("No, thanks", size="sm")
+    # Where the page's script puts a PNG given to one of the tab's image areas (an editor re-draws what it
+    # is given, so its own value has lost the recipe): never shown.
+    offer_drop = gr.File(file_types=[".png"], type="filepath", label="Dropped picture", elem_classes="offer-drop")
     status = gr.Markdown("", elem_classes="status")
     live = gr.Image(
         label="Preview (still forming)",
@@ -244,7 +247,7 @@ def result_panel(label: str = "Results", caption: Callable[[Recipe], str] = seed
         return evt.index
 
     gallery.select(remember, None, selected, api_visibility="private", queue=False)
-    offers = dict(offer=offer, offer_text=offer_text, offer_path=offer_path, offer_accept=offer_accept,
+    offers = dict(offer=offer, offer_text=offer_text, offer_drop=offer_drop, offer_accept=offer_accept,
                   offer_dismiss=offer_dismiss)
     return ResultPanel(gallery, recipes, selected, send_row, restore, status, live, caption=caption, **offers)
 
@@ -265,7 +268,6 @@ class Tab:
     controls: Controls
     results: ResultPanel
     receive: Receive | None = None
-    drops: list = field(default_factory=list)  # image areas where a dropped Atelier PNG offers a restore
 
 
 def upload_path(value) -> str | None:
@@ -477,25 +479,22 @@ def finish_tab(
     source=None,
     parent: gr.State | None = None,
     accept: Callable[[Image.Image], Any] = lambda image: image,
-    drops: list | None = None,
 ) -> Tab:
     """What every tab ends with: Stop cancels its events (the half-made preview goes, the previous
     results stay, and the status says so), "Reuse last" works, and where it takes an image (`source`),
-    an upload starts a new lineage and "Send to" lands there with the image's id. `drops` are the
-    image areas where a dropped Atelier PNG offers to restore the tab's settings (`source` by default)."""
+    an upload starts a new lineage and "Send to" lands there with the image's id."""
     stop.click(panel.stopped, None, [panel.status, panel.live], cancels=events, api_visibility="private", queue=False)
     reuse_last_seed(reuse, controls, panel)
-    drops = drops if drops is not None else [source] if source is not None else []
     if source is None:
-        return Tab(title, controls, panel, drops=drops)
+        return Tab(title, controls, panel)
     source.upload(lambda: None, None, parent, api_visibility="private", queue=False)  # a new upload has no parent
     receive = Receive([source, parent], lambda image, image_id: (accept(image), image_id))
-    return Tab(title, controls, panel, receive, drops=drops)
+    return Tab(title, controls, panel, receive)
 
 
 def source_image(label: str, height: int) -> gr.Image:
     """An image a task starts from, kept as a PNG file the request opens; a small one fills its frame."""
-    look = dict(height=height, elem_classes="source-image")
+    look = dict(height=height, elem_classes=["source-image", "image-area"])
     return gr.Image(label=label, type="filepath", format="png", sources=["upload", "clipboard"], **look)
 
 
@@ -510,16 +509,9 @@ def image_editor(editor: type = gr.ImageEditor, **kw):
         eraser=gr.Eraser(default_size="auto"),
         transforms=(),
         height=420,
+        elem_classes="image-area",
         **kw,
     )
-
-
-def dropped_path(value) -> str | None:
-    """The server-side path of a picture as it arrived in an image area (unprocessed): an image's file
-    data, or an editor's background."""
-    if isinstance(value, dict) and "background" in value:
-        value = value["background"]
-    return upload_path(value)
 
 
 def recipe_in(path: str | None, model_names: tuple[str, ...]) -> Recipe | None:

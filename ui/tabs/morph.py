@@ -57,5 +57,5 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     event = ui.task_events(
         studio, MorphRequest, results, generate, inputs, fields, files=images, optional=images, describe=frame_progress
     )
-    source = dict(source=image_a, parent=parent, drops=[image_a, image_b])
+    source = dict(source=image_a, parent=parent)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)
