@@ -405,17 +405,18 @@ def api_endpoint(
     fields: dict,
     files: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
+    lineage: bool = True,
 ):
     """The task's HTTP endpoint, named after it: the request's fields as named parameters, images as
     plain files that the request opens itself (so a bad upload is refused with its name; the `optional`
-    ones may be left out), and the image id the work starts from as `parent`. Values arrive
+    ones may be left out), and (with `lineage`) the image id the work starts from as `parent`. Values arrive
     unprocessed, so every refusal names its field (Gradio's own slider check would answer first, with
     only the bound)."""
     with gr.Row(visible=False):
         uploads = {name: gr.File(label=name) for name in files}
-        parent = gr.Textbox("", label="parent")
+        parent = {"parent": gr.Textbox("", label="parent")} if lineage else {}
         button = gr.Button(request_type.task)
-    inputs = {**uploads, **fields, "parent": parent}
+    inputs = {**uploads, **fields, **parent}
     prepare = (lambda values: {**values, **{name: upload_path(values[name]) for name in files}}) if files else None
     handler = task_handler(studio, request_type, panel, prepare)
     # A file input has no value to show as its default; the handler's signature gives those that may be
@@ -451,10 +452,11 @@ def task_events(
     optional: tuple[str, ...] = (),
     labels: dict[str, str] | None = None,
     describe: Callable[[dict], Callable[[Progress], str]] | None = None,
+    lineage: bool = True,
 ):
     """A task's two events: its button's (values as the page's components hand them over, through
     `prepare`; refusals name the inputs' labels, plus `labels` for fields `prepare` makes) and its HTTP
-    endpoint (`api_fields`, plus `files`). Returns the button's event."""
+    endpoint (`api_fields`, plus `files`, and `parent` with `lineage`). Returns the button's event."""
     page = Page(labels_of(inputs, **(labels or {})), describe)
     event = button.click(
         task_handler(studio, request_type, panel, prepare, page=page),
@@ -464,7 +466,7 @@ def task_events(
         concurrency_id=GPU,
         show_progress_on=[panel.gallery],  # over the results, never over the preview being watched
     )
-    api_endpoint(studio, request_type, panel, api_fields, files, optional)
+    api_endpoint(studio, request_type, panel, api_fields, files, optional, lineage)
     return event
 
 

@@ -83,7 +83,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     ):
         inputs = {"editor": editor, **fields, "parent": parent}
         prepare = partial(from_editor, with_mask=with_mask)
-        labels = {"image": editor.label, "mask": editor.label}  # what the editor's value becomes
+        labels = {"image": "Image", "mask": "Mask"}  # what the editor's value becomes
         event = ui.task_events(
             studio, request_type, results, button, inputs, fields, prepare=prepare, files=files, labels=labels
         )

@@ -45,9 +45,9 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     with output:
         results = ui.result_panel()
 
-    # The HTTP API's parameters keep their historical order (`model` is the page's picker).
+    # The HTTP API's parameters keep their order, and no `parent`: an image made from words has none.
     fields = {name: model if name == "model" else controls.fields[name] for name in API}
-    event = ui.task_events(studio, Txt2ImgRequest, results, generate, fields, fields)
+    event = ui.task_events(studio, Txt2ImgRequest, results, generate, fields, fields, lineage=False)
 
     def choose_aspect(aspect: str, model: str):
         p = studio.preset(model)
