@@ -1,83 +1,130 @@
-"""Regenerate the README's screenshots: each tab at desktop size, in use, and Inpaint on a tablet.
+"""Regenerate the README's screenshots from the app started as a user starts it (`python app.py`): each
+tab on a laptop (1440×900) after making something, Inpaint on a tablet (768×1024), and Text to image on a
+phone (390×844).
 
     python docs/screenshots.py       # needs Debian's chromium and playwright
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
+from playwright.sync_api import sync_playwright
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-import app  # noqa: E402
-
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
 
-def wait_results(page, index: int, count: int, alt: str = "seed") -> None:
-    page.wait_for_function(
-        f"() => document.querySelectorAll('.results')[{index}].querySelectorAll(\"img[alt^='{alt}']\").length >= {count}",
-        timeout=120_000,
-    )
+def start_app(outputs: str) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on a free port, as a person runs it; returns once it answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "app.py", "--port", str(port), "--no-open-browser", "--outputs", outputs]
+    app = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url)
+            return app, url
+        except OSError:
+            time.sleep(0.5)
+    app.terminate()
+    raise SystemExit("the app did not start")
+
+
+def wait_results(page, tab: str, count: int, alt: str = "seed") -> None:
+    images = f"document.querySelector('#tab-{tab} .results').querySelectorAll(\"img[alt^='{alt}']\")"
+    page.wait_for_function(f"() => {images}.length >= {count}", timeout=180_000)
     page.wait_for_timeout(1500)  # the gallery stays dimmed until the event has fully ended
 
 
+def generate(page, prompt: str, images: int) -> None:
+    page.locator("#txt2img-prompt textarea").fill(prompt)
+    page.locator("input[aria-label='number input for Images']").fill(str(images))
+    page.locator("input[aria-label='number input for Images']").press("Enter")
+    page.locator("#txt2img-generate").click()
+    wait_results(page, "txt2img", images)
+
+
+def laptop(browser, url: str, out: Path) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#txt2img-generate")
+    generate(page, "a large blue triangle on a white background", 4)
+    page.screenshot(path=out / "txt2img.png")
+
+    page.get_by_role("button", name="Send to Variations").first.click()
+    page.locator("#variations-generate").click()
+    wait_results(page, "variations", 4)
+    page.screenshot(path=out / "variations.png")
+
+    page.get_by_role("tab", name="Morph").click()
+    page.get_by_label("From", exact=True).fill("a red circle on a white background")
+    page.get_by_label("To", exact=True).fill("a blue circle on a white background")
+    page.locator("#morph-generate").click()
+    wait_results(page, "morph", 8, alt="t = ")
+    page.screenshot(path=out / "morph.png")
+    page.close()
+
+
+def tablet(browser, url: str, out: Path) -> None:
+    page = browser.new_page(viewport={"width": 768, "height": 1024}, has_touch=True)
+    page.goto(url)
+    page.wait_for_selector("#txt2img-generate")
+    generate(page, "a large purple square on a gray background", 1)
+    page.get_by_role("button", name="Send to Inpaint").first.click()
+    editor = page.locator("#inpaint-editor")
+    editor.locator("canvas").first.wait_for()
+    page.wait_for_timeout(1000)
+    editor.get_by_role("button", name="Brush").first.click()
+    box = editor.locator("canvas").last.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=10)
+    page.mouse.up()
+    page.get_by_label("What goes there").fill("a yellow circle on a gray background")
+    page.locator("#inpaint-generate").click()
+    wait_results(page, "inpaint", 2)
+    page.screenshot(path=out / "inpaint-tablet.png")
+    page.close()
+
+
+def phone(browser, url: str, out: Path) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page.goto(url)
+    page.wait_for_selector("#txt2img-generate")
+    generate(page, "a small red circle on a white background", 4)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=out / "phone.png")
+    page.locator("#txt2img-generate").scroll_into_view_if_needed()
+    page.evaluate("() => window.scrollBy(0, document.querySelector('#txt2img-prompt').getBoundingClientRect().top - 8)")
+    page.screenshot(path=out / "phone-results.png")
+    page.close()
+
+
 def main() -> None:
-    demo, url = app.serve_in_background(["--outputs", ""])
     out = ROOT / "docs"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url)
-        page.wait_for_selector("#txt2img-generate")
-        page.locator("#txt2img-prompt textarea").fill("a large blue triangle on a white background")
-        page.locator("input[aria-label='number input for Images']").fill("4")
-        page.locator("input[aria-label='number input for Images']").press("Enter")
-        page.locator("#txt2img-generate").click()
-        wait_results(page, 0, 4)
-        page.screenshot(path=out / "txt2img.png")
-
-        page.get_by_role("button", name="Send to Variations").first.click()
-        page.locator("#variations-generate").click()
-        wait_results(page, 1, 4)
-        page.screenshot(path=out / "variations.png")
-
-        page.get_by_role("tab", name="Morph").click()
-        page.get_by_label("From", exact=True).fill("a red circle on a white background")
-        page.get_by_label("To", exact=True).fill("a blue circle on a white background")
-        page.locator("#morph-generate").click()
-        wait_results(page, 2, 8, alt="t = ")
-        page.screenshot(path=out / "morph.png")
-
-        tablet = browser.new_page(viewport={"width": 820, "height": 1180}, has_touch=True)
-        tablet.goto(url)
-        tablet.wait_for_selector("#txt2img-generate")
-        tablet.locator("#txt2img-prompt textarea").fill("a large purple square on a gray background")
-        tablet.locator("#txt2img-generate").click()
-        wait_results(tablet, 0, 1)
-        tablet.get_by_role("button", name="Send to Inpaint").first.click()
-        editor = tablet.locator("#inpaint-editor")
-        editor.locator("canvas").first.wait_for()
-        tablet.wait_for_timeout(1000)
-        editor.get_by_role("button", name="Brush").first.click()
-        box = editor.locator("canvas").last.bounding_box()
-        tablet.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.3)
-        tablet.mouse.down()
-        tablet.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=10)
-        tablet.mouse.up()
-        tablet.get_by_label("What goes there").fill("a yellow circle on a gray background")
-        tablet.locator("#inpaint-generate").click()
-        tablet.wait_for_function(  # the text-to-image result plus two inpainted ones (tabs render lazily)
-            "() => document.querySelectorAll(\".results img[alt^='seed']\").length >= 3", timeout=120_000
-        )
-        tablet.screenshot(path=out / "inpaint-tablet.png", full_page=True)
-        browser.close()
-    demo.close()
+    with tempfile.TemporaryDirectory() as outputs:
+        app, url = start_app(outputs)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+                laptop(browser, url, out)
+                tablet(browser, url, out)
+                phone(browser, url, out)
+                browser.close()
+        finally:
+            app.terminate()
+            app.wait()
     print("screenshots written to", out)
 
 

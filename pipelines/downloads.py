@@ -72,7 +72,7 @@ def download(preset: ModelPreset, dtype: torch.dtype, *, offline: bool, report: 
         )
     except Exception as e:  # no network, no such repo, a proxy's refusal: all need the same advice
         raise ModelUnavailable(
-            f"{preset.label} is not on this machine and could not be downloaded ({type(e).__name__}). "
+            f"{preset.label} is not on this machine and could not be downloaded now. "
             f"On a connected machine run: {fetch_command(preset, variant)}"
         ) from e
 

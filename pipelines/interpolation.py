@@ -55,13 +55,18 @@ def spacing(frames: list[Image.Image]) -> float:
 
 
 class Renderer:
-    """Renders frames at positions t ∈ [0, 1], reusing the prompt embeddings and the noise."""
+    """Renders frames at positions t ∈ [0, 1], reusing the prompt embeddings and the noise.
+
+    Progress is one count over the whole job, whatever the batches: `num_frames × steps` in all, each
+    batch adding its frames × the steps done, so step ÷ steps is how many frames are made.
+    """
 
     batch = 8  # frames per denoising call; batching is where the morph saves time
 
     def __init__(self, pipe: DiffusionPipeline, request: MorphRequest, seed: int, on_step, should_stop):
         self.pipe, self.request, self.seed = pipe, request, seed
         self.on_step, self.should_stop = on_step, should_stop
+        self.frames_done = 0
         self.cfg = request.guidance_scale > 1
         device = pipe._execution_device
         # 1. Encode each prompt once (the negative prompt is shared by both ends).
@@ -107,6 +112,17 @@ class Renderer:
             rendered.update(zip(chunk, self._batch(chunk)))
         return [rendered[t] for t in positions]
 
+    def _progress(self, frames: int):
+        """This batch's step hook, counting over the whole job (see the class)."""
+        if self.on_step is None:
+            return None
+        done, total_frames = self.frames_done, self.request.num_frames
+
+        def on_step(step: int, steps: int, latents) -> None:
+            self.on_step(done * steps + step * frames, total_frames * steps, latents)
+
+        return on_step
+
     def _batch(self, ts: list[float]) -> list[Image.Image]:
         r, pipe = self.request, self.pipe
         embeds = torch.cat([slerp(self.a, self.b, t) for t in ts])
@@ -115,12 +131,15 @@ class Renderer:
             negative_prompt_embeds=self.neg.expand(len(ts), -1, -1) if self.cfg else None,
             num_inference_steps=r.steps,
             guidance_scale=r.guidance_scale,
-            callback_on_step_end=step_callback(self.on_step, self.should_stop),
+            callback_on_step_end=step_callback(self._progress(len(ts)), self.should_stop),
             callback_on_step_end_tensor_inputs=["latents"],
         )
         if r.image_a is None:
             latents = torch.cat([slerp(self.noise_a, self.noise_b, t) for t in ts])
-            return list(pipe(latents=latents, width=r.width, height=r.height, generator=self._step_noise(ts), **common).images)
-        latents = torch.cat([(1 - t) * self.latent_a + t * self.latent_b for t in ts])
-        common["num_inference_steps"] = schedule_length(r.steps, r.depth)  # at least one denoising step
-        return list(pipe(image=latents, strength=r.depth, generator=generators([self.seed] * len(ts)), **common).images)
+            frames = pipe(latents=latents, width=r.width, height=r.height, generator=self._step_noise(ts), **common)
+        else:
+            latents = torch.cat([(1 - t) * self.latent_a + t * self.latent_b for t in ts])
+            common["num_inference_steps"] = schedule_length(r.steps, r.depth)  # at least one denoising step
+            frames = pipe(image=latents, strength=r.depth, generator=generators([self.seed] * len(ts)), **common)
+        self.frames_done += len(ts)
+        return list(frames.images)

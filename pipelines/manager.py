@@ -212,7 +212,15 @@ class PipelineManager:
     def models(self) -> list[ModelState]:
         """Every preset: resident ones as they are, the others with what choosing them would cost."""
         resident = {r.model: r for r in self.resident()}
-        return [resident.get(name) or ModelState(name, self.switch_cost(name)) for name in self.registry.names]
+        return [resident.get(name) or self._not_resident(name) for name in self.registry.names]
+
+    def _not_resident(self, name: str) -> ModelState:
+        cost = self.switch_cost(name)
+        if cost != "download":
+            return ModelState(name, cost)
+        # Full precision fetches the full-size weights: about twice the half-precision files.
+        gigabytes = self.registry.get(name).download_gb * (1 if self.dtype == torch.float16 else 2)
+        return ModelState(name, cost, download_gb=gigabytes)
 
     def is_resident(self, name: str) -> bool:
         return name in self._resident
@@ -251,10 +259,15 @@ class PipelineManager:
                 ctypes.CDLL(None).malloc_trim(0)
 
     def switch_cost(self, name: str) -> str:
-        """What choosing this model will cost now: resident, load from disk, or download."""
+        """What choosing this model will cost now: resident, load from disk, download, or — offline,
+        with the weights not here — "not available offline"."""
         if name in self._resident:
             return "resident"
         preset = self.registry.get(name)
+        from huggingface_hub import constants
+
         from .downloads import is_on_disk
 
-        return "load from disk" if is_on_disk(preset) else "download"
+        if is_on_disk(preset):
+            return "load from disk"
+        return "not available offline" if self.offline or constants.HF_HUB_OFFLINE else "download"

@@ -44,6 +44,7 @@ class ModelPreset:
     inpaint_source: str | None = None  # a dedicated inpainting checkpoint (9-channel U-Net)
     ip_adapter: IPAdapter | None = None
     variant: str | None = "fp16"  # weights variant to fetch for half precision
+    download_gb: float = 0.0  # about how much its first use downloads in half precision (0: nothing)
     # Linear map from the 4 latent channels (plus bias) to RGB in 0–1, for free live previews.
     latent_rgb: tuple[tuple[float, float, float], ...] | None = None
 
@@ -103,6 +104,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             name="sd15",
             label="Stable Diffusion 1.5",
             source="stable-diffusion-v1-5/stable-diffusion-v1-5",
+            download_gb=2.1,
             family="sd15",
             inpaint_source="stable-diffusion-v1-5/stable-diffusion-inpainting",
             ip_adapter=sd15_adapter,
@@ -113,6 +115,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             name="sd-turbo",
             label="SD-Turbo (1–4 steps)",
             source="stabilityai/sd-turbo",
+            download_gb=2.6,
             family="sd21",
             steps=2,
             guidance=0.0,
@@ -125,6 +128,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             name="sdxl",
             label="Stable Diffusion XL",
             source="stabilityai/stable-diffusion-xl-base-1.0",
+            download_gb=6.9,
             family="sdxl",
             width=1024,
             height=1024,
@@ -140,6 +144,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             name="sdxl-turbo",
             label="SDXL-Turbo (1–4 steps)",
             source="stabilityai/sdxl-turbo",
+            download_gb=6.9,
             family="sdxl",
             steps=2,
             guidance=0.0,

@@ -63,11 +63,12 @@ class ModelState:
     """One model as the residency panel shows it."""
 
     model: str
-    state: str  # "resident", "load from disk" or "download"
+    state: str  # "resident", "load from disk", "download" or "not available offline"
     device: str = ""
     dtype: str = ""
     megabytes: float = 0.0
     pinned: bool = False
+    download_gb: float = 0.0  # about how much choosing it downloads (state "download")
 
 
 class Runner(Protocol):

@@ -10,8 +10,13 @@ Importing this module loads no torch.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
+
+from PIL import Image
 
 from .errors import ValidationError
 from .jobs import Job, Result
@@ -85,10 +90,11 @@ class Studio:
             outputs folder (a public demo).
         """
         task = TASKS.of(request)
-        request = request.validated(self.limits(request.model))
-        seeds = request.draw_seeds()
-        keep = partial(self._finish, task, request, self.libraries.of(session), user)
-        return self.runner.submit(task.name, request, seeds).then(keep)
+        checked = request.validated(self.limits(request.model))
+        notices = resize_notices(request, checked, self.max_pixels)
+        seeds = checked.draw_seeds()
+        keep = partial(self._finish, task, checked, notices, self.libraries.of(session), user)
+        return self.runner.submit(task.name, checked, seeds).then(keep)
 
     def library(self, session: str | None = None) -> Library | None:
         """The library a session's results go into and its person looks in (see `Libraries.of`)."""
@@ -107,9 +113,11 @@ class Studio:
 
         return submit
 
-    def _finish(self, task: Task, request: Request, library: Library | None, user: str | None,
-                output: Output) -> Result:
-        """Recipes into the images, the images into the library, the task's files beside them."""
+    def _finish(self, task: Task, request: Request, notices: tuple[str, ...], library: Library | None,
+                user: str | None, output: Output) -> Result:
+        """Recipes into the images, the images into the library, the task's files beside them; what the
+        front changed (a resized upload) said first, then what the work reported."""
+        output = replace(output, notices=(*notices, *output.notices))
         recipes = [self._recipe(request, image, output, i) for i, image in enumerate(output.images)]
         for image, recipe in zip(output.images, recipes):
             attach(image, recipe)
@@ -164,3 +172,28 @@ class Studio:
     def close(self) -> None:
         self.runner.close()
         self.libraries.close()
+
+
+def resize_notices(given: Request, checked: Request, max_pixels: int) -> tuple[str, ...]:
+    """A sentence for each picture that validation scaled (into the pixel limit, or to the size the
+    model works at): what it was, what it became, and why."""
+    notices = []
+    for name in (f.name for f in dataclasses.fields(given)):
+        before, after = getattr(given, name), getattr(checked, name)
+        if not isinstance(after, Image.Image) or not isinstance(before, (str, os.PathLike, Image.Image)):
+            continue
+        if isinstance(before, Image.Image):
+            size = before.size
+        else:
+            with Image.open(before) as picture:  # reads the header only
+                size = picture.size
+        if sorted(size) == sorted(after.size):  # the same, or only turned upright
+            continue
+        pixels, now = size[0] * size[1], after.width * after.height
+        way = "down" if pixels > now else "up"
+        # Scaled into the server's limit (and no further), or fitted to the model's own size.
+        by_limit = pixels > max_pixels and now > max_pixels // 2
+        why = f"this server takes at most {max_pixels:,} pixels" if by_limit else "the size this model works at"
+        what = {"image_a": "first image", "image_b": "second image"}.get(name, name)
+        notices.append(f"The {what} ({size[0]}×{size[1]}) was scaled {way} to {after.width}×{after.height}: {why}.")
+    return tuple(notices)

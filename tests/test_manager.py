@@ -150,7 +150,7 @@ def test_out_of_memory_while_loading_is_a_clear_message_and_leaves_nothing():
 def test_residency_rows_say_what_a_switch_costs_and_unload_frees(tiny_model_dir):
     studio = make_studio(tiny_registry(tiny_model_dir))
     state = lambda: {r.model: r.state for r in studio.residency()}  # noqa: E731
-    assert state()[TINY] == "load from disk" and state()["sd15"] == "download"
+    assert state()[TINY] == "load from disk" and state()["sd15"] == "not available offline"  # the tests are offline
     assert [r.model for r in studio.residency()] == list(studio.model_names)
     studio.txt2img(Txt2ImgRequest(model=TINY, prompt="x", steps=1, width=64, height=64)).result()
     row = next(r for r in studio.residency() if r.model == TINY)
@@ -158,6 +158,17 @@ def test_residency_rows_say_what_a_switch_costs_and_unload_frees(tiny_model_dir)
     studio.pin(TINY, True)
     assert next(r for r in studio.residency() if r.model == TINY).pinned
     assert studio.unload(TINY) and state()[TINY] == "load from disk"
+
+
+def test_a_model_not_on_disk_says_how_much_it_downloads_or_that_it_cannot_be_had(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    online = {m.model: m for m in make_studio().residency()}
+    assert online["sd15"].state == "download" and online["sd15"].download_gb == 2 * 2.1  # float32 on a CPU
+    assert online["sdxl"].download_gb > online["sd15"].download_gb
+    offline = PipelineManager(Registry(), device="cpu", dtype="float16", offline=True)
+    assert {m.model: m.state for m in offline.models()}["sdxl"] == "not available offline"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's heap")

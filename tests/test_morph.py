@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import MorphRequest, Txt2ImgRequest
+from pipelines import MorphRequest, Progress, Txt2ImgRequest
 from pipelines.interpolation import slerp
 from shapeworld.judge import judge
 from tests.conftest import TINY, as_array
@@ -53,6 +53,24 @@ def test_even_pacing_spreads_the_change(studio):
     assert even.recipes[0].settings["spacing"]["final"] < uniform.recipes[0].settings["spacing"]["final"]
     positions = [r.settings["position"] for r in even.recipes]
     assert len(even.images) == 8 and sorted(positions) == positions
+
+
+@pytest.mark.parametrize("even_pacing", [False, True])
+def test_progress_is_one_count_over_the_whole_morph(tiny_studio, even_pacing):
+    """Batches of frames (the ends alone, the middle together, even pacing's second pass) still report
+    one rising count whose total is frames × steps, so the page can say "frame k of N"."""
+    from ui.tabs.morph import frame_progress
+
+    request = MorphRequest(model=TINY, prompt=A, prompt_b=B, num_frames=7, steps=3, width=64, height=64,
+                           seed=1, even_pacing=even_pacing)
+    job = tiny_studio.morph(request)
+    counts = [(e.step, e.total) for e in job.events() if e.total and not e.message]
+    assert job.result().images
+    assert {total for _, total in counts} == {7 * 3}
+    steps = [step for step, _ in counts]
+    assert steps == sorted(steps) and steps[-1] == 7 * 3
+    words = [frame_progress({"num_frames": 7})(e) for e in (Progress(1, 21), Progress(10, 21), Progress(21, 21))]
+    assert words == ["Frame 1 of 7", "Frame 4 of 7", "Frame 7 of 7"]
 
 
 def test_gif_and_mp4_have_the_frames(tiny_studio):

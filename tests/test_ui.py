@@ -77,6 +77,8 @@ def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):
     assert same_parent(str(tmp_path / "sent.png"), parent) == parent
     assert same_parent({"background": str(tmp_path / "other.png"), "layers": []}, parent) is None
     assert same_parent(str(tmp_path / "other.png"), None) is None
+
+
 def test_a_bug_is_logged_once_with_its_own_traceback_and_a_refusal_not_at_all(capfd, caplog):
     """Gradio prints a traceback for every error a handler raises unless told not to: a refusal of bad
     input would dump one, and a bug would show only the message re-raised for the page."""
@@ -127,3 +129,33 @@ def test_an_inpainted_result_says_in_words_how_its_edge_was_handled():
     assert caption(seam=2.0, edge="clean") == "seed 3 · clean edge"
     assert caption(seam=9.0, edge="visible") == "seed 3 · edge shows"
     assert caption(seam=3.5) == "seed 3"  # a recipe from before the edge was recorded
+
+
+def test_a_refusal_in_the_page_names_the_label_and_over_http_the_parameter():
+    from pipelines import ValidationError
+    from ui.common import field_message
+
+    error = ValidationError("prompt_b", "must not be empty")
+    assert field_message(error, {"prompt_b": "To"}) == "To: must not be empty"
+    assert field_message(error, {}) == "prompt_b: must not be empty"
+
+
+def test_a_resized_upload_is_said_with_what_it_became_and_why(tmp_path):
+    from pipelines import VariationsRequest
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.new("RGB", (3000, 3000), "red").save(big)
+    Image.new("RGB", (32, 32), "red").save(small)
+    studio = Studio(CannedRunner(), Registry(), max_pixels=1024 * 1024)
+
+    def notices(model, path):
+        return studio.submit(VariationsRequest(model=model, image=str(path), num_images=1)).result().notices
+
+    assert notices("shapes", big)[0] == "The image (3000×3000) was scaled down to 64×64: the size this model works at."
+    assert notices("shapes", small)[0] == "The image (32×32) was scaled up to 64×64: the size this model works at."
+    assert notices("sd15", tmp_path / "big.png")[0].endswith("to 512×512: the size this model works at.")
+    mask = tmp_path / "mask.png"
+    Image.new("L", (3000, 3000), 255).save(mask)
+    inpaint = TASKS.get("inpaint").request(model="sd15", image=str(big), mask=str(mask), prompt="x")
+    said = studio.submit(inpaint).result().notices
+    assert said[0] == "The image (3000×3000) was scaled down to 1024×1024: this server takes at most 1,048,576 pixels."

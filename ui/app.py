@@ -1,6 +1,7 @@
 """The page: header, model picker with its residency panel, a tab per task, and what joins the tabs —
-every tab follows the model picker, "Send to" hands an image from one tab to another, and dropping an
-Atelier PNG on a tab's recipes restores that tab's settings."""
+every tab follows the model picker, "Send to" hands an image from one tab to another, and an Atelier PNG
+(given to "Restore settings", dropped on a prompt, or dropped on an image area, which offers it) restores
+that tab's settings."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from pipelines import Studio
 
 from . import models
 from .tabs import library
-from .common import Tab, picked, recipe_updates, restore_values
+from .common import Tab, picked, recipe_in, recipe_updates, restore_values
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
 CSS = """
 .hint { opacity: .7; font-size: .85em; margin-top: -.4em }
 footer { display: none !important }
+#title h1 { margin-bottom: .1em }
 /* A small picture (the embedded model's 64×64) fills its frame instead of sitting there as a thumbnail. */
 .source-image img { width: 100%; height: 100%; object-fit: contain }
 /* The Library's comparison: the settings that differ stand out. */
@@ -26,13 +28,35 @@ footer { display: none !important }
 .library-compare tr.differs { background: rgba(250, 204, 21, .28); font-weight: 600 }
 @media (max-width: 640px) { #library-gallery .grid-container { --grid-cols: 3 !important } }
 .upload-refused { color: var(--error-text-color); font-weight: 600; margin: .5em }
+/* The live preview is shown whole, never cropped. */
+.live-preview img { object-fit: contain }
+/* Results: no scroll box inside the page, and a grid no wider than the window is tall, so a whole
+   batch of square pictures shows at a glance on a laptop. */
+.results .grid-wrap { max-height: none !important; overflow: visible !important }
+.results .grid-container { max-width: max(320px, calc(100vh - 290px)); margin: 0 auto }
+.send-row button { flex: 1 1 auto; min-width: 140px !important }
+.status:empty, .offer-drop { display: none !important }
+/* Messages can be selected and copied (the command that fetches a model, say). */
+.toast-body, .toast-body * { user-select: text !important; -webkit-user-select: text !important }
+.clamp-note { font-size: .85em; color: var(--body-text-color-subdued); padding: .2em .4em }
+/* A phone: the settings column dissolves so the results come right after the main button, and the rest
+   of the settings after the results (`order`); every block takes the full width. */
+@media (max-width: 720px) {
+  .tab-body { flex-direction: column; align-items: stretch }
+  .tab-body > .settings { display: contents }
+  .tab-body > .output { order: 1 }
+  .tab-body > .settings > .run-row ~ * { order: 2 }
+  .hint { display: none }
+}
 """
-# Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop.
+# Ctrl/Cmd+Enter presses the visible tab's primary button; Esc presses its Stop. A number typed past a
+# slider's bounds is clamped by the slider: a note beside it says what was changed and why. An Atelier PNG
+# dropped on a prompt goes to that tab's "Restore settings" drop zone.
 JS = """
 () => {
+  const visible = (el) => el && el.offsetParent !== null;
+  const pick = (sel) => [...document.querySelectorAll(sel)].find(visible);
   document.addEventListener('keydown', (e) => {
-    const visible = (el) => el && el.offsetParent !== null;
-    const pick = (sel) => [...document.querySelectorAll(sel)].find(visible);
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { pick('button.primary')?.click(); e.preventDefault(); }
     if (e.key === 'Escape') { pick('button.stop')?.click(); }
   });
@@ -47,6 +71,50 @@ JS = """
       const notice = Object.assign(document.createElement('p'), {className: 'upload-refused', role: 'alert',
         textContent: 'That file is not an image, or it is damaged.'});
       editor.after(notice);
+    }
+  }, true);
+  const noteClamp = (input) => {
+    const block = input.closest('.block');
+    block?.querySelector('.clamp-note')?.remove();
+    const value = parseFloat(input.value), low = parseFloat(input.min), high = parseFloat(input.max);
+    const bound = value > high ? ['more', 'at most', high] : value < low ? ['less', 'at least', low] : null;
+    if (isNaN(value) || !bound || !block) return;
+    const label = (input.getAttribute('aria-label') || '').replace('number input for ', '');
+    const note = document.createElement('div');
+    note.className = 'clamp-note';
+    note.setAttribute('role', 'status');
+    note.textContent = `${label}: ${value} is ${bound[0]} than this model and server allow ` +
+                       `(${bound[1]} ${bound[2]}), so it was set to ${bound[2]}.`;
+    block.appendChild(note);
+  };
+  const numberBox = (e) => e.target.matches && e.target.matches('input[type=number]') ? e.target : null;
+  document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && numberBox(e)) noteClamp(e.target); }, true);
+  document.addEventListener('blur', (e) => { if (numberBox(e)) noteClamp(e.target); }, true);
+  // A PNG given to an image area (dropped, or picked with its file dialog) also goes to the tab's hidden
+  // drop zone, where the server looks for a recipe and offers to restore it.
+  const toZone = (target, files, zoneSelector) => {
+    const file = [...(files || [])].find((f) => f.type === 'image/png');
+    const zone = target.closest('[role=tabpanel]')?.querySelector(zoneSelector);
+    if (!file || !zone) return false;
+    const given = new DataTransfer();
+    given.items.add(file);
+    zone.files = given.files;
+    zone.dispatchEvent(new Event('change', { bubbles: true }));
+    return true;
+  };
+  const areaOf = (e) => e.target.closest && e.target.closest('.image-area');
+  document.addEventListener('change', (e) => {
+    if (areaOf(e) && e.target.type === 'file') toZone(e.target, e.target.files, '.offer-drop input[type=file]');
+  }, true);
+  document.addEventListener('drop', (e) => {
+    if (areaOf(e)) toZone(e.target, e.dataTransfer?.files, '.offer-drop input[type=file]');
+  }, true);
+  const promptOf = (e) => e.target.closest && e.target.closest('textarea');
+  document.addEventListener('dragover', (e) => { if (promptOf(e)) e.preventDefault(); }, true);
+  document.addEventListener('drop', (e) => {
+    if (promptOf(e) && toZone(e.target, e.dataTransfer?.files, '.restore-row input[type=file]')) {
+      e.preventDefault();
+      e.stopPropagation();
     }
   }, true);
 }
@@ -67,19 +135,20 @@ def build_ui(studio: Studio, model: str | None = None) -> gr.Blocks:
 def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dict[str, Tab]]:
     """The page and its tabs by task name."""
     with gr.Blocks(title="Atelier", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
-        with gr.Row(equal_height=True):
-            gr.Markdown("# Atelier\nWords into images, every tab from the same model.", elem_id="title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=260):  # on a phone the picker wraps below, full width
+                gr.Markdown("# Atelier\nWords into images, every tab from the same model.", elem_id="title")
             picker = gr.Dropdown(
-                [(studio.preset(n).label, n) for n in studio.model_names],
+                models.picker_choices(studio),
                 value=model or studio.model_names[0],
                 label="Model",
                 scale=0,
-                min_width=300,
+                min_width=400,
                 elem_id="model-picker",
             )
-        models.render(studio, picker)
+        update_models = models.render(studio, picker)
         tabs: dict[str, Tab] = {}
-        with gr.Tabs() as switcher:
+        with gr.Tabs(overflow_behavior="wrap") as switcher:  # every tab in sight, on a phone too
             for name, module in tab_modules(studio).items():
                 with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
                     tabs[name] = module.render(studio, picker)
@@ -90,6 +159,8 @@ def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dic
             _wire_send(name, tab, tabs, switcher)
             _wire_restore(studio, tab, picker, tabs)
         _keep_the_library_current(studio, demo, library_tab, shelf, tabs)
+        # Whether each model is here is read when the page opens, not when the server started.
+        demo.load(*update_models, api_visibility="private", queue=False)
     return demo, tabs
 
 
@@ -143,10 +214,14 @@ def _wire_send(name: str, tab: Tab, tabs: dict[str, Tab], switcher: gr.Tabs) -> 
 
 
 def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str, Tab]) -> None:
-    """An Atelier PNG dropped on the tab's recipes: its model is chosen (every tab follows it) and each
-    of this tab's controls that the recipe has a value for takes it."""
+    """An Atelier PNG given to the tab's "Restore settings" button (or, through the page's script,
+    dropped on a prompt): its model is chosen (every tab follows it) and each of this tab's controls that the recipe
+    has a value for takes it. One given to an image area is taken as the picture to work on, and (the
+    page's script handing it to the panel's hidden drop zone too) the panel offers to restore its
+    settings as well."""
     following = [component for other in tabs.values() for component in other.controls.following]
     outputs = list(dict.fromkeys([picker, *following, *tab.controls.fields.values()]))
+    panel = tab.results
 
     def restore(path: str | None) -> dict:
         recipe = restore_values(path, studio.model_names)
@@ -155,4 +230,18 @@ def _wire_restore(studio: Studio, tab: Tab, picker: gr.Dropdown, tabs: dict[str,
         gr.Info("Settings restored from the image's recipe.")
         return recipe_updates(studio, picker, tabs, tab, recipe)
 
-    tab.results.restore.upload(restore, tab.results.restore, outputs, api_visibility="private")
+    panel.restore.upload(restore, panel.restore, outputs, api_visibility="private")
+
+    def offer(path: str | None) -> tuple:
+        recipe = recipe_in(path, studio.model_names)
+        if recipe is None:
+            return gr.Group(visible=False), ""
+        what = f"“{recipe.prompt[:60]}”, seed {recipe.seed}, {studio.preset(recipe.model).label}"
+        return gr.Group(visible=True), f"This picture was made in Atelier ({what})."
+
+    def accept(path: str | None) -> dict:
+        return {**restore(path), panel.offer: gr.Group(visible=False)}
+
+    panel.offer_drop.upload(offer, panel.offer_drop, [panel.offer, panel.offer_text], api_visibility="private")
+    panel.offer_accept.click(accept, panel.offer_drop, [*outputs, panel.offer], api_visibility="private")
+    panel.offer_dismiss.click(lambda: gr.Group(visible=False), None, panel.offer, api_visibility="private", queue=False)

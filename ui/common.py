@@ -16,8 +16,20 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from pipelines import (ModelPreset, Recipe, Request, Result, Studio, ValidationError, friendly, image_id, log_failure,
-                       read_recipe)
+from pipelines import (
+    ModelPreset,
+    ModelUnavailable,
+    Progress,
+    Recipe,
+    Request,
+    Result,
+    Studio,
+    ValidationError,
+    friendly,
+    image_id,
+    log_failure,
+    read_recipe,
+)
 
 GPU = "accelerator"  # one concurrency group for every event that runs a model: one job at a time
 POLL_SECONDS = 0.25  # how often the handler looks for a job's newest progress and preview
@@ -99,9 +111,11 @@ def choices(labels: dict[str, str], values: tuple[str, ...], **kw) -> gr.Radio:
 
 
 def columns() -> tuple[gr.Column, gr.Column]:
-    """A tab's two columns: its settings on the left, its results on the right (stacked on a phone)."""
-    with gr.Row(equal_height=False):
-        return gr.Column(scale=5, min_width=320), gr.Column(scale=6, min_width=320)
+    """A tab's two columns: its settings on the left, its results on the right. On a phone they stack,
+    and the results come right after the main button, before the rest of the settings (see CSS)."""
+    with gr.Row(equal_height=False, elem_classes="tab-body"):
+        settings = gr.Column(scale=5, min_width=320, elem_classes="settings")
+        return settings, gr.Column(scale=6, min_width=320, elem_classes="output")
 
 
 def size_controls(controls: Controls, preset: ModelPreset) -> None:
@@ -120,53 +134,124 @@ def seed_caption(recipe: Recipe) -> str:
 
 @dataclass
 class ResultPanel:
-    """A gallery of PNGs with recipes, the selected image, a row for "Send to" buttons, and a drop zone
-    that restores the tab's settings from an Atelier PNG."""
+    """A gallery of PNGs with recipes, the selected image, a status line (notices, "Stopped"), the live
+    preview of a running job (apart from the gallery: the results stay until new ones replace them), a
+    row for "Send to" buttons and "Restore settings" (from an Atelier PNG), and the offer to restore
+    that shows when such a PNG is dropped on one of the tab's image areas."""
 
     gallery: gr.Gallery
     recipes: gr.JSON
     selected: gr.State
     send_row: gr.Row
-    restore: gr.File
+    restore: gr.UploadButton  # also where an Atelier PNG dropped on a prompt goes (the page's script)
+    status: gr.Markdown
+    live: gr.Image
+    offer: gr.Group  # "This picture was made in Atelier … [Restore its settings]", shown after such a drop
+    offer_text: gr.Markdown
+    offer_drop: gr.File
+    offer_accept: gr.Button
+    offer_dismiss: gr.Button
     caption: Callable[[Recipe], str] = seed_caption
     extra: list = field(default_factory=list)  # outputs besides the gallery (Morph's video and files)
     extra_values: Callable[[Result], tuple] = lambda result: ()
 
     @property
     def outputs(self) -> list:
+        """What the HTTP API returns."""
         return [self.gallery, *self.extra, self.recipes]
+
+    @property
+    def page_outputs(self) -> list:
+        """What a run updates in the page: the API's outputs, the status line and the live preview."""
+        return [*self.outputs, self.status, self.live]
 
     def present(self, result: Result) -> tuple:
         items = [(image, self.caption(recipe)) for image, recipe in zip(result.images, result.recipes)]
         return (items, *self.extra_values(result), [r.to_dict() for r in result.recipes])
 
     def preview(self, picture: Image.Image) -> tuple:
-        """A live preview in the gallery; the other outputs are left as they are."""
+        """A live preview in the API's gallery; the other outputs are left as they are."""
         return ([(picture, "preview")], *[gr.skip()] * (len(self.outputs) - 1))
+
+    def show(self, result: Result) -> tuple:
+        """The page after a run: the whole batch in a grid that fits it, what the person should know, no
+        preview."""
+        items, *rest = self.present(result)
+        gallery = gr.Gallery(items, columns=grid_columns(len(items)), selected_index=None)
+        return (gallery, *rest, notices_text(result.notices), gr.Image(None, visible=False))
+
+    def show_preview(self, picture: Image.Image) -> tuple:
+        """The page while a job runs: its newest preview; the previous results stay as they are."""
+        return (*[gr.skip()] * len(self.outputs), gr.skip(), gr.Image(picture, visible=True))
+
+    def starting(self) -> tuple:
+        """The page as a run starts: last run's notices cleared."""
+        return (*[gr.skip()] * len(self.outputs), "", gr.skip())
+
+    def stopped(self) -> tuple:
+        """Status and preview after Stop: the half-made picture goes, the previous results stay."""
+        return "Stopped. The results shown are from the run before.", gr.Image(None, visible=False)
+
+
+def grid_columns(count: int) -> int:
+    """Columns that show `count` images whole at a glance: 1, 2 (up to 4), 3 (up to 9), then 4."""
+    return 1 if count <= 1 else 2 if count <= 4 else 3 if count <= 9 else 4
+
+
+def notices_text(notices: tuple[str, ...]) -> str:
+    return "\n".join(f"- {notice}" for notice in notices)
 
 
 def result_panel(label: str = "Results", caption: Callable[[Recipe], str] = seed_caption) -> ResultPanel:
+    with gr.Group(visible=False, elem_classes="restore-offer") as offer:
+        offer_text = gr.Markdown(padding=True)
+        with gr.Row():
+            offer_accept = gr.Button("Restore its settings", size="sm", variant="primary")
+            offer_dismiss = gr.Button("No, thanks", size="sm")
+    # Where the page's script puts a PNG given to one of the tab's image areas (an editor re-draws what it
+    # is given, so its own value has lost the recipe): never shown.
+    offer_drop = gr.File(file_types=[".png"], type="filepath", label="Dropped picture", elem_classes="offer-drop")
+    status = gr.Markdown("", elem_classes="status")
+    live = gr.Image(
+        label="Preview (still forming)",
+        show_label=False,
+        visible=False,
+        interactive=False,
+        height=320,
+        buttons=[],
+        elem_classes="live-preview",
+    )
     gallery = gr.Gallery(
         label=label,
+        show_label=False,  # the label chip would sit over the first image
         format="png",  # lossless, and the recipe travels in the PNG's text chunks
         columns=2,
-        height=520,
+        height="auto",  # the whole batch shows, never a scroll box inside the page
         object_fit="contain",
         buttons=["download", "fullscreen"],
         interactive=False,
         elem_classes="results",
     )
-    send_row = gr.Row()  # the page adds a "Send to" button for every tab that takes an image
+    send_row = gr.Row(elem_classes="send-row")  # the page adds a "Send to" button for every other tab
+    with gr.Row(elem_classes="restore-row"):
+        restore = gr.UploadButton(
+            "Restore settings from a PNG…",
+            file_types=[".png"],
+            type="filepath",
+            size="sm",
+            variant="secondary",
+        )
     with gr.Accordion("Recipes", open=False):
         recipes = gr.JSON(label="Recipe of each image", value=[])
-        restore = gr.File(label="Restore settings from an Atelier PNG", file_types=[".png"], type="filepath")
     selected = gr.State(0)
 
     def remember(evt: gr.SelectData) -> int:
         return evt.index
 
     gallery.select(remember, None, selected, api_visibility="private", queue=False)
-    return ResultPanel(gallery, recipes, selected, send_row, restore, caption)
+    offers = dict(offer=offer, offer_text=offer_text, offer_drop=offer_drop, offer_accept=offer_accept,
+                  offer_dismiss=offer_dismiss)
+    return ResultPanel(gallery, recipes, selected, send_row, restore, status, live, caption=caption, **offers)
 
 
 @dataclass
@@ -239,24 +324,32 @@ def picked(gallery_value, recipes: list[dict] | None, index: int) -> tuple[Image
 
 
 def stream(
-    start: Callable[[], Any], progress: gr.Progress, show: Callable[[Image.Image], tuple]
+    start: Callable[[], Any],
+    progress: gr.Progress,
+    show: Callable[[Image.Image], tuple],
+    *,
+    labels: dict[str, str] | None = None,
+    describe: Callable[[Progress], str] | None = None,
 ) -> Generator[tuple, None, Result]:
     """Start a job and yield `show(preview)` for its live previews; return its result.
 
-    Validation errors come back before anything is queued; any failure becomes a readable message.
+    Validation errors come back before anything is queued, naming the field by its label where
+    `labels` has one (the page) or by its parameter name (the HTTP API). Any failure becomes a readable
+    message; a model that is not on the machine says how to fetch it, and that stays until closed.
     When the browser goes away or Stop is pressed, Gradio closes this generator and the `finally`
     cancels the job, which ends within one denoising step.
     """
     try:
         job = start()
     except ValidationError as e:
-        raise gr.Error(str(e), title="Check the settings", print_exception=False) from None
+        raise gr.Error(field_message(e, labels or {}), title="Check the settings", print_exception=False) from None
     try:
         while True:
             event, ended = job.latest(POLL_SECONDS)
             if event is not None:
                 if event.total:
-                    progress((event.step, event.total), desc=event.message or "Sampling", unit="steps")
+                    text = event.message or (describe(event) if describe else "Sampling")
+                    progress((event.step, event.total), desc=text, unit="steps")
                 else:
                     progress(0, desc=event.message)
                 if event.preview is not None:
@@ -264,13 +357,12 @@ def stream(
             if ended:
                 break
         try:
-            result = job.result()
+            return job.result()
+        except ModelUnavailable as e:  # the command that fetches it must stay long enough to be copied
+            raise gr.Error(str(e), duration=None, title="Model not on this machine", print_exception=False) from None
         except Exception as e:
             log_failure(e)  # once, with its own traceback where it is a bug
             raise gr.Error(friendly(e), print_exception=False) from None
-        for notice in result.notices:
-            gr.Warning(notice)
-        return result
     finally:
         job.cancel()
 
@@ -281,28 +373,55 @@ def owner(request: gr.Request | None) -> dict[str, str | None]:
     return {"user": getattr(request, "username", None), "session": getattr(request, "session_hash", None)}
 
 
+def field_message(error: ValidationError, labels: dict[str, str]) -> str:
+    """A refusal as the person sees the field: "To: must not be empty", not "prompt_b: …"."""
+    return f"{labels.get(error.field, error.field)}: {str(error).removeprefix(f'{error.field}: ')}"
+
+
 def task_handler(
-    studio: Studio, request_type: type[Request], panel: ResultPanel, prepare: Callable[[dict], dict] | None = None
+    studio: Studio,
+    request_type: type[Request],
+    panel: ResultPanel,
+    prepare: Callable[[dict], dict] | None = None,
+    *,
+    page: Page | None = None,
 ):
     """The handler of a task's events: the named inputs become the request's fields (after `prepare`,
     which turns what a component hands over into what the request takes), the studio runs it, the
-    results go to the panel."""
+    results go to the panel. With `page`, it serves the page (labels in messages, a preview apart
+    from the results, a status line); without, the HTTP API (parameter names, the API's outputs)."""
 
     def run(progress=gr.Progress(), request: gr.Request = None, **values):
         def start():
             return studio.submit(request_type(**(prepare(values) if prepare else values)), **owner(request))
 
-        result = yield from stream(start, progress, panel.preview)
-        yield panel.present(result)
+        if page is None:
+            result = yield from stream(start, progress, panel.preview)
+            for notice in result.notices:
+                gr.Warning(notice)
+            yield panel.present(result)
+            return
+        yield panel.starting()
+        describe = page.describe(values) if page.describe else None
+        result = yield from stream(start, progress, panel.show_preview, labels=page.labels, describe=describe)
+        yield panel.show(result)
 
     run.__doc__ = (request_type.__doc__ or "").strip() or f"Run the {request_type.task} task."
     return run
 
 
-def parent_field() -> gr.Textbox:
-    """The HTTP API's optional `parent`: the id of the image the work starts from, for its lineage."""
-    with gr.Row(visible=False):
-        return gr.Textbox("", label="parent")
+@dataclass
+class Page:
+    """How a task's button event speaks to the person: each request field by the label they see, and
+    (for a long job) what its progress means, given the request's values."""
+
+    labels: dict[str, str]
+    describe: Callable[[dict], Callable[[Progress], str]] | None = None
+
+
+def labels_of(inputs: dict, **extra: str) -> dict[str, str]:
+    """The label of each named input that has one, plus the labels of fields `prepare` makes."""
+    return {name: c.label for name, c in inputs.items() if getattr(c, "label", None)} | extra
 
 
 def api_endpoint(
@@ -312,16 +431,18 @@ def api_endpoint(
     fields: dict,
     files: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
+    lineage: bool = True,
 ):
     """The task's HTTP endpoint, named after it: the request's fields as named parameters, images as
     plain files that the request opens itself (so a bad upload is refused with its name; the `optional`
-    ones may be left out), and the image id the work starts from as `parent`. Values arrive
+    ones may be left out), and (with `lineage`) the image id the work starts from as `parent`. Values arrive
     unprocessed, so every refusal names its field (Gradio's own slider check would answer first, with
     only the bound)."""
     with gr.Row(visible=False):
         uploads = {name: gr.File(label=name) for name in files}
+        parent = {"parent": gr.Textbox("", label="parent")} if lineage else {}
         button = gr.Button(request_type.task)
-    inputs = {**uploads, **fields, "parent": parent_field()}
+    inputs = {**uploads, **fields, **parent}
     prepare = (lambda values: {**values, **{name: upload_path(values[name]) for name in files}}) if files else None
     handler = task_handler(studio, request_type, panel, prepare)
     # A file input has no value to show as its default; the handler's signature gives those that may be
@@ -355,17 +476,23 @@ def task_events(
     prepare: Callable[[dict], dict] | None = None,
     files: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
+    labels: dict[str, str] | None = None,
+    describe: Callable[[dict], Callable[[Progress], str]] | None = None,
+    lineage: bool = True,
 ):
     """A task's two events: its button's (values as the page's components hand them over, through
-    `prepare`) and its HTTP endpoint (`api_fields`, plus `files`). Returns the button's event."""
+    `prepare`; refusals name the inputs' labels, plus `labels` for fields `prepare` makes) and its HTTP
+    endpoint (`api_fields`, plus `files`, and `parent` with `lineage`). Returns the button's event."""
+    page = Page(labels_of(inputs, **(labels or {})), describe)
     event = button.click(
-        task_handler(studio, request_type, panel, prepare),
+        task_handler(studio, request_type, panel, prepare, page=page),
         inputs_kwargs=inputs,
-        outputs=panel.outputs,
+        outputs=panel.page_outputs,
         api_visibility="private",
         concurrency_id=GPU,
+        show_progress_on=[panel.gallery],  # over the results, never over the preview being watched
     )
-    api_endpoint(studio, request_type, panel, api_fields, files, optional)
+    api_endpoint(studio, request_type, panel, api_fields, files, optional, lineage)
     return event
 
 
@@ -381,9 +508,10 @@ def finish_tab(
     parent: gr.State | None = None,
     accept: Callable[[Image.Image], Any] = lambda image: image,
 ) -> Tab:
-    """What every tab ends with: Stop cancels its events, "Reuse last" works, and where it takes an
-    image (`source`), an upload starts a new lineage and "Send to" lands there with the image's id."""
-    stop.click(None, None, None, cancels=events, api_visibility="private", queue=False)
+    """What every tab ends with: Stop cancels its events (the half-made preview goes, the previous
+    results stay, and the status says so), "Reuse last" works, and where it takes an image (`source`),
+    an upload starts a new lineage and "Send to" lands there with the image's id."""
+    stop.click(panel.stopped, None, [panel.status, panel.live], cancels=events, api_visibility="private", queue=False)
     reuse_last_seed(reuse, controls, panel)
     if source is None:
         return Tab(title, controls, panel)
@@ -391,7 +519,8 @@ def finish_tab(
     if isinstance(source, gr.Image):  # the image editor's own check is in the page's script
         # Queued, so that its warning reaches the page.
         source.upload(refuse_non_image, source, source, preprocess=False, api_visibility="private")
-    return Tab(title, controls, panel, Receive([source, parent], lambda image, image_id: (accept(image), image_id)))
+    receive = Receive([source, parent], lambda image, image_id: (accept(image), image_id))
+    return Tab(title, controls, panel, receive)
 
 
 def same_parent(value, parent: str | None) -> str | None:
@@ -406,7 +535,7 @@ def same_parent(value, parent: str | None) -> str | None:
 
 def source_image(label: str, height: int) -> gr.Image:
     """An image a task starts from, kept as a PNG file the request opens; a small one fills its frame."""
-    look = dict(height=height, elem_classes="source-image")
+    look = dict(height=height, elem_classes=["source-image", "image-area"])
     return gr.Image(label=label, type="filepath", format="png", sources=["upload", "clipboard"], **look)
 
 
@@ -421,8 +550,18 @@ def image_editor(editor: type = gr.ImageEditor, **kw):
         eraser=gr.Eraser(default_size="auto"),
         transforms=(),
         height=420,
+        elem_classes="image-area",
         **kw,
     )
+
+
+def recipe_in(path: str | None, model_names: tuple[str, ...]) -> Recipe | None:
+    """The recipe of a dropped picture when it is an Atelier PNG this server can restore; else None."""
+    try:
+        recipe = read_recipe(path) if path else None
+    except OSError:
+        return None
+    return recipe if recipe is not None and recipe.model in model_names else None
 
 
 def restore_values(path: str | None, model_names: tuple[str, ...]) -> Recipe | None:
@@ -472,7 +611,7 @@ def prompt_box(label: str = "Prompt", placeholder: str = "", *, required: bool =
 
 def run_buttons(task: str, label: str) -> tuple[gr.Button, gr.Button]:
     """The tab's main button (Ctrl+Enter presses it) and its Stop (Esc)."""
-    with gr.Row():
+    with gr.Row(elem_classes="run-row"):
         go = gr.Button(label, variant="primary", elem_id=f"{task}-generate", scale=3)
         stop = gr.Button("Stop", variant="stop", elem_id=f"{task}-stop", scale=1)
     return go, stop

@@ -89,7 +89,10 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     ):
         inputs = {"editor": editor, **fields, "parent": parent}
         prepare = partial(from_editor, with_mask=with_mask)
-        event = ui.task_events(studio, request_type, results, button, inputs, fields, prepare=prepare, files=files)
+        labels = {"image": "Image", "mask": "Mask"}  # what the editor's value becomes
+        event = ui.task_events(
+            studio, request_type, results, button, inputs, fields, prepare=prepare, files=files, labels=labels
+        )
         events.append(event)
     source = dict(source=editor, parent=parent, accept=ui.editor_value)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=events, reuse=reuse, **source)

@@ -11,6 +11,12 @@ from .. import common as ui
 TITLE = "Morph"
 
 
+def frame_progress(values: dict):
+    """Progress as "Frame k of N": the job counts frames × steps over all its batches."""
+    frames = int(values["num_frames"])
+    return lambda event: f"Frame {min(frames, event.step * frames // event.total + 1)} of {frames}"
+
+
 def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     preset = studio.preset(model.value)
     controls, parent = ui.Controls(), gr.State(None)
@@ -48,6 +54,8 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     fields = {**controls.fields, "model": model}
     inputs = {**fields, "image_a": image_a, "image_b": image_b, "parent": parent}
     images = ("image_a", "image_b")  # an image morph's two ends; a caption morph has none
-    event = ui.task_events(studio, MorphRequest, results, generate, inputs, fields, files=images, optional=images)
+    event = ui.task_events(
+        studio, MorphRequest, results, generate, inputs, fields, files=images, optional=images, describe=frame_progress
+    )
     source = dict(source=image_a, parent=parent)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

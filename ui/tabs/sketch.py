@@ -45,7 +45,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
 
     fields = {**controls.fields, "model": model}
     inputs = {"canvas": canvas, **fields, "parent": parent}
-    drawing = dict(prepare=from_canvas, files=("sketch",))
+    drawing = dict(prepare=from_canvas, files=("sketch",), labels={"sketch": "Sketch"})
     event = ui.task_events(studio, SketchRequest, results, generate, inputs, fields, **drawing)
     source = dict(source=canvas, parent=parent, accept=ui.editor_value)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

@@ -34,9 +34,8 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         controls.add("negative_prompt", ui.prompt_box("Negative prompt", "what to avoid", lines=1))
         generate, stop = ui.run_buttons("txt2img", "Generate")
         gr.Markdown("<kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates · <kbd>Esc</kbd> stops", elem_classes="hint")
-        with gr.Row():
-            aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
-            controls.add("num_images", gr.Slider(1, studio.max_images, 1, step=1, label="Images"))
+        aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
+        controls.add("num_images", gr.Slider(1, studio.max_images, 1, step=1, label="Images"))
         reuse = ui.sampler_controls(controls, preset)
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
@@ -46,18 +45,9 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     with output:
         results = ui.result_panel()
 
-    # One event serves the button and the HTTP API; its values arrive unprocessed, so the request's own
-    # checks name any bad field (Gradio's slider check would answer first, without the name).
-    inputs = {name: model if name == "model" else controls.fields[name] for name in API}
-    inputs["parent"] = ui.parent_field()
-    event = generate.click(
-        ui.task_handler(studio, Txt2ImgRequest, results),
-        inputs_kwargs=inputs,
-        outputs=results.outputs,
-        api_name="txt2img",
-        concurrency_id=ui.GPU,
-        preprocess=False,
-    )
+    # The HTTP API's parameters keep their order; the optional `parent` (for the Library's lineage) comes last.
+    fields = {name: model if name == "model" else controls.fields[name] for name in API}
+    event = ui.task_events(studio, Txt2ImgRequest, results, generate, fields, fields)
 
     def choose_aspect(aspect: str, model: str):
         p = studio.preset(model)
