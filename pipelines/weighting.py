@@ -158,8 +158,10 @@ class WeightedEncoder:
         given = bound.arguments
         if given.get("prompt_embeds") is not None or given.get("prompt") is None:
             return self.original(*args, **kwargs)
-        prompts = _as_list(given.pop("prompt"))
-        negatives = _as_list(given.pop("negative_prompt", None) or "")
+        prompts = _as_list(given["prompt"])
+        given["prompt"] = None  # the embeddings below stand for it
+        asked_negative = given.pop("negative_prompt", None)
+        negatives = _as_list(asked_negative or "")
         if len(negatives) == 1 and len(prompts) > 1:
             negatives = negatives * len(prompts)
         cfg = given.get("do_classifier_free_guidance", self.signature.parameters["do_classifier_free_guidance"].default)
@@ -167,7 +169,8 @@ class WeightedEncoder:
         given["prompt_embeds"] = embeds
         if cfg:
             negative, negative_pooled = self._batch(negatives)
-            if self.xl and all(not n for n in negatives) and self.pipe.config.get("force_zeros_for_empty_prompt", False):
+            # SDXL conditions on zeros where no negative prompt is given at all, as diffusers does.
+            if self.xl and asked_negative is None and self.pipe.config.get("force_zeros_for_empty_prompt", False):
                 negative, negative_pooled = torch.zeros_like(negative), torch.zeros_like(negative_pooled)
             given["negative_prompt_embeds"] = negative
             if self.xl:

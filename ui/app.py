@@ -11,7 +11,7 @@ import gradio as gr
 
 from pipelines import Studio
 
-from . import models
+from . import models, styles
 from .common import Tab, picked, restore_values
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
@@ -64,6 +64,7 @@ def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dic
             for name, module in tab_modules(studio).items():
                 with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
                     tabs[name] = module.render(studio, picker)
+        styles.render(studio, picker, tabs)
         _follow_the_model(studio, picker, tabs)
         for name, tab in tabs.items():
             _wire_send(name, tab, tabs, switcher)
