@@ -6,9 +6,9 @@ characters themselves, and `BREAK` starts a new chunk. Malformed text is read le
 a bracket left open weighs everything after it, a stray closing bracket is plain text.
 
 Encoding (as AUTOMATIC1111 does it): the tokens are cut into chunks of the window less its start and end
-markers (at the last comma when one is within 20 tokens of the cut), each chunk is encoded on its own, its
-token vectors are multiplied by their weights and the chunk rescaled to its unweighted mean, and the
-chunks are joined along the sequence. Every text of one run gets the same number of chunks (empty ones
+markers (at the last comma when one is within 20 tokens of the cut), each chunk is encoded on its own and
+weighted (`_encode_chunk`: up-weights as AUTOMATIC1111, down-weights as compel, which masks the word out),
+and the chunks are joined along the sequence. Every text of one run gets the same number of chunks (empty ones
 pad the shorter), so prompt and negative prompt, or a morph's two ends, line up. SDXL's two encoders are
 each read this way (their penultimate layers side by side, the pooled vector from the second's first chunk).
 
@@ -210,17 +210,27 @@ def _as_list(value) -> list[str]:
 
 
 def _encode_chunk(tokenizer, encoder, chunk: Chunk, *, penultimate: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One chunk between its start and end markers, padded as the pipeline pads; weighted if it has weights."""
+    """One chunk between its start and end markers, padded as the pipeline pads, with its weights applied.
+
+    Up-weighted words as AUTOMATIC1111 weighs them: their vectors multiplied, the chunk rescaled to its
+    unweighted mean. A down-weighted word also reaches every later position through the encoder's
+    attention (the end of a prompt carries all of it), so, as compel does, the chunk is blended towards
+    its encoding with those words masked out of the attention: weight 0 is the text without them.
+    """
     window = tokenizer.model_max_length
     ids = [tokenizer.bos_token_id, *chunk.ids, tokenizer.eos_token_id]
     ids += [tokenizer.pad_token_id] * (window - len(ids))
-    output = encoder(torch.tensor([ids], device=encoder.device), output_hidden_states=penultimate)
-    # SDXL reads the penultimate layer (as diffusers' own encode_prompt does); SD the last.
-    state = output.hidden_states[-2] if penultimate else output[0]
-    if any(w != 1.0 for w in chunk.weights):
-        weights = torch.tensor([1.0, *chunk.weights], dtype=state.dtype, device=state.device)
-        weights = torch.cat([weights, weights.new_ones(window - len(weights))])
-        mean = state.mean()
-        state = state * weights[None, :, None]
-        state = state * (mean / state.mean())  # AUTOMATIC1111 keeps the chunk's mean: weights shift, not scale
-    return state, output[0]
+    tokens = torch.tensor([ids], device=encoder.device)
+
+    def encode(mask: torch.Tensor | None = None):
+        output = encoder(tokens, attention_mask=mask, output_hidden_states=penultimate)
+        # SDXL reads the penultimate layer (as diffusers' own encode_prompt does); SD the last.
+        return (output.hidden_states[-2] if penultimate else output[0]), output[0]
+
+    state, pooled = encode()
+    weights = torch.ones(window, dtype=state.dtype, device=state.device)
+    weights[1 : 1 + len(chunk.weights)] = torch.tensor(chunk.weights, dtype=state.dtype)
+    for weight in sorted({w for w in chunk.weights if w != 1.0}):
+        without, _ = encode((weights != weight).long()[None])
+        state = without + weight * (state - without)
+    return state, pooled

@@ -13,27 +13,10 @@ import torch
 
 from pipelines import Registry, Txt2ImgRequest, ValidationError, read_recipe
 from pipelines.loras import as_loras, split_tags
-from tests.conftest import TINY, as_array, build_tiny_pipeline, make_studio, tiny_preset
+from tests.conftest import TINY, as_array, build_lora, build_tiny_pipeline, make_studio, tiny_preset
 
 REQUEST = dict(model=TINY, prompt="a red circle", seed=7, steps=3, width=64, height=64, scheduler="Euler a")
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
-
-
-def train_free_lora(model: Path, folder: Path, name: str, seed: int) -> Path:
-    """A LoRA with random (non-zero) matrices on the model's attention, saved as diffusers saves LoRAs."""
-    from diffusers import StableDiffusionPipeline
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    pipe = StableDiffusionPipeline.from_pretrained(model, dtype=torch.float32)
-    torch.manual_seed(seed)
-    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=TARGETS))
-    with torch.no_grad():  # strong enough to change a 3-step picture of a random model
-        for n, p in pipe.unet.named_parameters():
-            if "lora_B" in n:
-                p.mul_(4)
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet), weight_name=f"{name}.safetensors")
-    return folder / f"{name}.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +28,8 @@ def lora_model(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("lora-model")
     model = build_tiny_pipeline(root / "model")
-    style = train_free_lora(model, model / "loras", "style", seed=1)
-    train_free_lora(model, model / "loras", "grain", seed=2)
+    style = build_lora(model, model / "loras", "style", seed=1)
+    build_lora(model, model / "loras", "grain", seed=2)
     (root / "server").mkdir()
     save_file(convert_state_dict_to_kohya(load_file(style)), root / "server" / "kohya-style.safetensors")
     xl = build_tiny_pipeline_xl_lora(root)
