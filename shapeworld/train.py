@@ -488,7 +488,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="output folder (diffusers format)")
     p.add_argument("--vae", type=Path, help="stages 'decoder', 'data' and 'unet': a trained autoencoder folder")
     p.add_argument("--data", type=Path, help="stage 'unet': a folder written by stage 'data'")
-    p.add_argument("--start", type=Path, help="stages 'inpaint' and 'lora': the trained text-to-image model folder")
+    p.add_argument("--start", type=Path, help="stages 'inpaint' and 'lora': the trained text-to-image model folder; "
+                   "stage 'unet': go on training that model's U-Net and text encoder")
     p.add_argument("--style", choices=STYLES, default="outline", help="stage 'lora': the drawing style it learns")
     p.add_argument("--rank", type=int, default=8, help="stage 'lora': the rank of its matrices")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -555,6 +556,9 @@ def main(argv: list[str] | None = None) -> None:
             vae.cpu().half().save_pretrained(args.out)
         elif args.stage == "data":
             write_data(args, vae, log)
+        elif args.start:  # more steps on a trained model: its U-Net and text encoder go on learning
+            base = StableDiffusionPipeline.from_pretrained(args.start, dtype=torch.float32)
+            train_unet(args, vae, log, text_encoder=base.text_encoder, unet=base.unet)
         else:
             train_unet(args, vae, log)
         if args.stage == "all":  # the inpainting variant lives in the model's own folder
