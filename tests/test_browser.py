@@ -387,7 +387,7 @@ def test_a_style_a_lora_and_a_weighted_word_are_recorded_saved_and_restored(brow
     tab.locator(".lora-adder input").click()
     page.get_by_role("option", name="grain").click()
     table = tab.locator(".lora-table")
-    table.get_by_text("grain").wait_for(timeout=10_000)
+    table.get_by_text("grain").first.wait_for(timeout=10_000)
     table.locator("tbody td").nth(1).dblclick()
     page.keyboard.press("Control+a")
     page.keyboard.type("0.5")
@@ -417,6 +417,6 @@ def test_a_style_a_lora_and_a_weighted_word_are_recorded_saved_and_restored(brow
     tab.locator("input[type=file]").set_input_files(str(path))
     page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value.includes('black background')",
                            timeout=30_000)
-    tab.locator(".lora-table").get_by_text("grain").wait_for(timeout=10_000)
+    tab.locator(".lora-table").get_by_text("grain").first.wait_for(timeout=10_000)
     assert errors == []
     page.context.close()

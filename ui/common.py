@@ -491,7 +491,8 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
                 settings.update(offered[style].settings)
         if settings.get("model") and settings["model"] != model_name and settings["model"] in studio.model_names:
             gr.Info(f"{', '.join(names)} was saved with the model {settings['model']!r}: choose it above to match.")
-        return {settable[n]: v for n, v in settings.items() if n in settable}
+        updates = {component: gr.skip() for component in settable.values()}  # an empty dict reads as one value
+        return {**updates, **{settable[n]: v for n, v in settings.items() if n in settable}}
 
     styles.input(pick, [styles, model], list(settable.values()), api_visibility="private", queue=False)
 
