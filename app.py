@@ -24,10 +24,16 @@ def build_studio(settings: Settings) -> Studio:
     """The studio front over a runner that does the device work in this process, or on the cluster's
     model workers when --cluster is set."""
     from pipelines.local import local_studio
+    from pipelines.loras import check_folders
     from pipelines.manager import PipelineManager
     from pipelines.zerogpu import on_zerogpu
+    from pipelines.styles import StyleBook
 
-    registry = Registry.with_folders(settings.model_folders)
+    try:
+        loras = check_folders(settings.lora_folders)
+    except ValueError as e:
+        raise SystemExit(f"--lora-dirs: {e}") from None
+    registry = Registry.with_folders(settings.model_folders, loras)
     if settings.model not in registry.names:
         raise SystemExit(f"--model {settings.model!r} is not a preset: {', '.join(registry.names)}")
     if settings.cluster:
@@ -51,6 +57,8 @@ def build_studio(settings: Settings) -> Studio:
         outputs=settings.outputs,
         max_pixels=settings.max_pixels,
         max_images=settings.max_images,
+        # A public demo serves many people from one server: nobody's styles are kept for the others to see.
+        styles=StyleBook(settings.styles_path, writable=not settings.public_demo),
     )
 
 

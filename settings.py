@@ -28,6 +28,10 @@ class Settings:
     port: int = _setting(7860, "port to listen on")
     model: str = _setting("shapes", "model shown first: a preset name (see --list-models)")
     model_dirs: str = _setting("", "extra local diffusers folders, 'name=path,name2=path2' (server side only)")
+    lora_dirs: str = _setting(
+        "", "LoRA files (.safetensors) or folders of them, 'name=path,name2=folder' (server side; the browser picks by name)"
+    )
+    styles_file: str = _setting("", "where saved styles are kept (JSON); empty: atelier/styles.json in the user's data folder")
     device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cuda, cuda:1, mps or cpu")
     dtype: str = _setting("auto", "auto (float16 on CUDA, float32 elsewhere), float16, bfloat16 or float32")
     outputs: str = _setting("outputs", "folder where every result is also saved; empty to save nothing")
@@ -76,14 +80,31 @@ class Settings:
     @property
     def model_folders(self) -> dict[str, str]:
         """`model_dirs` parsed: name → folder."""
-        pairs = [p.strip() for p in self.model_dirs.split(",") if p.strip()]
-        out = {}
-        for pair in pairs:
-            name, sep, path = pair.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise ValueError(f"model_dirs: expected name=path, got {pair!r}")
-            out[name.strip()] = path.strip()
-        return out
+        return _pairs("model_dirs", self.model_dirs)
+
+    @property
+    def lora_folders(self) -> dict[str, str]:
+        """`lora_dirs` parsed: name → file or folder."""
+        return _pairs("lora_dirs", self.lora_dirs)
+
+    @property
+    def styles_path(self) -> str:
+        """The styles file: as set, or in the user's data folder ($XDG_DATA_HOME, else ~/.local/share)."""
+        if self.styles_file:
+            return self.styles_file
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        return os.path.join(data, "atelier", "styles.json")
+
+
+def _pairs(setting: str, text: str) -> dict[str, str]:
+    """'name=path,name2=path2' → {name: path}."""
+    out = {}
+    for pair in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"{setting}: expected name=path, got {pair!r}")
+        out[name.strip()] = path.strip()
+    return out
 
 
 def env_name(name: str) -> str:

@@ -15,6 +15,7 @@ from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
 from .studio import Studio
+from .styles import Style, StyleBook
 from .tasks import TASKS
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "Result",
     "Runner",
     "Studio",
+    "Style",
+    "StyleBook",
     "Task",
     "ValidationError",
     "friendly",

@@ -90,6 +90,17 @@ def describe(pipe) -> dict[str, Any]:
     }
 
 
+def before_adapter(unet) -> None:
+    """Ready the U-Net for an adapter that wraps its projections (a LoRA): graphs captured without it are
+    forgotten, and fused projections are split (the adapter adapts the separate ones, which fusing kept as
+    views of the fused weight). `after_adapter` fuses them again."""
+    graphs = graphed(unet)
+    if graphs is not None:
+        graphs.reset()
+    if is_fused(unet):
+        unet.unfuse_qkv_projections()
+
+
 def after_adapter(unet) -> None:
     """Put back what an adapter's unloading undid, and forget graphs captured before the U-Net changed.
 

@@ -4,8 +4,7 @@ after it, here and nowhere else.
 Every task view of a model shares its modules (and, at first, its scheduler object), so any change a
 request asks for would otherwise leak into the next run of any tab, or another person's. Each change is
 a context manager over one `Run`; `applied(run)` enters them in order and leaves them in reverse, also
-when the run fails or is stopped. A new kind of change (a LoRA, prompt weighting) is one more function
-in `CHANGES`.
+when the run fails or is stopped. A new kind of change is one more function in `CHANGES`.
 
 Device side: imported where the work runs, never by the front.
 """
@@ -14,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from diffusers import DiffusionPipeline
 
@@ -34,6 +34,7 @@ class Run:
     vae_tiling_pixels: int  # larger outputs are decoded tile by tile
     offline: bool  # an adapter not on disk is not fetched
     gpu_speed: str = "off"  # the manager's speed-ups (pipelines/acceleration.py) that a change must keep
+    lora_files: dict[str, str] = field(default_factory=dict)  # the asked LoRAs' files, by name (server side)
 
 
 @contextmanager
@@ -97,7 +98,75 @@ def ip_adapter(run: Run) -> Iterator[None]:
             after_adapter(run.pipe.unet)  # unloading reset the attention processors the speed-ups had set
 
 
-CHANGES: tuple[Callable[[Run], AbstractContextManager[None]], ...] = (scheduler, vae_tiling, ip_adapter)
+@contextmanager
+def lora(run: Run) -> Iterator[None]:
+    """The request's LoRAs, each at its weight, for this run only.
+
+    diffusers wraps the shared U-Net's (and text encoder's) layers in PEFT's LoRA layers, which every view
+    of the model would see; `unload_lora_weights` after the run puts the original layers back, whose
+    weights PEFT never changes (tested bit for bit). With the GPU speed-ups on, fused projections are
+    split for the run (a LoRA adapts the separate ones) and captured graphs, which would replay the U-Net
+    without the LoRA or keep it after, are dropped before and after.
+    """
+    asked = run.request.loras
+    if not asked:
+        yield
+        return
+    pipe, fast = run.pipe, run.gpu_speed != "off"
+    if fast:
+        from .acceleration import before_adapter
+
+        before_adapter(pipe.unet)
+    try:
+        adapters = []
+        for index, (name, _) in enumerate(asked):
+            if name not in run.lora_files:
+                raise AtelierError(f"The LoRA {name!r} is no longer on this server.")
+            path = Path(run.lora_files[name])
+            adapter = f"lora-{index}"  # the name may hold characters PEFT does not take
+            try:
+                pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter)
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise AtelierError(f"The LoRA {name!r} cannot be applied to {run.preset.label}: {e}") from e
+            adapters.append(adapter)
+        pipe.set_adapters(adapters, adapter_weights=[weight for _, weight in asked])
+        yield
+    finally:
+        pipe.unload_lora_weights()
+        if fast:
+            from .acceleration import after_adapter
+
+            after_adapter(pipe.unet)
+
+
+@contextmanager
+def prompt_weighting(run: Run) -> Iterator[None]:
+    """Weighted words, BREAK and prompts longer than the text encoder's window (pipelines/weighting.py).
+
+    Every task encodes its text through the pipeline's `encode_prompt` (inside diffusers' `__call__`, or
+    itself, as Morph does), so this pipeline object's own is replaced for the run and the class's comes
+    back after. Texts that need none of it leave the pipeline untouched: exactly the unweighted pixels.
+    """
+    from .weighting import WeightedEncoder, needs_weighting
+
+    texts = run.request.texts()
+    if not needs_weighting(run.pipe.tokenizer, texts):
+        yield
+        return
+    run.pipe.encode_prompt = WeightedEncoder(run.pipe, texts).encode_prompt
+    try:
+        yield
+    finally:
+        del run.pipe.encode_prompt
+
+
+CHANGES: tuple[Callable[[Run], AbstractContextManager[None]], ...] = (
+    scheduler,
+    vae_tiling,
+    ip_adapter,
+    lora,
+    prompt_weighting,
+)
 
 
 @contextmanager

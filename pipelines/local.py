@@ -22,6 +22,7 @@ from .registry import ModelPreset
 from .requests import Request
 from .runner import ModelState, Output, Task
 from .studio import Studio
+from .styles import StyleBook
 from .tasks import TASKS
 from .zerogpu import gpu_seconds, on_gpu
 
@@ -72,7 +73,10 @@ class LocalRunner:
                 report=lambda done, message: job.report(0, 0, message=f"{message} {done:.0%}"),
             )
             try:
-                with applied(Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline, manager.gpu_speed)):
+                loras = manager.registry.loras(request.model)
+                files = {name: loras[name].path for name, _ in request.loras if name in loras}
+                run = Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline, manager.gpu_speed, files)
+                with applied(run):
                     return task.run(
                         pipe, request, seeds, on_step=_previews(job, pipe, preset), should_stop=job.stop_requested
                     )
@@ -108,8 +112,11 @@ def local_studio(
     outputs: str = "",
     max_pixels: int = 1024 * 1024,
     max_images: int = 8,
+    styles: StyleBook | None = None,
 ) -> Studio:
     """A studio whose device work runs in this process on `manager`'s models (the app's, and what
     scripts, benchmarks and tests use)."""
     runner = LocalRunner(manager, vae_tiling_pixels=vae_tiling_pixels)
-    return Studio(runner, manager.registry, outputs=outputs, max_pixels=max_pixels, max_images=max_images)
+    return Studio(
+        runner, manager.registry, outputs=outputs, max_pixels=max_pixels, max_images=max_images, styles=styles
+    )

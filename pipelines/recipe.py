@@ -16,9 +16,13 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from .loras import as_tags
+
 RECIPE_KEY = "atelier"
 _VERSIONED = ("torch", "diffusers", "transformers", "gradio")
-_NOT_SETTINGS = ("task", "settings", "parent", "image_id", "notices", "versions")  # facts about an image
+# Facts about an image, not settings to restore. Styles are already in the prompt it records: picking them
+# again would apply them twice, and a style edited since would change the picture.
+_NOT_SETTINGS = ("task", "settings", "parent", "image_id", "notices", "versions", "styles")
 
 
 def library_versions() -> dict[str, str]:
@@ -52,6 +56,8 @@ class Recipe:
     height: int
     settings: dict[str, Any] = field(default_factory=dict)  # the task's own: strength, similarity, seam…
     parent: str | None = None
+    loras: list[list] = field(default_factory=list)  # [name, weight] pairs applied for this image
+    styles: list[str] = field(default_factory=list)  # the styles that wrapped `prompt` (already expanded in it)
     image_id: str = ""
     notices: tuple[str, ...] = ()
     versions: dict[str, str] = field(default_factory=library_versions)
@@ -79,7 +85,7 @@ class Recipe:
 
     def a1111_parameters(self) -> str:
         """The `parameters` text AUTOMATIC1111 writes, so other tools show the settings too."""
-        lines = [self.prompt]
+        lines = [" ".join(part for part in (self.prompt, as_tags(tuple(map(tuple, self.loras)))) if part)]
         if self.negative_prompt:
             lines.append(f"Negative prompt: {self.negative_prompt}")
         settings = [

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .loras import LoraFile, find_loras, model_width, refusal
 from .schedulers import DISTILLED, check_names
 from .schedulers import NAMES as SCHEDULERS
 
@@ -166,10 +167,11 @@ def family_of(folder: Path) -> str:
 @dataclass(frozen=True)
 class Registry:
     presets: tuple[ModelPreset, ...] = field(default_factory=_builtin_presets)
+    lora_folders: tuple[tuple[str, str], ...] = ()  # the server's LoRA files and folders (--lora-dirs): (name, path)
 
     @classmethod
-    def with_folders(cls, folders: dict[str, str]) -> Registry:
-        """The built-in presets plus the server's own local diffusers folders."""
+    def with_folders(cls, folders: dict[str, str], loras: tuple[tuple[str, str], ...] = ()) -> Registry:
+        """The built-in presets plus the server's own local diffusers folders and LoRA files."""
         extra = []
         for name, path in folders.items():
             folder = Path(path).expanduser().resolve()
@@ -189,7 +191,7 @@ class Registry:
                     latent_rgb=SDXL_LATENT_RGB if family == "sdxl" else SD15_LATENT_RGB,
                 )
             )
-        return cls(_builtin_presets() + tuple(extra))
+        return cls(_builtin_presets() + tuple(extra), loras)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -200,3 +202,13 @@ class Registry:
             if preset.name == name:
                 return preset
         raise KeyError(name)
+
+    def loras(self, model: str) -> dict[str, LoraFile]:
+        """Every LoRA file on this server, by name, as `model` sees them (its folder's own `loras/` first)."""
+        return find_loras(self.get(model), self.lora_folders)
+
+    def lora_refusals(self, model: str) -> dict[str, str]:
+        """Every LoRA name with why it cannot serve `model` ("" for those that can)."""
+        preset = self.get(model)
+        width = model_width(preset)
+        return {name: refusal(lora, width, preset.label) for name, lora in self.loras(model).items()}

@@ -23,6 +23,8 @@ from PIL import Image
 
 from .errors import ValidationError
 from .images import load_image
+from .loras import Loras, as_loras, checked, split_tags
+from .styles import StyleText, as_style_names, expand
 from .schedulers import NAMES as SCHEDULER_NAMES
 
 MAX_PROMPT_CHARS = 2000  # far beyond any text encoder's window; longer is a paste error, not a prompt
@@ -45,6 +47,8 @@ class Limits:
     max_images: int = 8
     schedulers: tuple[str, ...] = SCHEDULER_NAMES
     models: tuple[str, ...] = ()
+    loras: tuple[tuple[str, str], ...] = ()  # every LoRA name on the server, with why it cannot serve this model ("" if it can)
+    styles: tuple[StyleText, ...] = ()  # the styles offered with this model: names and their prompt templates
 
 
 def clean_text(name: str, value: Any, *, required: bool = False) -> str:
@@ -157,17 +161,29 @@ class Request:
     scheduler: str = "Euler a"  # a name from pipelines.schedulers
     num_images: int = 1
     parent: str | None = None  # image id this request starts from, for the recipe's lineage
+    loras: Loras = ()  # (LoRA name, weight −2…2) pairs; `<lora:name:weight>` in a prompt adds to them
+    styles: tuple[str, ...] = ()  # style names whose templates wrap the prompt and negative prompt, in order
 
     task: ClassVar[str] = "base"  # the task's registered name: its HTTP endpoint and its recipes' task
     pipeline: ClassVar[str] = "txt2img"  # the view it runs on: txt2img, img2img or inpaint
     prompt_required: ClassVar[bool] = True
 
     def validated(self, limits: Limits) -> Request:
+        model = as_choice("model", self.model, limits.models)
+        # Styles wrap the text as typed; LoRA tags (from the text or a style) then leave it for `loras`.
+        styles = as_style_names("styles", self.styles, limits.styles)
+        prompt, negative = expand(
+            clean_text("prompt", self.prompt), clean_text("negative_prompt", self.negative_prompt), styles, limits.styles
+        )
+        prompt, tagged = split_tags(prompt)
+        negative, tagged_negative = split_tags(negative)
         shared = dataclasses.replace(
             self,
-            model=as_choice("model", self.model, limits.models),
-            prompt=clean_text("prompt", self.prompt, required=self.prompt_required),
-            negative_prompt=clean_text("negative_prompt", self.negative_prompt),
+            model=model,
+            prompt=clean_text("prompt", prompt, required=self.prompt_required),
+            negative_prompt=clean_text("negative_prompt", negative),
+            loras=checked("loras", as_loras("loras", self.loras) + tagged + tagged_negative, dict(limits.loras)),
+            styles=styles,
             seed=as_seed("seed", self.seed),
             steps=as_int("steps", self.steps, 1, MAX_STEPS),
             guidance_scale=as_float("guidance_scale", self.guidance_scale, 0.0, MAX_GUIDANCE),
@@ -198,6 +214,10 @@ class Request:
     def recipe_fields(self) -> dict[str, Any]:
         """The task's own settings, recorded in every recipe it makes."""
         return {}
+
+    def texts(self) -> tuple[str, ...]:
+        """Every text the run encodes: weighted and long prompts are read alike in all of them."""
+        return (self.prompt, self.negative_prompt)
 
     def ip_adapter_scale(self) -> float | None:
         """How strongly the image prompt conditions this run, or None when it uses no image prompt."""

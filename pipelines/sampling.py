@@ -75,16 +75,3 @@ def guided(
         callback_on_step_end=step_callback(on_step, should_stop),
         callback_on_step_end_tensor_inputs=["latents"],
     )
-
-
-def prompt_notices(pipe: DiffusionPipeline, *prompts: str) -> tuple[str, ...]:
-    """Say so when a prompt is longer than the text encoder reads: the rest is ignored."""
-    tokenizer = pipe.tokenizer
-    notices = []
-    for prompt in prompts:
-        count = len(tokenizer(prompt).input_ids)
-        if count > tokenizer.model_max_length:
-            notices.append(
-                f"The prompt has {count} tokens; this model reads {tokenizer.model_max_length}, so its end was ignored."
-            )
-    return tuple(notices)

@@ -26,6 +26,7 @@ from .recipe import Recipe, attach, image_id
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
+from .styles import Style, StyleBook
 from .tasks import TASKS
 
 
@@ -38,6 +39,7 @@ class Studio:
         outputs: str = "",
         max_pixels: int = 1024 * 1024,
         max_images: int = 8,
+        styles: StyleBook | None = None,
     ):
         self.runner = runner
         self.registry = registry
@@ -45,6 +47,7 @@ class Studio:
         self.libraries = Libraries(outputs)
         self.max_pixels = max_pixels  # largest image a request may ask for or upload
         self.max_images = max_images  # most images in one request
+        self.styles = styles or StyleBook(None)  # the person's saved styles (none kept without a file)
         self._scratch = Scratch()
 
     # -- what the UI asks before it builds itself -----------------------------------------------------
@@ -77,7 +80,18 @@ class Studio:
             max_images=self.max_images,
             schedulers=preset.schedulers,
             models=self.model_names,
+            loras=tuple(self.registry.lora_refusals(model).items()),
+            styles=tuple(style.text for style in self.styles_for(model).values()),
         )
+
+    def loras(self, model: str) -> tuple[str, ...]:
+        """The names of the LoRAs that fit `model`, for a picker."""
+        self.preset(model)
+        return tuple(sorted(name for name, why in self.registry.lora_refusals(model).items() if not why))
+
+    def styles_for(self, model: str) -> dict[str, Style]:
+        """The styles offered with `model`: those its folder ships and the person's own."""
+        return self.styles.for_model(self.preset(model))
 
     # -- work -----------------------------------------------------------------------------------------
 
@@ -145,6 +159,8 @@ class Studio:
             height=image.height,
             settings={**request.recipe_fields(), **output.fields_of(index)},
             parent=request.parent,
+            loras=[[name, weight] for name, weight in request.loras],
+            styles=list(request.styles),
             image_id=image_id(image),
             notices=output.notices,
         )

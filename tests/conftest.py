@@ -114,6 +114,26 @@ def build_tiny_xl_pipeline(folder: Path) -> Path:
     return folder
 
 
+def build_lora(model: Path, folder: Path, name: str, seed: int, targets=("to_q", "to_k", "to_v", "to_out.0")) -> Path:
+    """A LoRA with random, non-zero matrices on the model's attention (strong enough to change a picture of
+    a few steps), saved as diffusers saves LoRAs: `folder/name.safetensors`."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, dtype=torch.float32)
+    torch.manual_seed(seed)
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=list(targets)))
+    with torch.no_grad():
+        for n, p in pipe.unet.named_parameters():
+            if "lora_B" in n:
+                p.mul_(4)
+    layers = get_peft_model_state_dict(pipe.unet)
+    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, weight_name=f"{name}.safetensors")
+    return folder / f"{name}.safetensors"
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
@@ -172,7 +192,11 @@ def app_url(tmp_path_factory, tiny_model_dir):
     import app
 
     outputs = tmp_path_factory.mktemp("outputs")
-    flags = ["--outputs", str(outputs), "--queue-size", "32", "--model-dirs", f"{TINY}={tiny_model_dir}"]
+    loras = tmp_path_factory.mktemp("loras")
+    build_lora(Path(__file__).resolve().parent.parent / "assets" / "shapes-model", loras, "grain", seed=3)  # for the embedded model
+    styles = tmp_path_factory.mktemp("styles") / "styles.json"
+    flags = ["--outputs", str(outputs), "--queue-size", "32", "--model-dirs", f"{TINY}={tiny_model_dir}",
+             "--lora-dirs", f"test={loras}", "--styles-file", str(styles)]
     demo, url = app.serve_in_background(flags)
     yield url
     demo.close()

@@ -480,3 +480,48 @@ def test_a_file_that_is_not_an_image_is_refused_in_words_and_the_app_keeps_servi
     page.get_by_role("alert").filter(has_text="That file is not an image, or it is damaged.").wait_for(timeout=10_000)
     open_tab(page, "Text to image")
     generate_text(page)
+
+
+def test_a_style_a_lora_and_a_weighted_word_are_recorded_saved_and_restored(browser, app_url, tmp_path):
+    """As a new user: pick the shipped "night" style and a LoRA, change its weight, weight a word, generate;
+    the PNG records all of it; save the settings as a style; restoring the PNG brings the LoRA back."""
+    page, errors = open_page(browser, app_url)
+    tab = page.locator("#tab-txt2img")
+    tab.locator(".styles-picker input").click()
+    page.get_by_role("option", name="night").click()
+    tab.locator(".lora-adder input").click()
+    page.get_by_role("option", name="grain").click()
+    table = tab.locator(".lora-table")
+    table.get_by_text("grain").first.wait_for(timeout=10_000)
+    table.locator("tbody td").nth(1).dblclick()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("0.5")
+    page.keyboard.press("Enter")
+    generate_text(page, "a (blue:1.2) square")
+    page.locator(".results button.thumbnail-item").first.click()
+    with page.expect_download() as download:
+        page.locator(".results button[aria-label='Download']").first.click()
+    path = tmp_path / "styled.png"
+    download.value.save_as(path)
+    recipe = read_recipe(str(path))
+    assert recipe.prompt == "a (blue:1.2) square on a black background" and recipe.styles == ["night"]
+    assert recipe.loras == [["grain", 0.5]]
+    assert "<lora:grain:0.5>" in Image.open(path).info["parameters"]
+
+    tab.locator(".style-name textarea, .style-name input").first.fill("my night")
+    tab.locator(".style-save").click()
+    assert "saved" in toast(page)
+    tab.locator(".styles-picker input").click()
+    page.get_by_role("option", name="my night").wait_for(timeout=10_000)
+    page.keyboard.press("Escape")
+
+    page.reload()
+    page.wait_for_selector("#txt2img-generate", timeout=60_000)
+    tab = page.locator("#tab-txt2img")
+    tab.get_by_text("Recipes", exact=True).click()
+    tab.locator("input[type=file]").set_input_files(str(path))
+    page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value.includes('black background')",
+                           timeout=30_000)
+    tab.locator(".lora-table").get_by_text("grain").first.wait_for(timeout=10_000)
+    assert errors == []
+    page.context.close()

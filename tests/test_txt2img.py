@@ -1,4 +1,4 @@
-"""Text to image through the Studio: determinism, seeds, cancel, notices, outputs on disk."""
+"""Text to image through the Studio: determinism, seeds, cancel, outputs on disk."""
 
 import numpy as np
 import pytest
@@ -91,12 +91,6 @@ def test_recipe_describes_the_image(tiny_studio):
     assert (r.width, r.height, r.guidance_scale, r.scheduler) == (64, 64, 4.5, "Euler a")
     assert r.settings == {"guidance_rescale": 0.0}
     assert r.versions["diffusers"] and r.image_id
-
-
-def test_long_prompt_is_truncated_with_a_notice(tiny_studio):
-    result = run(tiny_studio, prompt=" ".join(["red"] * 60), seed=1)
-    assert any("tokens" in n for n in result.notices)
-    assert result.recipes[0].notices == result.notices
 
 
 def test_results_are_saved_whole_with_their_recipe(tiny_studio, tmp_path):

@@ -12,7 +12,7 @@ import gradio as gr
 
 from pipelines import Studio
 
-from . import models
+from . import models, styles
 from .tabs import library
 from .common import Tab, picked, recipe_in, recipe_updates, restore_values
 
@@ -154,6 +154,7 @@ def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dic
                     tabs[name] = module.render(studio, picker)
             with gr.Tab(library.TITLE, id="library", elem_id="tab-library") as library_tab:
                 shelf = library.render(studio, picker, tabs, switcher)
+        styles.render(studio, picker, tabs)
         _follow_the_model(studio, picker, tabs)
         for name, tab in tabs.items():
             _wire_send(name, tab, tabs, switcher)

@@ -24,6 +24,7 @@ from pipelines import (
     Request,
     Result,
     Studio,
+    Style,
     ValidationError,
     friendly,
     image_id,
@@ -43,7 +44,9 @@ class Controls:
 
     def __init__(self) -> None:
         self.fields: dict[str, gr.components.Component] = {}
+        self.helpers: dict[str, gr.components.Component] = {}  # follow the model but fill no field (a LoRA adder)
         self._follow: dict[str, Follow] = {}
+        self.style_saved = None  # the event of "Save style", for the page to refresh every tab's styles after it
 
     def add(self, name: str, component, follow: Follow | None = None):
         self.fields[name] = component
@@ -51,15 +54,24 @@ class Controls:
             self._follow[name] = follow
         return component
 
+    def helper(self, name: str, component, follow: Follow):
+        """A control that follows the model without being a request field."""
+        self.helpers[name] = component
+        self._follow[name] = follow
+        return component
+
+    def _component(self, name: str):
+        return self.fields.get(name) or self.helpers[name]
+
     @property
     def following(self) -> list:
-        return [self.fields[name] for name in self._follow]
+        return [self._component(name) for name in self._follow]
 
     def follow(self, preset: ModelPreset, values: dict[str, Any] | None = None) -> dict:
         """Updates of the model-dependent controls for `preset`: its limits, choices and defaults, or
         the given values where they fit."""
         values = values or {}
-        return {self.fields[name]: follow(preset, values.get(name)) for name, follow in self._follow.items()}
+        return {self._component(name): follow(preset, values.get(name)) for name, follow in self._follow.items()}
 
     def restore(self, preset: ModelPreset, values: dict[str, Any]) -> dict:
         """Updates that put a recipe's values into every control that has a field of that name."""
@@ -615,3 +627,87 @@ def run_buttons(task: str, label: str) -> tuple[gr.Button, gr.Button]:
         go = gr.Button(label, variant="primary", elem_id=f"{task}-generate", scale=3)
         stop = gr.Button("Stop", variant="stop", elem_id=f"{task}-stop", scale=1)
     return go, stop
+
+
+STYLE_SETTINGS = ("scheduler", "steps", "guidance_scale", "width", "height", "loras")  # what a style may set in a tab
+
+
+def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) -> None:
+    """Styles and LoRAs, the same in every tab. Picking a style puts its settings into the tab's controls
+    (its template wraps the prompt when the task runs); each LoRA has its own weight; the tab's settings
+    can be saved as a style. Choices follow the model: only the LoRAs that fit it are offered."""
+    preset = studio.preset(model.value)
+
+    def style_names(p: ModelPreset) -> list[str]:
+        return list(studio.styles_for(p.name))
+
+    styles = controls.add(
+        "styles",
+        gr.Dropdown(style_names(preset), value=[], multiselect=True, label="Styles", elem_classes="styles-picker"),
+        lambda p, v: gr.Dropdown(choices=style_names(p), value=[s for s in (v or []) if s in style_names(p)]),
+    )
+    adder = controls.helper(
+        "add_lora",
+        gr.Dropdown(list(studio.loras(preset.name)), value=None, label="Add a LoRA", elem_classes="lora-adder"),
+        lambda p, v: gr.Dropdown(choices=list(studio.loras(p.name)), value=None),
+    )
+    loras = controls.add(
+        "loras",
+        gr.Dataframe(
+            value=[],
+            headers=["LoRA", "weight"],
+            datatype=["str", "number"],
+            col_count=(2, "fixed"),
+            row_count=(0, "dynamic"),
+            type="array",
+            label="LoRAs: a weight each, −2…2 (or <lora:name:weight> in the prompt)",
+            elem_classes="lora-table",
+        ),
+    )
+    with gr.Row(equal_height=True):
+        name = gr.Textbox(label="Save these settings as a style", placeholder="a name", scale=3, elem_classes="style-name")
+        save = gr.Button("Save style", size="sm", scale=1, elem_classes="style-save")
+
+    def add(rows, lora):
+        rows = [list(r) for r in rows or [] if r and r[0]]
+        if lora and lora not in [r[0] for r in rows]:
+            rows.append([lora, 1.0])
+        return rows, None
+
+    adder.input(add, [loras, adder], [loras, adder], api_visibility="private", queue=False)
+
+    settable = {n: c for n, c in controls.fields.items() if n in STYLE_SETTINGS}
+
+    def pick(names: list[str], model_name: str) -> dict:
+        offered = studio.styles_for(model_name)
+        settings: dict[str, Any] = {}
+        for style in names or []:
+            if style in offered:
+                settings.update(offered[style].settings)
+        if settings.get("model") and settings["model"] != model_name and settings["model"] in studio.model_names:
+            gr.Info(f"{', '.join(names)} was saved with the model {settings['model']!r}: choose it above to match.")
+        updates = {component: gr.skip() for component in settable.values()}  # an empty dict reads as one value
+        return {**updates, **{settable[n]: v for n, v in settings.items() if n in settable}}
+
+    styles.input(pick, [styles, model], list(settable.values()), api_visibility="private", queue=False)
+
+    saved_from = {n: c for n, c in controls.fields.items() if n in ("prompt", "negative_prompt", *STYLE_SETTINGS)}
+
+    def save_style(style_name: str, model_name: str, *values) -> dict:
+        given = dict(zip(saved_from, values))
+        settings = {n: v for n, v in given.items() if n in STYLE_SETTINGS}
+        settings["loras"] = [list(r) for r in settings.get("loras") or [] if r and r[0]]
+        try:
+            style = Style.from_dict(
+                {"name": style_name, "prompt": given.get("prompt") or "{prompt}",
+                 "negative_prompt": given.get("negative_prompt") or "", "settings": {"model": model_name, **settings}}
+            )
+            studio.styles.save(style)
+        except ValidationError as e:
+            raise gr.Error(str(e)) from None
+        gr.Info(f"Style {style.name!r} saved.")
+        return gr.Dropdown(choices=list(studio.styles_for(model_name)))
+
+    controls.style_saved = save.click(
+        save_style, [name, model, *saved_from.values()], styles, api_visibility="private", queue=False
+    )

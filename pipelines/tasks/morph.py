@@ -80,6 +80,9 @@ class MorphRequest(Request):
     def images_made(self) -> int:
         return self.num_frames
 
+    def texts(self) -> tuple[str, ...]:
+        return (*super().texts(), self.prompt_b)  # both ends encode to the same length, so they slerp
+
     def recipe_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {"prompt_b": self.prompt_b, "seed_b": self.seed_b}
         return fields if self.image_a is None else {**fields, "depth": self.depth}

@@ -47,14 +47,13 @@ def run(
         on_step: called after every denoising step with (step, total, latents).
         should_stop: polled every step; True stops the run with `Cancelled`.
     """
-    from ..sampling import guided, prompt_notices  # torch: loaded where the work runs
+    from ..sampling import guided  # torch: loaded where the work runs
 
     # 1. Guidance rescale only where it is asked for; some pipelines lack the argument.
     extra = {"guidance_rescale": request.guidance_rescale} if request.guidance_rescale else {}
     # 2. Sample: noise drawn per image on the CPU from its own seed.
     output = pipe(width=request.width, height=request.height, **guided(request, seeds, on_step, should_stop), **extra)
-    # 3. Say so if a prompt was longer than the text encoder reads.
-    return Output(list(output.images), seeds, notices=prompt_notices(pipe, request.prompt, request.negative_prompt))
+    return Output(list(output.images), seeds)
 
 
 TASK = Task(Txt2ImgRequest, run)

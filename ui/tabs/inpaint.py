@@ -74,6 +74,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
         with gr.Accordion("Advanced", open=False):
             reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+            ui.creative_controls(controls, studio, model)
     with output:
         results = ui.result_panel("Inpainted", caption=seed_and_seam)
 

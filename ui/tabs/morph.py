@@ -42,6 +42,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         with gr.Accordion("Advanced", open=False):
             # A non-ancestral sampler keeps neighbouring frames coherent.
             reuse = ui.negative_and_sampler(controls, preset, scheduler="Euler")
+            ui.creative_controls(controls, studio, model)
             with gr.Row():
                 ui.size_controls(controls, preset)
     with output:

@@ -40,6 +40,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             controls.add("num_images", gr.Slider(1, studio.max_images, 2, step=1, label="Images"))
         with gr.Accordion("Advanced", open=False):
             reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+            ui.creative_controls(controls, studio, model)
     with output:
         results = ui.result_panel("Pictures")
 

@@ -12,7 +12,7 @@ TITLE = "Text to image"
 ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16)}
 # The HTTP API's parameters, in order (`model` is the page's picker).
 API = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "num_images", "scheduler")
-API += ("model", "guidance_rescale")
+API += ("model", "guidance_rescale", "loras", "styles")
 
 
 def aspect_size(base: int, aspect: str, low: int, high: int) -> tuple[int, int]:
@@ -37,6 +37,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
         controls.add("num_images", gr.Slider(1, studio.max_images, 1, step=1, label="Images"))
         reuse = ui.sampler_controls(controls, preset)
+        ui.creative_controls(controls, studio, model)
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
                 ui.size_controls(controls, preset)

@@ -26,6 +26,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             info = "Image prompt needs a model with an adapter (SD 1.5, SDXL)"
             controls.add("mode", ui.choices(MODE_LABELS, VariationsRequest.modes, label="Mode", info=info))
             reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+            ui.creative_controls(controls, studio, model)
     with output:
         results = ui.result_panel("Variations")
 
