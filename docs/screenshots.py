@@ -1,5 +1,5 @@
 """Regenerate the README's screenshots from the app started as a user starts it (`python app.py`): each
-tab on a laptop (1440×900) after making something, Inpaint on a tablet (768×1024), and Text to image on a
+tab on a laptop (1440×900) after making something, the Library, Inpaint on a tablet (768×1024), and Text to image on a
 phone (390×844).
 
     python docs/screenshots.py       # needs Debian's chromium and playwright
@@ -59,7 +59,7 @@ def laptop(browser, url: str, out: Path) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(url)
     page.wait_for_selector("#txt2img-generate")
-    generate(page, "a large blue triangle on a white background", 4)
+    generate(page, "a red circle at the top left and a blue square at the bottom right on a black background", 4)
     page.screenshot(path=out / "txt2img.png")
 
     page.get_by_role("button", name="Send to Variations").first.click()
@@ -73,6 +73,13 @@ def laptop(browser, url: str, out: Path) -> None:
     page.locator("#morph-generate").click()
     wait_results(page, "morph", 8, alt="t = ")
     page.screenshot(path=out / "morph.png")
+
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#library-gallery button.thumbnail-item").nth(9).click()  # a variation: its lineage shows
+    page.wait_for_function("() => document.querySelectorAll('#library-lineage .caption-label').length >= 2",
+                           timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=out / "library.png")
     page.close()
 
 
@@ -80,18 +87,19 @@ def tablet(browser, url: str, out: Path) -> None:
     page = browser.new_page(viewport={"width": 768, "height": 1024}, has_touch=True)
     page.goto(url)
     page.wait_for_selector("#txt2img-generate")
-    generate(page, "a large purple square on a gray background", 1)
+    generate(page, "a large purple square at the top left on a gray background", 1)
     page.get_by_role("button", name="Send to Inpaint").first.click()
     editor = page.locator("#inpaint-editor")
     editor.locator("canvas").first.wait_for()
     page.wait_for_timeout(1000)
     editor.get_by_role("button", name="Brush").first.click()
     box = editor.locator("canvas").last.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=10)
-    page.mouse.up()
-    page.get_by_label("What goes there").fill("a yellow circle on a gray background")
+    for row in (0.6, 0.7, 0.8):  # paint over the empty lower right: the model adds a figure there
+        page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * row)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * row, steps=10)
+        page.mouse.up()
+    page.get_by_label("What goes there").fill("a yellow triangle")
     page.locator("#inpaint-generate").click()
     wait_results(page, "inpaint", 2)
     page.screenshot(path=out / "inpaint-tablet.png")

@@ -298,7 +298,7 @@ def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path):
     )
     printed = []
     deadline = time.monotonic() + 60
-    while not any("Running on" in line for line in printed):
+    while not any("Atelier is running at" in line for line in printed):
         assert time.monotonic() < deadline and app.poll() is None, printed
         printed.append(app.stdout.readline())
     app.send_signal(signal.SIGTERM)
