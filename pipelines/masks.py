@@ -114,7 +114,7 @@ def seam_score(image: np.ndarray, binary: np.ndarray, window: int = 7) -> float:
     inner, outer = _rings(binary)
     if not inner.any() or not outer.any():
         return 0.0
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = _lab(image)
 
     def local_mean(ring: np.ndarray) -> np.ndarray:
         weight = cv2.boxFilter(ring.astype(np.float32), -1, (window, window), normalize=False)
@@ -128,22 +128,57 @@ def seam_score(image: np.ndarray, binary: np.ndarray, window: int = 7) -> float:
     return float(np.linalg.norm(mean_in[border] - mean_out[border], axis=-1).mean())
 
 
-def match_colour(generated: np.ndarray, original: np.ndarray, binary: np.ndarray, reach: float = 8.0) -> np.ndarray:
-    """Shift the generated region's colour so its edge matches the original's surroundings.
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
 
-    The shift (difference of Lab means across the border) is full at the border and fades inward over
-    `reach` pixels, so what was asked for in the middle of the mask keeps its colour.
-    """
+
+def _shifted(generated: np.ndarray, shift: np.ndarray, binary: np.ndarray, reach: float, full: int = 0) -> np.ndarray:
+    """Add a Lab shift (one colour, or one per pixel): whole outside the mask and over the first `full`
+    pixels inside its border, then fading inward over `reach` pixels, so what was asked for in the
+    middle of the mask keeps its colour."""
+    depth = cv2.distanceTransform((binary > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    weight = np.exp(-np.maximum(depth - full, 0) / reach)[..., None]
+    corrected = np.clip(_lab(generated) + shift * weight, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(corrected, cv2.COLOR_LAB2RGB)
+
+
+def match_colour(generated: np.ndarray, original: np.ndarray, binary: np.ndarray, reach: float = 8.0) -> np.ndarray:
+    """Shift the generated region's colour so its edge matches the original's surroundings: one shift
+    (difference of Lab means across the border) for the whole region — the cure for a colour cast."""
     inner, outer = _rings(binary, width=3)
     if not inner.any() or not outer.any():
         return generated
-    lab_gen = cv2.cvtColor(generated, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab_orig = cv2.cvtColor(original, cv2.COLOR_RGB2LAB).astype(np.float32)
-    shift = lab_orig[outer].mean(axis=0) - lab_gen[inner].mean(axis=0)
-    depth = cv2.distanceTransform((binary > 0).astype(np.uint8), cv2.DIST_L2, 3)
-    weight = np.exp(-depth / reach)[..., None]
-    corrected = np.clip(lab_gen + shift * weight, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(corrected, cv2.COLOR_LAB2RGB)
+    shift = _lab(original)[outer].mean(axis=0) - _lab(generated)[inner].mean(axis=0)
+    return _shifted(generated, shift, binary, reach)
+
+
+def blend_edge(
+    generated: np.ndarray, original: np.ndarray, binary: np.ndarray, reach: float = 3.0, along: float = 3.0
+) -> np.ndarray:
+    """Correct the generated colour along the mask border point by point — the cure for a halo that
+    differs from place to place (a dark band just inside the edge over a light background, none over a
+    dark one), which one global shift cannot lower.
+
+    At each place the shift is the original's colour just outside minus the generated colour just
+    inside, each a normalised Gaussian average over its ring (`along` pixels), so the field is smooth
+    along the border and reaches inward. It is whole across the inner ring the seam is measured on (the
+    band sits there) and fades over `reach` pixels beyond it.
+    """
+    width = 2
+    inner, outer = _rings(binary, width)
+    if not inner.any() or not outer.any():
+        return generated
+
+    def ring_colour(lab: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        weight = cv2.GaussianBlur(ring.astype(np.float32), (0, 0), sigmaX=along)
+        total = cv2.GaussianBlur(lab * ring[..., None], (0, 0), sigmaX=along)
+        return total / np.maximum(weight, 1e-6)[..., None], weight
+
+    (outside, w_out), (inside, w_in) = ring_colour(_lab(original), outer), ring_colour(_lab(generated), inner)
+    # Only inside the mask (the generated pixels just outside already match the original, and the
+    # composite blends them), and only near both rings, where the averages mean something.
+    near = (binary > 0) & (w_out > 1e-3) & (w_in > 1e-3)
+    return _shifted(generated, (outside - inside) * near[..., None], binary, reach, full=width)
 
 
 def composite(original: np.ndarray, generated: np.ndarray, soft: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, ValidationError
 from pipelines.masks import composite, extend_canvas, feather, grow, mask_array, match_colour, seam_score
-from pipelines.tasks.inpaint import SEAM_THRESHOLD
+from pipelines.tasks.inpaint import SEAM_THRESHOLD, finished_edge
 from tests.conftest import TINY, as_array
 
 
@@ -122,6 +122,54 @@ def test_colour_correction_lowers_the_seam_on_a_constructed_case():
     corrected = composite(original, match_colour(generated, original, binary), soft)
     assert seam_score(corrected, binary) < seam_score(plain, binary) / 2
     assert (corrected[soft == 0] == original[soft == 0]).all()
+
+
+def halo_case():
+    """Issue 14's halo, made by hand: a band 2 px wide just inside the mask edge, darker than the light
+    half of the picture and lighter than its dark half, around a repaint that is otherwise right."""
+    original = np.zeros((64, 64, 3), np.uint8)
+    original[:, :32] = (245, 240, 235)
+    original[:, 32:] = (20, 30, 60)
+    binary = np.asarray(box_mask(64, 64, (12, 16, 52, 48)))
+    generated = original.copy()
+    generated[26:38, 26:38] = (200, 30, 30)  # what was asked for, well inside the mask
+    band = (binary > 0) & (grow(binary, -2) == 0)
+    generated[band & (np.arange(64) < 32)] = (170, 165, 160)
+    generated[band & (np.arange(64) >= 32)] = (70, 80, 110)
+    return original, binary, generated
+
+
+@pytest.mark.parametrize("blur", [0, 4])
+def test_a_halo_that_varies_along_the_border_is_blended_below_the_threshold(blur):
+    original, binary, generated = halo_case()
+    soft = feather(binary, blur)
+    plain_seam = seam_score(composite(original, generated, soft), binary)
+    global_seam = seam_score(composite(original, match_colour(generated, original, binary), soft), binary)
+    assert plain_seam > global_seam > SEAM_THRESHOLD  # one global shift cannot lower it enough
+
+    result, seam, edge = finished_edge(original, generated, binary, soft, correct=True)
+    assert seam < SEAM_THRESHOLD and edge == "blended"
+    assert seam == seam_score(result, binary)
+    assert (result[soft == 0] == original[soft == 0]).all()  # outside the feathered mask: byte-identical
+    assert (result[28:36, 28:36] == generated[28:36, 28:36]).all()  # the repaint's middle keeps its colour
+
+
+def test_without_correction_the_halo_is_left_and_said_to_show():
+    original, binary, generated = halo_case()
+    soft = feather(binary, 4)
+    result, seam, edge = finished_edge(original, generated, binary, soft, correct=False)
+    assert edge == "visible" and seam > SEAM_THRESHOLD
+    assert (result == composite(original, generated, soft)).all()
+
+
+def test_a_clean_edge_is_not_touched():
+    original, binary, _ = halo_case()
+    generated = original.copy()
+    generated[26:38, 26:38] = (200, 30, 30)
+    soft = feather(binary, 4)
+    result, seam, edge = finished_edge(original, generated, binary, soft, correct=True)
+    assert edge == "clean" and seam <= SEAM_THRESHOLD
+    assert (result == composite(original, generated, soft)).all()
 
 
 def test_a_dedicated_inpainting_checkpoint_shares_the_autoencoder_and_text_encoder(tiny_model_dir, tmp_path):

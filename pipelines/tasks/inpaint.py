@@ -18,12 +18,22 @@ from PIL import Image
 
 from ..errors import ValidationError
 from ..images import open_upload
-from ..masks import bounding_box, checked_mask, composite, feather, fill_masked, mask_hash, match_colour, seam_score
+from ..masks import (
+    blend_edge,
+    bounding_box,
+    checked_mask,
+    composite,
+    feather,
+    fill_masked,
+    mask_hash,
+    match_colour,
+    seam_score,
+)
 from ..requests import Limits, Request, as_choice, as_float, as_image, as_int
 from ..runner import Output, Task, never
 
 FILL_MODES = ("original", "fill", "noise")
-SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and colour correction runs
+SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and the edge is corrected
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,28 +169,44 @@ def repaint(
         **guided(request, seeds, on_step, should_stop, strength=request.strength),
     )
 
-    # 5. Paste back and composite in pixel space; correct the colour where the seam shows.
+    # 5. Paste back and composite in pixel space; correct the edge where the seam shows.
     images, edges = [], []
     for generated in output.images:
         canvas = original.copy()
         canvas[top:bottom, left:right] = np.asarray(
             generated.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS)
         )
-        result = composite(original, canvas, soft)
-        seam, edge = seam_score(result, binary), "clean"
-        if seam > SEAM_THRESHOLD:
-            edge = "visible"
-            if request.color_correction:
-                corrected = composite(original, match_colour(canvas, original, binary), soft)
-                corrected_seam = seam_score(corrected, binary)
-                if corrected_seam < seam:
-                    result, seam, edge = corrected, corrected_seam, "blended"
+        result, seam, edge = finished_edge(original, canvas, binary, soft, request.color_correction)
         images.append(Image.fromarray(result))
         edges.append({"seam": round(seam, 2), "edge": edge})
 
     # 6. Each result's recipe: its seam and what was done about it, the mask, and how the work was done.
     how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size))
     return Output(images, seeds, [{**edge, **how} for edge in edges])
+
+
+def finished_edge(
+    original: np.ndarray, canvas: np.ndarray, binary: np.ndarray, soft: np.ndarray, correct: bool
+) -> tuple[np.ndarray, float, str]:
+    """The composite, its seam, and what was done about it (clean / blended / visible).
+
+    Above the threshold (and with correction on) two corrections are tried — one global colour shift
+    for a colour cast, one that varies along the border for a halo — and the lowest seam is kept, so a
+    correction never makes an edge worse. Only the generated pixels change, and the composite keeps
+    every pixel outside the feathered mask.
+    """
+    result = composite(original, canvas, soft)
+    seam = seam_score(result, binary)
+    if seam <= SEAM_THRESHOLD:
+        return result, seam, "clean"
+    edge = "visible"
+    if correct:
+        for fix in (match_colour, blend_edge):
+            corrected = composite(original, fix(canvas, original, binary), soft)
+            corrected_seam = seam_score(corrected, binary)
+            if corrected_seam < seam:
+                result, seam, edge = corrected, corrected_seam, "blended"
+    return result, seam, edge
 
 
 def run(
