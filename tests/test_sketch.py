@@ -130,7 +130,7 @@ def test_the_sketch_endpoint_takes_named_parameters_and_refuses_bad_drawings(cli
     parameters = {p["parameter_name"] for p in named["parameters"]}
     every = {"sketch": handle_file(png_file(tmp_path, "blob.png", blob())), "prompt": PROMPT, "negative_prompt": ""}
     every |= {"seed": 1, "strength": 0.6, "steps": 12, "guidance_scale": 5, "num_images": 1, "scheduler": "Euler a"}
-    every |= {"model": "shapes", "parent": "abc"}
+    every |= {"model": "shapes", "parent": "abc", "loras": {"headers": ["LoRA", "weight"], "data": []}, "styles": []}
     gallery, recipes = client.predict(**every, api_name="/sketch")
     assert parameters == set(every)
     assert len(gallery) == 1 and recipes[0]["task"] == "sketch" and recipes[0]["parent"] == "abc"
@@ -142,7 +142,7 @@ def test_the_sketch_endpoint_takes_named_parameters_and_refuses_bad_drawings(cli
     (tmp_path / "white.png").write_bytes(buffer.getvalue())
     (tmp_path / "huge.png").write_bytes(bomb_png(20000, 20000))
     bad = (
-        (junk, "sketch: not an image"),
+        (junk, "sketch: the file is not an image"),
         (tmp_path / "white.png", "sketch: the drawing is empty"),
         (tmp_path / "huge.png", "sketch: too large to open"),
     )
