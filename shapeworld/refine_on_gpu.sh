@@ -2,22 +2,21 @@
 # More training for a shipped model, on one GPU, inside a fixed budget:
 #   1. scenes drawn and encoded with the model's own autoencoder, more of them with two figures;
 #   2. its U-Net and text encoder go on learning (`train unet --start`);
-#   3. the inpainting variant and the `outline` LoRA, both from the result, side by side on the card;
+#   3. the inpainting variant from the result (a style LoRA comes after the decoder: style_on_gpu.sh);
 #   4. the model judged (shapeworld.evaluate) and everything packed into $PACK (when set) in pieces small
 #      enough to travel.
-# Usage: bash shapeworld/refine_on_gpu.sh OUTDIR [U-NET MINUTES] [INPAINT MINUTES] [LORA MINUTES]
-#        SMOKE=1 bash shapeworld/refine_on_gpu.sh OUTDIR 0.1 0.05 0.05   # the same steps, tiny, on a CPU
+# Usage: bash shapeworld/refine_on_gpu.sh OUTDIR [U-NET MINUTES] [INPAINT MINUTES]
+#        SMOKE=1 bash shapeworld/refine_on_gpu.sh OUTDIR 0.1 0.05   # the same steps, tiny, on a CPU
 set -euo pipefail
 out=${1:?output folder}
 minutes=${2:-3.6}
 inpaint_minutes=${3:-1.0}
-lora_minutes=${4:-1.2}
 python=${PYTHON:-python3}
 start=${START:-assets/shapes-model}
 if [ -n "${SMOKE:-}" ]; then
-    images=400; inpaint_images=200; lora_images=200; workers=2; batch=8; lora_batch=8; judge="--captions 4 --scenes 4 --seeds 1"
+    images=400; inpaint_images=200; workers=2; batch=8; judge="--captions 4 --scenes 4 --seeds 1"
 else
-    images=300000; inpaint_images=120000; lora_images=60000; workers=15; batch=1024; lora_batch=512
+    images=300000; inpaint_images=120000; workers=15; batch=1024
     judge="--captions 240 --scenes 200 --seeds 1"
 fi
 mkdir -p "$out"
@@ -33,20 +32,13 @@ $python -m shapeworld.train unet --start "$start" --vae "$start/vae" --data "$ou
     > "$out/unet.log" 2>&1 || true  # a checkpoint is kept even if the run is cut short
 tail -n 2 "$out/unet.log"
 
-stamp "inpainting variant ($inpaint_minutes min) and outline LoRA ($lora_minutes min)"
+stamp "inpainting variant ($inpaint_minutes min)"
 $python -m shapeworld.train inpaint --start "$out/model" --out "$out/model/inpainting" --images $inpaint_images \
-    --workers 8 --steps 1000000 --max-minutes "$inpaint_minutes" --batch $batch --lr 3e-4 --warmup 100 \
-    > "$out/inpaint.log" 2>&1 &
-inpainting=$!
-$python -m shapeworld.train lora --start "$out/model" --out "$out/model/loras/outline" --style outline \
-    --images $lora_images --workers 7 --steps 1000000 --max-minutes "$lora_minutes" --batch $lora_batch --lr 1e-3 \
-    --warmup 50 > "$out/lora.log" 2>&1 &
-wait $inpainting || true
+    --workers $workers --steps 1000000 --max-minutes "$inpaint_minutes" --batch $batch --lr 3e-4 --warmup 100 \
+    > "$out/inpaint.log" 2>&1 || true
 tail -n 2 "$out/inpaint.log"
 stamp "judging"
 $python -m shapeworld.evaluate "$out/model" --inpaint "$out/model/inpainting" $judge \
     --json "$out/model/scores-final.json" 2>/dev/null | tail -n 12 || true
-wait || true
-tail -n 2 "$out/lora.log"
 cp "$out"/*.log "$out/model/"
 stamp "done: $out/model"
