@@ -279,6 +279,7 @@ def test_each_person_sees_only_their_own_images_and_anothers_id_is_not_found(two
     assert bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")[0]["image_id"] == theirs[0]["image_id"]
     assert len(bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")) == 1  # ann's image ends the chain
     assert list((outputs / "users" / "ann").rglob("*.png")) and list((outputs / "users" / "bob").rglob("*.png"))
+@pytest.mark.timeout(120)  # a start line that never comes must fail, not block the suite
 def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path):
     """Service managers (systemd, Kubernetes) stop the app with SIGTERM: it closes and exits 0."""
     import signal
