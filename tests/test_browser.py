@@ -385,23 +385,23 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
     page.get_by_role("button", name="Send to Variations").first.click()
     page.locator("#variations-generate").click()
     wait_results(page, "variations", 4)
-    stroke(page, send_to_inpaint(page, "a zigzag"), [(0.3, 0.3), (0.6, 0.6)])
+    stroke(page, send_to_inpaint(page, "a chevron"), [(0.3, 0.3), (0.6, 0.6)])
     page.locator("#inpaint-generate").click()
     wait_results(page, "inpaint", 2)
 
     open_tab(page, "Library")  # no reload: what was just made is there
     search = page.locator("#library-search textarea, #library-search input").first
-    search.fill("zigzag")
+    search.fill("chevron")
     search.press("Enter")
     page.wait_for_function("() => document.querySelectorAll('#library-gallery button.thumbnail-item').length === 2",
                            timeout=30_000)
     page.locator("#library-gallery button.thumbnail-item").first.click()
-    wait_text(page, "#library-recipe", "inpaint · a zigzag")
+    wait_text(page, "#library-recipe", "inpaint · a chevron")
     page.wait_for_function("() => document.querySelectorAll('#library-lineage .caption-label').length === 3",
                            timeout=30_000)
     steps = page.locator("#library-lineage .caption-label").all_inner_texts()
     assert steps[0].startswith("text to image · seed") and steps[1] == "variation · similarity 0.7"
-    assert steps[2] == "inpaint · a zigzag"
+    assert steps[2] == "inpaint · a chevron"
 
     page.locator("#library-mark").click()  # the inpainted image is A…
     pick_in(page, "library-lineage", "text to image")  # …walk to its grandparent…
@@ -416,16 +416,16 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
     assert "model" not in differing
 
     pick_in(page, "library-children", "↳↳ inpaint")  # walk down again, and restore its settings
-    wait_text(page, "#library-recipe", "inpaint · a zigzag")
+    wait_text(page, "#library-recipe", "inpaint · a chevron")
     page.locator("#library-restore").click()
     page.locator("#inpaint-generate").wait_for(state="visible", timeout=30_000)
-    assert page.get_by_label("What goes there").input_value() == "a zigzag"
+    assert page.get_by_label("What goes there").input_value() == "a chevron"
 
     page.reload()  # and it is all still there after a reload
     page.wait_for_selector("#txt2img-generate", timeout=60_000)
     open_tab(page, "Library")
     search = page.locator("#library-search textarea, #library-search input").first
-    search.fill("zigzag")
+    search.fill("chevron")
     search.press("Enter")
     page.wait_for_function("() => document.querySelectorAll('#library-gallery button.thumbnail-item').length === 2",
                            timeout=30_000)
