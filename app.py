@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         where = "opened in your browser" if opened else "open this address in a browser"
         print(f"Atelier is running at {demo.local_url} ({where}; Ctrl+C stops it)", flush=True)
         demo.block_thread()
+    except KeyboardInterrupt:  # Ctrl+C or SIGTERM before block_thread, which catches its own
+        pass
     finally:
         demo.close()
 
