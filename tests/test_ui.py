@@ -2,6 +2,7 @@
 every model-dependent control follows the picker, and "Send to" carries the image's id everywhere."""
 
 import dataclasses
+import types
 
 import gradio as gr
 import pytest
@@ -13,9 +14,42 @@ from ui.app import build_page
 
 
 @pytest.fixture(scope="module")
-def tabs():
-    _, tabs = build_page(Studio(CannedRunner(), Registry()), model="shapes")
-    return tabs
+def page():
+    return build_page(Studio(CannedRunner(), Registry()), model="shapes")
+
+
+@pytest.fixture(scope="module")
+def tabs(page):
+    return page[1]
+
+
+def names_used(fn, seen=None) -> set[str]:
+    """Every name a handler's code refers to, through its nested functions and the functions it closes
+    over (the wrappers that hand it the request, the helpers it shares)."""
+    seen = set() if seen is None else seen
+    if not isinstance(fn, types.FunctionType) or fn in seen:
+        return set()
+    seen.add(fn)
+    codes, names = [fn.__code__], set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    for cell in fn.__closure__ or ():
+        try:
+            names |= names_used(cell.cell_contents, seen)
+        except ValueError:  # a cell not filled yet
+            pass
+    return names
+
+
+def test_a_handler_that_tells_the_person_something_goes_through_the_queue(page):
+    """gr.Info and gr.Warning reach the page only from a queued event; without the queue gradio prints
+    them on the server's console, and the person sees nothing happen ("Style saved" went missing so)."""
+    demo, _ = page
+    silent = [f.name for f in demo.fns.values() if not f.queue and names_used(f.fn) & {"Info", "Warning"}]
+    assert names_used(test_a_handler_that_tells_the_person_something_goes_through_the_queue) >= {"fns", "queue"}
+    assert silent == []
 
 
 def test_every_registered_task_with_a_module_has_a_tab_in_registry_order(tabs):

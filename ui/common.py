@@ -689,7 +689,7 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
         updates = {component: gr.skip() for component in settable.values()}  # an empty dict reads as one value
         return {**updates, **{settable[n]: v for n, v in settings.items() if n in settable}}
 
-    styles.input(pick, [styles, model], list(settable.values()), api_visibility="private", queue=False)
+    styles.input(pick, [styles, model], list(settable.values()), api_visibility="private")
 
     saved_from = {n: c for n, c in controls.fields.items() if n in ("prompt", "negative_prompt", *STYLE_SETTINGS)}
 
@@ -709,5 +709,5 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
         return gr.Dropdown(choices=list(studio.styles_for(model_name)))
 
     controls.style_saved = save.click(
-        save_style, [name, model, *saved_from.values()], styles, api_visibility="private", queue=False
+        save_style, [name, model, *saved_from.values()], styles, api_visibility="private"
     )
