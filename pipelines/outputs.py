@@ -28,12 +28,17 @@ class OutputStore:
         """Save under `<date>/<time>-<task>-<seed>[-<index>]-<image id>.png`; `index` is the image's place in
         a run whose images share a seed (a morph's frames), so their names sort in order."""
         day = self.folder / time.strftime("%Y-%m-%d")
-        day.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%H%M%S')}-{file_stem(recipe, index)}.png"
-        with tempfile.NamedTemporaryFile(dir=day, prefix=".partial-", suffix=".png", delete=False) as f:
-            f.write(png_bytes(image, recipe))
-        os.replace(f.name, day / name)
+        write_whole(day / name, png_bytes(image, recipe))
         return day / name
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write through a temporary name in the same folder, so a reader sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".partial-", delete=False) as f:
+        f.write(data)
+    os.replace(f.name, path)
 
 
 def file_stem(recipe: Recipe, index: int | None = None) -> str:

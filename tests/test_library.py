@@ -519,3 +519,20 @@ def test_morph_frames_are_saved_in_order_with_the_animations_beside_them(tiny_st
     assert run.with_suffix(".gif").is_file() and run.with_suffix(".mp4").is_file()
     assert Image.open(run.with_suffix(".gif")).n_frames == 4
     assert studio.library().count(None, task="morph") == 4
+
+
+def test_a_picture_the_library_shows_is_written_once_and_never_rewritten_in_place(tmp_path, monkeypatch):
+    """A thumbnail shown again (the gallery refreshes after each result) is the same file, untouched: gradio's
+    own save of a PIL image rewrote it in place, and a browser still fetching it got a short read."""
+    from ui.tabs.library import served
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    first = Path(served(data, "abc.png"))
+    before = first.stat()
+    again = Path(served(data, "abc.png"))
+    assert again == first and first.parent.parent == tmp_path and first.read_bytes() == data
+    assert (again.stat().st_ino, again.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert not [p for p in first.parent.iterdir() if p != first]  # no partial file left behind

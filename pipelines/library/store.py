@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +23,7 @@ from urllib.parse import quote, unquote
 
 from PIL import Image
 
-from ..outputs import OutputStore, file_stem
+from ..outputs import OutputStore, file_stem, write_whole
 from ..recipe import Recipe, png_bytes
 
 USERS = "users"
@@ -70,7 +69,7 @@ class DiskFiles:
         image's name without its place in the run and its id (`<time>-<task>-<seed>.gif`)."""
         image = Path(image_path)
         target = (image.parent / (image.name.rsplit("-", 2)[0] + source.suffix)).as_posix()
-        _write_whole(self.root / target, source.read_bytes())
+        write_whole(self.root / target, source.read_bytes())
         return target
 
     def file(self, path: str, trashed: bool) -> Path:
@@ -118,7 +117,7 @@ class DiskFiles:
             return None
 
     def keep_thumb(self, image_id: str, data: bytes) -> None:
-        _write_whole(self.thumb_file(image_id), data)
+        write_whole(self.thumb_file(image_id), data)
 
     def drop_thumb(self, image_id: str) -> None:
         self.thumb_file(image_id).unlink(missing_ok=True)
@@ -203,11 +202,3 @@ def _pngs(folder: Path) -> set[str]:
             elif entry.name.lower().endswith(".png"):
                 found.add(prefix + entry.name)
     return found
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write through a temporary name, so a reader sees the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".partial-", delete=False) as f:
-        f.write(data)
-    os.replace(f.name, path)
