@@ -8,17 +8,21 @@ public demo the library lives in memory for the browser session, and says so.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines import AtelierError, Library, NoRecipe, NotFound, Recipe, Studio, recipe_differences, step_label
+from pipelines.outputs import write_whole
 
 from .. import common as ui
 
@@ -62,8 +66,22 @@ def picture(data: bytes) -> Image.Image:
     return image
 
 
-def thumbs(library: Library, user: str | None, rows: list[dict]) -> list[tuple[Image.Image, str]]:
-    return [(picture(library.thumbnail(user, row["image_id"])), row["label"]) for row in rows]
+def served(data: bytes, name: str) -> str:
+    """An image file's bytes as a file in gradio's cache, for a gallery or an image to show as they are.
+    Written once, whole: gradio saves a PIL image by rewriting the same cached file in place each time it
+    is shown, and a browser still fetching that file meanwhile gets a short read."""
+    path = Path(get_upload_folder()) / hashlib.sha256(data).hexdigest() / name
+    if not path.exists():
+        write_whole(path, data)
+    return str(path)
+
+
+def thumbs(library: Library, user: str | None, rows: list[dict]) -> list[tuple[str, str]]:
+    return [(thumb(library, user, row["image_id"]), row["label"]) for row in rows]
+
+
+def thumb(library: Library, user: str | None, image_id: str) -> str:
+    return served(library.thumbnail(user, image_id), f"{image_id}.webp")
 
 
 def escape(text: Any) -> str:
@@ -212,9 +230,10 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         chain = library.lineage(user, image_id)
         tree = tree_items(library.descendants(user, image_id))
         return {
-            current: image_id, large: picture(library.png(user, image_id)), words: plain_words(entry),
+            current: image_id, large: served(library.png(user, image_id), f"{image_id}.png"),
+            words: plain_words(entry),
             lineage: thumbs(library, user, chain),
-            children: [(picture(library.thumbnail(user, n["image_id"])), "↳" * (d + 1) + " " + n["label"])
+            children: [(thumb(library, user, n["image_id"]), "↳" * (d + 1) + " " + n["label"])
                        for n, d in tree],
             walk: [[r["image_id"] for r in chain], [n["image_id"] for n, _ in tree]],
             favourite: gr.Button("★ Favourite" if entry["favourite"] else "☆ Favourite"),
@@ -234,6 +253,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
     children.select(step(1), walk, details_out, api_visibility="private", queue=False)
 
     def open_png(request: gr.Request, path: str | None):
+        """The dropped PNG's recipe and lineage; the drop zone empties again, ready for the next file."""
         if not path:
             return {}
         library, user = shelf(studio, request)
@@ -241,9 +261,10 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             with open(path, "rb") as f:
                 seen = library.inspect(user, f.read())
         except (NoRecipe, AtelierError) as e:
-            raise gr.Error(str(e)) from None
+            gr.Warning(str(e))
+            return {opened: None}
         if seen["in_library"]:
-            return details(request, seen["recipe"]["image_id"])
+            return {**details(request, seen["recipe"]["image_id"]), opened: None}
         known = seen["lineage"][:-1]
         entry = {**seen["lineage"][-1], "recipe": seen["recipe"], "created": "", "width": seen["recipe"].get("width"),
                  "height": seen["recipe"].get("height")}
@@ -253,10 +274,10 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         return {
             current: None, large: shown_picture, words: plain_words(entry),
             lineage: thumbs(library, user, known), children: [], walk: [[r["image_id"] for r in known], []],
-            favourite: gr.Button("☆ Favourite"), download: None,
+            favourite: gr.Button("☆ Favourite"), download: None, opened: None,
         }
 
-    opened.upload(open_png, opened, details_out, api_visibility="private")
+    opened.upload(open_png, opened, [*details_out, opened], api_visibility="private")
 
     # -- actions ----------------------------------------------------------------------------------------
 
@@ -287,7 +308,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
                 undo: gr.Button(visible=False)}
 
     after = [*shown, trashed, undo, *details_out]
-    delete.click(remove, [current, page, *inputs], after, api_visibility="private", queue=False)
+    delete.click(remove, [current, page, *inputs], after, api_visibility="private")
     undo.click(put_back, [trashed, page, *inputs], after, api_visibility="private", queue=False)
 
     def pick_a(request: gr.Request, image_id):
@@ -303,7 +324,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         pair = (picture(library.png(user, a)), picture(library.png(user, b)))
         return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
 
-    mark.click(pick_a, current, marked, api_visibility="private", queue=False)
+    mark.click(pick_a, current, marked, api_visibility="private")
     compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private",
                   queue=False)
 
@@ -352,7 +373,7 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
         gr.Info(f"Settings restored into {tab.title}.")
         return {**updates, switcher: gr.Tabs(selected=name)}
 
-    restore.click(into_tab, current, outputs, api_visibility="private", queue=False)
+    restore.click(into_tab, current, outputs, api_visibility="private")
     with send_row:
         for name, tab in receiving.items():
             def send(request: gr.Request, image_id, tab=tab, name=name):
