@@ -83,6 +83,19 @@ def laptop(browser, url: str, out: Path) -> None:
     page.close()
 
 
+def lora(browser, url: str, out: Path) -> None:
+    """The outline LoRA picked at weight 1: its table and four results in one view."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1480})
+    page.goto(url)
+    page.wait_for_selector("#txt2img-generate")
+    page.locator("#tab-txt2img .lora-adder input").click()
+    page.get_by_role("option", name="outline").click()
+    page.locator("#tab-txt2img").get_by_label("Seed (−1 = random)").fill("11")
+    generate(page, "a large blue square on a white background", 4)
+    page.screenshot(path=out / "lora.png")
+    page.close()
+
+
 def tablet(browser, url: str, out: Path) -> None:
     page = browser.new_page(viewport={"width": 768, "height": 1024}, has_touch=True)
     page.goto(url)
@@ -127,6 +140,7 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
                 laptop(browser, url, out)
+                lora(browser, url, out)
                 tablet(browser, url, out)
                 phone(browser, url, out)
                 browser.close()
