@@ -1,4 +1,6 @@
-"""Seams on the embedded model: the colour jump along the mask border with and without correction.
+"""Seams on the embedded model: the colour jump along the mask border with and without correction, on
+mixed scenes and on issue 14's halo case (an orange square on white repainted as "a red circle", the
+mask the square grown by 3 px), where the edge's words (clean / blended / shows) are counted too.
 
     python bench/seams.py
 """
@@ -17,6 +19,7 @@ from PIL import Image  # noqa: E402
 from pipelines import InpaintRequest, Registry  # noqa: E402
 from pipelines.local import local_studio  # noqa: E402
 from pipelines.manager import PipelineManager  # noqa: E402
+from pipelines.masks import grow  # noqa: E402
 from shapeworld.world import BACKGROUNDS, draw, scene_for  # noqa: E402
 
 
@@ -32,7 +35,20 @@ def main() -> None:
             req = InpaintRequest(model="shapes", prompt=f"a red circle on a {background} background", image=image,
                                  mask=mask, seed=i, num_images=4, padding=4, color_correction=correct)
             rows[correct] += [r.settings["seam"] for r in studio.inpaint(req).result().recipes]
+    halo = {True: [], False: []}
+    for seed in range(6):
+        square = draw(scene_for(rng, "orange", "square", "large", None, "white"))
+        mask = grow(np.where((square != 255).any(axis=2), 255, 0).astype(np.uint8), 3)
+        for correct in (True, False):
+            req = InpaintRequest(model="shapes", prompt="a red circle on a white background", image=Image.fromarray(square),
+                                 mask=Image.fromarray(mask), seed=seed, num_images=2, color_correction=correct)
+            halo[correct] += [(r.settings["seam"], r.settings["edge"]) for r in studio.inpaint(req).result().recipes]
     result = {
+        "halo_cases": len(halo[True]),
+        "halo_seam_with_correction_mean": round(float(np.mean([s for s, _ in halo[True]])), 2),
+        "halo_seam_without_correction_mean": round(float(np.mean([s for s, _ in halo[False]])), 2),
+        "halo_edges_with_correction": {e: [x for _, x in halo[True]].count(e) for e in ("clean", "blended", "visible")},
+        "halo_edges_without_correction": {e: [x for _, x in halo[False]].count(e) for e in ("clean", "blended", "visible")},
         "cases": len(rows[True]),
         "seam_with_correction_mean": round(float(np.mean(rows[True])), 2),
         "seam_without_correction_mean": round(float(np.mean(rows[False])), 2),

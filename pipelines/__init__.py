@@ -10,6 +10,7 @@ read from the task registry, so a new task needs no line here.
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .jobs import Job, Progress, Result, friendly, log_failure
 from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
+from .outputs import write_whole
 from .recipe import Recipe, image_id, read_recipe
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
@@ -48,6 +49,7 @@ __all__ = [
     "read_recipe",
     "recipe_differences",
     "step_label",
+    "write_whole",
 ]
 
 

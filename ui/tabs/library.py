@@ -21,8 +21,9 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from pipelines import AtelierError, Library, NoRecipe, NotFound, Recipe, Studio, recipe_differences, step_label
-from pipelines.outputs import write_whole
+from pipelines import (
+    AtelierError, Library, NoRecipe, NotFound, Recipe, Studio, recipe_differences, step_label, write_whole,
+)
 
 from .. import common as ui
 
