@@ -40,15 +40,17 @@ def main() -> None:
         square = draw(scene_for(rng, "orange", "square", "large", None, "white"))
         mask = grow(np.where((square != 255).any(axis=2), 255, 0).astype(np.uint8), 3)
         for correct in (True, False):
-            req = InpaintRequest(model="shapes", prompt="a red circle on a white background", image=Image.fromarray(square),
-                                 mask=Image.fromarray(mask), seed=seed, num_images=2, color_correction=correct)
+            req = InpaintRequest(model="shapes", prompt="a red circle on a white background",
+                                 image=Image.fromarray(square), mask=Image.fromarray(mask), seed=seed, num_images=2,
+                                 color_correction=correct)
             halo[correct] += [(r.settings["seam"], r.settings["edge"]) for r in studio.inpaint(req).result().recipes]
+    edges = lambda found: {e: [x for _, x in found].count(e) for e in ("clean", "blended", "visible")}  # noqa: E731
     result = {
         "halo_cases": len(halo[True]),
         "halo_seam_with_correction_mean": round(float(np.mean([s for s, _ in halo[True]])), 2),
         "halo_seam_without_correction_mean": round(float(np.mean([s for s, _ in halo[False]])), 2),
-        "halo_edges_with_correction": {e: [x for _, x in halo[True]].count(e) for e in ("clean", "blended", "visible")},
-        "halo_edges_without_correction": {e: [x for _, x in halo[False]].count(e) for e in ("clean", "blended", "visible")},
+        "halo_edges_with_correction": edges(halo[True]),
+        "halo_edges_without_correction": edges(halo[False]),
         "cases": len(rows[True]),
         "seam_with_correction_mean": round(float(np.mean(rows[True])), 2),
         "seam_without_correction_mean": round(float(np.mean(rows[False])), 2),
