@@ -22,7 +22,15 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines import (
-    AtelierError, Library, NoRecipe, NotFound, Recipe, Studio, recipe_differences, step_label, write_whole,
+    AtelierError,
+    Library,
+    NoRecipe,
+    NotFound,
+    Recipe,
+    Studio,
+    recipe_differences,
+    step_label,
+    write_whole,
 )
 
 from .. import common as ui
