@@ -330,7 +330,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         if not a:
             raise gr.Error("Pick an image as A first (“Compare: pick as A”).")
         first, second = library.get(user, a), library.get(user, chosen(b))
-        pair = (picture(library.png(user, a)), picture(library.png(user, b)))
+        pair = (served(library.png(user, a), f"{a}.png"), served(library.png(user, b), f"{b}.png"))
         return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
 
     mark.click(pick_a, current, marked, api_visibility="private")
