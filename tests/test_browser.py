@@ -415,7 +415,8 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
     page.wait_for_function("() => document.querySelectorAll('#library-children .caption-label').length === 6",
                            timeout=30_000)  # four variations, two inpainted from one of them
     page.locator("#library-compare").click()  # …and compare the two
-    page.locator("#library-slider").wait_for(timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#library-slider img')]"
+                           ".filter(i => i.complete && i.naturalWidth > 0).length >= 2", timeout=30_000)  # both shown
     wait_text(page, "#library-differences", "differ")
     differing = page.locator("#library-differences tr.differs th").all_inner_texts()
     assert {"task", "prompt", "strength"} <= set(differing), differing
