@@ -279,7 +279,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
                  "height": seen["recipe"].get("height")}
         gr.Info("That image is not in your library; its recipe and known ancestors are shown.")
         with open(path, "rb") as f:
-            shown_picture = picture(f.read())
+            shown_picture = served(f.read(), "opened.png")
         return {
             current: None, large: shown_picture, words: plain_words(entry),
             lineage: thumbs(library, user, known), children: [], walk: [[r["image_id"] for r in known], []],
