@@ -7,6 +7,7 @@ Every registered task's request type is part of the surface too (`from pipelines
 read from the task registry, so a new task needs no line here.
 """
 
+from .fields import Setting, settings_of
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .jobs import Job, Progress, Result, friendly, log_failure
 from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
@@ -38,6 +39,7 @@ __all__ = [
     "Request",
     "Result",
     "Runner",
+    "Setting",
     "Studio",
     "Style",
     "StyleBook",
@@ -48,6 +50,7 @@ __all__ = [
     "log_failure",
     "read_recipe",
     "recipe_differences",
+    "settings_of",
     "step_label",
     "write_whole",
 ]
