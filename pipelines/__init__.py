@@ -7,8 +7,8 @@ Every registered task's request type is part of the surface too (`from pipelines
 read from the task registry, so a new task needs no line here.
 """
 
-from .fields import Setting, settings_of
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
+from .fields import Setting, settings_of
 from .jobs import Job, Progress, Result, friendly, log_failure
 from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
 from .outputs import write_whole

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ValidationError
+from ..fields import setting
 from ..images import open_upload
 from ..masks import (
     blend_edge,
@@ -29,7 +30,6 @@ from ..masks import (
     match_colour,
     seam_score,
 )
-from ..fields import setting
 from ..requests import Limits, Request, as_image
 from ..runner import Output, Task, never
 

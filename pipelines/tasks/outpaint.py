@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError
-from ..masks import extend_canvas
 from ..fields import setting
+from ..masks import extend_canvas
 from ..requests import Limits
 from ..runner import Output, Task, never
 from .inpaint import PaintSettings, repaint
