@@ -103,26 +103,25 @@ class Request:
     prompt_required: ClassVar[bool] = True
 
     def validated(self, limits: Limits) -> Request:
-        """A checked, normalised copy: every declared setting by its declaration, then the text (styles wrap
-        it, LoRA tags leave it), then the task's own rules across fields and its uploads."""
-        declared = {
-            name: s.checked(getattr(self, name), limits) for name, s in settings_of(self).items() if s.kind != "prompt"
-        }
+        """A checked, normalised copy: the model, the text (styles wrap it, LoRA tags leave it), every other
+        declared setting by its declaration, then the task's own rules across fields and its uploads."""
+        declared = settings_of(self)
+        declared["model"].checked(self.model, limits)
         styles = as_style_names("styles", self.styles, limits.styles)
         prompt, negative = expand(
             clean_text("prompt", self.prompt), clean_text("negative_prompt", self.negative_prompt), styles, limits.styles
         )
         prompt, tagged = split_tags(prompt)
         negative, tagged_negative = split_tags(negative)
-        shared = dataclasses.replace(
-            self,
-            **declared,
+        text = dict(
             prompt=clean_text("prompt", prompt, required=self.prompt_required),
             negative_prompt=clean_text("negative_prompt", negative),
             loras=checked("loras", as_loras("loras", self.loras) + tagged + tagged_negative, dict(limits.loras)),
             styles=styles,
-            parent=None if self.parent in (None, "") else clean_text("parent", self.parent)[:64],
         )
+        values = {name: s.checked(getattr(self, name), limits) for name, s in declared.items() if s.kind != "prompt"}
+        parent = None if self.parent in (None, "") else clean_text("parent", self.parent)[:64]
+        shared = dataclasses.replace(self, **text, **values, parent=parent)
         return dataclasses.replace(shared, **shared._validated_own(limits))
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:

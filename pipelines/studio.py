@@ -49,6 +49,7 @@ class Studio:
         self.max_images = max_images  # most images in one request
         self.styles = styles or StyleBook(None)  # the person's saved styles (none kept without a file)
         self._scratch = Scratch()
+        self._views: dict[str, tuple[tuple, Limits]] = {}  # model → (its files' state, the limits built from them)
 
     # -- what the UI asks before it builds itself -----------------------------------------------------
 
@@ -69,7 +70,20 @@ class Studio:
             ) from None
 
     def limits(self, model: str) -> Limits:
+        """What `model` accepts on this server: one view, built again only when the model or its files
+        (LoRAs, styles) change; every request's validation reads it."""
         preset = self.preset(model)
+        files = (*self.registry.lora_files(model), *self.styles.files_for(preset))
+        state = tuple((str(path), *stamp(path)) for path in files)
+        seen = self._views.get(model)
+        if seen is not None and seen[0] == state:
+            return seen[1]
+        limits = self._build_limits(preset)
+        self._views[model] = (state, limits)
+        return limits
+
+    def _build_limits(self, preset: ModelPreset) -> Limits:
+        model = preset.name
         return Limits(
             min_size=preset.min_size,
             max_size=preset.max_size,
@@ -86,8 +100,7 @@ class Studio:
 
     def loras(self, model: str) -> tuple[str, ...]:
         """The names of the LoRAs that fit `model`, for a picker."""
-        self.preset(model)
-        return tuple(sorted(name for name, why in self.registry.lora_refusals(model).items() if not why))
+        return tuple(sorted(name for name, why in self.limits(model).loras if not why))
 
     def styles_for(self, model: str) -> dict[str, Style]:
         """The styles offered with `model`: those its folder ships and the person's own."""
@@ -188,6 +201,15 @@ class Studio:
     def close(self) -> None:
         self.runner.close()
         self.libraries.close()
+
+
+def stamp(path) -> tuple[int, int]:
+    """(modification time, size) of a file, (0, -1) when it is not there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return 0, -1
+    return status.st_mtime_ns, status.st_size
 
 
 def resize_notices(given: Request, checked: Request, max_pixels: int) -> tuple[str, ...]:

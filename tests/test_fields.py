@@ -155,3 +155,26 @@ def test_a_setting_added_to_a_request_is_checked_without_another_line():
     assert WithDetail(model=MODEL, prompt="x", width=64, height=64).validated(limits).recipe_fields()["detail"] == 0.5
     with pytest.raises(ValidationError, match="detail: 1.5 is out of range 0–1"):
         WithDetail(model=MODEL, prompt="x", width=64, height=64, detail=1.5).validated(limits)
+
+
+def test_a_models_limits_are_one_view_rebuilt_only_when_its_files_change(tmp_path):
+    """Validation reads one view of the model (limits, LoRAs, styles), not a bag rebuilt on every submit."""
+    import os
+
+    from pipelines import Registry, Style, StyleBook
+    from tests.conftest import make_studio
+
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    studio = make_studio(Registry(lora_folders=(("mine", str(folder)),)), styles=StyleBook(tmp_path / "styles.json"))
+    first = studio.limits(MODEL)
+    assert studio.limits(MODEL) is first
+    studio.styles.save(Style.from_dict({"name": "mine", "prompt": "{prompt}, at night"}))
+    second = studio.limits(MODEL)
+    assert second is not first and "mine" in [text[0] for text in second.styles]
+    assert studio.limits(MODEL) is second
+    (folder / "new.safetensors").write_bytes(b"not a LoRA")  # unreadable: logged and left out, but looked at
+    assert studio.limits(MODEL) is not second
+    third = studio.limits(MODEL)
+    os.utime(folder / "new.safetensors", ns=(1, 1))
+    assert studio.limits(MODEL) is not third
