@@ -30,6 +30,8 @@ PREVIEW_SECONDS = 0.5  # a preview costs a decode; twice a second is enough to w
 
 
 class LocalRunner:
+    capacity = 1  # one accelerator thread
+
     def __init__(self, manager: PipelineManager, *, vae_tiling_pixels: int = 1024 * 1024):
         self.manager = manager
         self.vae_tiling_pixels = vae_tiling_pixels

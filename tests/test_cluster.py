@@ -179,7 +179,8 @@ def cluster(tiny_model_dir, tmp_path_factory):
 
     settings, _ = load_settings(
         ["--cluster", "local", "--replicas", "2", "--model-dirs", f"{TINY}={tiny_model_dir}", "--device", "cpu",
-         "--dtype", "float32", "--offline", "--outputs", str(tmp_path_factory.mktemp("outputs"))],
+         "--dtype", "float32", "--offline", "--outputs", str(tmp_path_factory.mktemp("outputs")),
+         "--styles-file", str(tmp_path_factory.mktemp("styles") / "styles.json")],
         environ={},
     )
     printed = io.StringIO()
@@ -198,6 +199,16 @@ def test_starting_says_what_it_waits_for(cluster):
     assert "Cluster: Starting 2 model worker(s), 1 CPU thread each, each loading shapes…" in printed
     assert any(line.startswith("Cluster: Waiting for model workers: 0 of 2 ready") for line in printed)
     assert printed[-1].startswith("Cluster: 2 model worker(s) ready after")
+
+
+def test_the_cluster_studio_keeps_the_persons_styles(cluster):
+    """--styles-file holds in cluster mode too: "Save style" keeps the style, and it is offered."""
+    from pipelines import Style
+
+    studio, _, _ = cluster
+    studio.styles.save(Style.from_dict({"name": "dusk", "prompt": "{prompt} at dusk"}))
+    assert "dusk" in studio.styles_for(TINY)
+    assert studio.runner.capacity == 2  # the page lets as many jobs through as there are workers
 
 
 def test_the_same_seed_gives_the_same_pixels_as_in_process(cluster, tiny_model_dir):

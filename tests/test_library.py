@@ -442,7 +442,7 @@ def test_killed_while_writing_the_index_agrees_with_the_files_after_restart(tmp_
 
 def canned_studio(outputs=""):
     from pipelines import Registry, Studio
-    from tests.test_runner import CannedRunner
+    from tests.helpers import CannedRunner
 
     return Studio(CannedRunner(), Registry(), outputs=str(outputs) if outputs else "")
 

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from pipelines import Limits, SketchRequest, ValidationError
 from shapeworld.judge import judge
 from tests.conftest import TINY, as_array
-from tests.test_images import bomb_png
+from tests.helpers import bomb_png
 
 LIMITS = Limits(
     min_size=64, max_size=128, native_size=64, family="shapes", max_pixels=512 * 512, models=("shapes", TINY)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pipelines import TASKS, Registry, Studio
-from tests.test_runner import CannedRunner
+from tests.helpers import CannedRunner
 from ui.app import build_page
 
 
