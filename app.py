@@ -23,8 +23,8 @@ from settings import Settings, load_settings
 def build_studio(settings: Settings) -> Studio:
     """The studio front over a runner that does the device work in this process, or on the cluster's
     model workers when --cluster is set."""
-    from pipelines.loras import check_folders
-    from pipelines.styles import StyleBook
+    from pipelines.front.loras import check_folders
+    from pipelines.front.styles import StyleBook
 
     try:
         loras = check_folders(settings.lora_folders)
@@ -47,9 +47,9 @@ def build_studio(settings: Settings) -> Studio:
 
 def local_runner(settings: Settings, registry: Registry):
     """The device work in this process, on this machine's accelerator (or CPU)."""
-    from pipelines.local import LocalRunner
-    from pipelines.manager import PipelineManager
-    from pipelines.zerogpu import on_zerogpu
+    from pipelines.device.local import LocalRunner
+    from pipelines.device.manager import PipelineManager
+    from pipelines.device.zerogpu import on_zerogpu
 
     manager = PipelineManager(
         registry,
@@ -69,8 +69,8 @@ def local_runner(settings: Settings, registry: Registry):
 def cluster_runner(settings: Settings):
     """The model workers of a Ray cluster (started here for --cluster local), saying what it waits for.
     Raises an AtelierError that says what to do when Ray or the workers cannot be had."""
-    from pipelines.cluster import ClusterSpec, start_cluster
-    from pipelines.worker import WorkerConfig
+    from pipelines.device.cluster import ClusterSpec, start_cluster
+    from pipelines.device.worker import WorkerConfig
 
     spec = ClusterSpec(
         address=settings.cluster,

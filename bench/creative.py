@@ -50,7 +50,7 @@ def main() -> None:
     args = p.parse_args()
 
     from pipelines import Registry, Txt2ImgRequest
-    from pipelines.weighting import WeightedEncoder
+    from pipelines.device.weighting import WeightedEncoder
     from tests.conftest import make_studio
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -51,10 +51,10 @@ import torch  # noqa: E402
 
 from bench.architectures import random_pipeline  # noqa: E402
 from pipelines import Registry, Txt2ImgRequest  # noqa: E402
-from pipelines.acceleration import GraphedForward, capture_by_recomputing, describe, graphed, speed_up  # noqa: E402
-from pipelines.local import local_studio  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.registry import SD15_LATENT_RGB, SDXL_LATENT_RGB, ModelPreset  # noqa: E402
+from pipelines.device.acceleration import GraphedForward, capture_by_recomputing, describe, graphed, speed_up  # noqa: E402
+from pipelines.device.local import local_studio  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
+from pipelines.front.registry import SD15_LATENT_RGB, SDXL_LATENT_RGB, ModelPreset  # noqa: E402
 
 PROMPT = "a large red circle at the top left on a white background"
 GUIDANCE = 7.5

@@ -8,7 +8,7 @@ from gradio_client import handle_file
 from PIL import Image
 
 from pipelines import TASKS
-from pipelines.recipe import read_recipe
+from pipelines.front.recipe import read_recipe
 
 # Every registered task is an endpoint, the Library's search and lineage too, and nothing else is.
 PUBLIC = {f"/{name}" for name in TASKS.names} | {"/library_search", "/lineage"}

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from pipelines import TASKS, Limits, ValidationError, settings_of
-from pipelines.fields import setting
-from pipelines.requests import Request
+from pipelines.front.fields import setting
+from pipelines.front.requests import Request
 from ui.app import build_page
 
 MODEL = "shapes"

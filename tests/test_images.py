@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pipelines import ValidationError
-from pipelines.images import DECODE_LIMIT, load_image
+from pipelines.front.images import DECODE_LIMIT, load_image
 from tests.helpers import bomb_png
 
 LIMIT = 512 * 512

@@ -14,7 +14,7 @@ from pipelines import (
     ValidationError,
     VariationsRequest,
 )
-from pipelines.requests import MAX_PROMPT_CHARS, clean_text
+from pipelines.front.requests import MAX_PROMPT_CHARS, clean_text
 
 LIMITS = Limits(min_size=64, max_size=1024, max_pixels=1024 * 1024, max_images=8, models=("shapes", "sd15"))
 

@@ -20,7 +20,7 @@ from pipelines import (
     ValidationError,
     VariationsRequest,
 )
-from pipelines.recipe import read_recipe
+from pipelines.front.recipe import read_recipe
 from tests.conftest import TINY, as_array, tiny_registry
 from tests.helpers import CannedRunner
 
@@ -86,8 +86,8 @@ REQUESTS = {
 
 @pytest.fixture(scope="module")
 def studios(tiny_model_dir, tmp_path_factory):
-    from pipelines.local import LocalRunner
-    from pipelines.manager import PipelineManager
+    from pipelines.device.local import LocalRunner
+    from pipelines.device.manager import PipelineManager
 
     registry = tiny_registry(tiny_model_dir)
     local = LocalRunner(PipelineManager(registry, device="cpu", dtype="float32"))

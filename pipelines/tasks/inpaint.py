@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..fields import setting
-from ..images import open_upload
-from ..masks import (
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.images import open_upload
+from ..front.requests import Limits, Request, as_image
+from ..front.runner import Output, Task, never
+from .masks import (
     blend_edge,
     bounding_box,
     checked_mask,
@@ -30,8 +32,6 @@ from ..masks import (
     match_colour,
     seam_score,
 )
-from ..requests import Limits, Request, as_image
-from ..runner import Output, Task, never
 
 FILL_MODES = ("original", "fill", "noise")
 SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and the edge is corrected
@@ -125,7 +125,7 @@ def repaint(
         seeds: one per result.
         protect: optional boolean array of pixels that must never change (outpainting's original).
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     original = np.asarray(image.convert("RGB"))
     height, width = original.shape[:2]

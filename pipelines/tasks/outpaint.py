@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ValidationError
-from ..fields import setting
-from ..masks import extend_canvas
-from ..requests import Limits
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits
+from ..front.runner import Output, Task, never
 from .inpaint import PaintSettings, repaint
+from .masks import extend_canvas
 
 SIDES = ("left", "right", "top", "bottom")
 MAX_SIDE = 512  # pixels added on one side at most; the whole canvas is held to the pixel limit too

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..fields import setting
-from ..requests import Limits, Request, as_image, fit_side
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits, Request, as_image, fit_side
+from ..front.runner import Output, Task, never
 
 INK = 24  # how far (0–255, any channel) a pixel must be from the paper's colour to count as drawn
 
@@ -69,7 +69,7 @@ def run(
         request: the validated request; the drawing is already at the model's size.
         seeds: one per picture.
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     # 1. Noise the drawing as far as "how freely" says, then denoise it towards the prompt (a schedule too
     #    short for one step at that strength is lengthened, as in every image task).

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ValidationError
-from ..fields import setting
-from ..requests import Limits, Request
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits, Request
+from ..front.runner import Output, Task, never
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +46,7 @@ def run(
         on_step: called after every denoising step with (step, total, latents).
         should_stop: polled every step; True stops the run with `Cancelled`.
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     # 1. Guidance rescale only where it is asked for; some pipelines lack the argument.
     extra = {"guidance_rescale": request.guidance_rescale} if request.guidance_rescale else {}

@@ -2,7 +2,7 @@
 
 "image" mode is image-to-image over the same weights as Text to image. "embedding" mode conditions on the
 image itself through an IP-Adapter (DALL·E 2's idea: the image's CLIP embedding as the prompt); the
-adapter is one of the per-run pipeline changes (`pipelines/changes.py`), attached for the run only.
+adapter is one of the per-run pipeline changes (`pipelines/device/changes.py`), attached for the run only.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..fields import setting
-from ..requests import Limits, Request, as_image, fit_side
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits, Request, as_image, fit_side
+from ..front.runner import Output, Task, never
 
 MODES = ("image", "embedding")
 # Similarity dial → denoising strength, per family: (similarity, strength) points, linear between.
@@ -88,7 +88,7 @@ def run(
         request: the validated request; `strength` is the similarity on the family's dial.
         seeds: one per variation.
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     # 1. In embedding mode the image is also the prompt.
     extra = {"ip_adapter_image": request.image} if request.mode == "embedding" else {}

@@ -39,7 +39,7 @@ class ModelPreset:
     steps: int = 25
     guidance: float = 7.0
     scheduler: str = "DPM++ 2M Karras"  # the sampler picked first
-    schedulers: tuple[str, ...] = SCHEDULERS  # the samplers offered, names from pipelines.schedulers
+    schedulers: tuple[str, ...] = SCHEDULERS  # the samplers offered, names from pipelines.front.schedulers
     min_size: int = 256
     max_size: int = 1024
     inpaint_source: str | None = None  # a dedicated inpainting checkpoint (9-channel U-Net)

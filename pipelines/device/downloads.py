@@ -16,8 +16,8 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
-from .errors import AtelierError, ModelUnavailable
-from .registry import IPAdapter, ModelPreset
+from ..front.errors import AtelierError, ModelUnavailable
+from ..front.registry import IPAdapter, ModelPreset
 
 Progress = Callable[[float, str], None]  # (fraction done, message)
 

@@ -18,6 +18,7 @@ from functools import partial
 
 from PIL import Image
 
+from ..tasks import TASKS
 from .errors import ValidationError
 from .jobs import Job, Result
 from .library import Libraries, Library
@@ -27,7 +28,6 @@ from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
 from .styles import Style, StyleBook
-from .tasks import TASKS
 
 
 class Studio:

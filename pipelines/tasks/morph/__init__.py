@@ -4,7 +4,7 @@ Caption morph: both prompts are encoded once and their embeddings slerped; every
 same noise, so frame 0 is exactly Text to image of A and the last frame exactly B (same seed). Seed
 travel slerps the starting noise from seed A to seed B too. Image morph encodes both images, and blends
 their latents under one shared noise (a blend of the noised latents, since the noise is common).
-The frame renderer is in `pipelines/interpolation.py`.
+The frame renderer is in `pipelines/tasks/morph/render.py`.
 
 Even pacing renders a coarse pass, measures the jump between neighbouring frames, and places the
 remaining frames where the jumps are largest, so the morph moves at an even pace.
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..fields import MAX_SEED, clean_text, setting
-from ..requests import Limits, Request, as_image
-from ..runner import Output, Task, never
+from ...front.errors import ValidationError
+from ...front.fields import MAX_SEED, clean_text, setting
+from ...front.requests import Limits, Request, as_image
+from ...front.runner import Output, Task, never
 
 MAX_FRAMES = 48
 
@@ -102,7 +102,7 @@ def run(
         request: the validated request.
         seeds: one seed, the starting noise of every frame (and of A's end).
     """
-    from ..interpolation import Renderer, frame_distance, spacing  # torch: loaded where the work runs
+    from .render import Renderer, frame_distance, spacing  # torch: loaded where the work runs
 
     seed = seeds[0]
     render = Renderer(pipe, request, seed, on_step, should_stop)

@@ -80,7 +80,7 @@ def seeds_from(seed: int, count: int) -> list[int]:
 @dataclass(frozen=True, kw_only=True)
 class Request:
     """What every task shares: the model, the text, the seed and the sampler. Each setting is declared
-    once (`pipelines.fields.setting`): its checks, its recipe entry and the page's control come from there."""
+    once (`pipelines.front.fields.setting`): its checks, its recipe entry and the page's control come from there."""
 
     model: str = setting(MISSING, "choice", "Model", choices="models", recorded=False, a1111="sd_model_checkpoint")
     prompt: str = setting("", "prompt", "Prompt", recorded=False, a1111="prompt")
