@@ -39,7 +39,7 @@ from ..front.requests import Request
 from ..front.runner import ModelState, Output
 from .worker import APP, DEPLOYMENT, ModelWorker, Started, WorkerConfig
 
-ROOT = Path(__file__).resolve().parent.parent  # the project: what the workers import
+ROOT = Path(__file__).resolve().parents[2]  # the project: what the workers import
 LOST = "The worker was lost; try again."
 WAITING = "Waiting for a free worker…"
 ON_WORKER = "Running on worker {}"

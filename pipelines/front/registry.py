@@ -14,7 +14,7 @@ from .loras import LoraFile, find_loras, lora_paths, model_width, refusal
 from .schedulers import DISTILLED, check_names
 from .schedulers import NAMES as SCHEDULERS
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EMBEDDED_MODEL = ASSETS / "shapes-model"
 
 
