@@ -99,6 +99,11 @@ def build_app(settings: Settings, studio: Studio | None = None):
 
     studio = studio or build_studio(settings)
     demo = build_ui(studio, model=settings.model)
+    if settings.mcp:
+        from ui import mcp
+
+        with demo:
+            mcp.render(studio, settings.model)
     # The events that run a model share one concurrency group: one job at a time per model worker.
     return demo.queue(max_size=settings.queue_size, default_concurrency_limit=studio.runner.capacity)
 
@@ -112,9 +117,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def launch_options(settings: Settings) -> dict:
+def launch_options(settings: Settings, studio: Studio) -> dict:
+    """How the page is served: address, accounts, limits, look, and AUTOMATIC1111's `/sdapi/v1` (and
+    with --mcp the MCP server) on the same port."""
+    from api.sdapi import SdApi
     from ui import CSS, JS, THEME
 
+    sdapi = SdApi(studio, model=settings.model, accounts=settings.accounts, queue_size=settings.queue_size)
     return dict(
         server_name=settings.host,
         server_port=settings.port,
@@ -124,6 +133,8 @@ def launch_options(settings: Settings) -> dict:
         theme=THEME,
         css=CSS,
         js=JS,
+        app_kwargs={"routes": sdapi.router().routes},  # Gradio builds its FastAPI app at launch, with these first
+        mcp_server=settings.mcp,
     )
 
 
@@ -133,11 +144,12 @@ def serve_in_background(argv: list[str]):
     import socket
 
     settings, _ = load_settings(["--no-open-browser", *argv], environ={})
-    demo = build_app(settings)
+    studio = build_studio(settings)
+    demo = build_app(settings, studio)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    options = launch_options(settings)
+    options = launch_options(settings, studio)
     options.update(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     demo.launch(**options)
     return demo, f"http://127.0.0.1:{port}/"
@@ -172,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
     try:
-        demo = build_app(settings)
+        studio = build_studio(settings)
+        demo = build_app(settings, studio)
     except AtelierError as e:  # Ray or the model workers could not be had: say what to do, exit non-zero
         raise SystemExit(f"Atelier could not start: {e}") from None
     print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
@@ -180,10 +193,11 @@ def main(argv: list[str] | None = None) -> None:
     # as Ray (--cluster) installs a handler of its own that aborts the process with a stack dump.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        demo.launch(**launch_options(settings), prevent_thread_lock=True, quiet=True)
+        demo.launch(**launch_options(settings, studio), prevent_thread_lock=True, quiet=True)
         opened = settings.open_browser and open_in_browser(demo.local_url)
         where = "opened in your browser" if opened else "open this address in a browser"
         print(f"Atelier is running at {demo.local_url} ({where}; Ctrl+C stops it)", flush=True)
+        print(f"AUTOMATIC1111's API: {demo.local_url}sdapi/v1/", flush=True)
         demo.block_thread()
     except KeyboardInterrupt:  # Ctrl+C or SIGTERM before block_thread, which catches its own
         pass

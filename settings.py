@@ -51,6 +51,7 @@ class Settings:
     )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
+    mcp: bool = _setting(False, "also serve the studio's tasks and the Library search to AI assistants as an MCP server")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
     # The cluster (issue 17): where the device work runs when it does not run in this process.
     cluster: str = _setting(

@@ -1,0 +1,52 @@
+"""Tools for AI assistants, served by Gradio's MCP server with `--mcp`: endpoints without a place on the
+page, each a Studio submit like the page's (same queue, validation, recipes and Library), described so an
+assistant can act on them. The images come back as image content. The Library's `library_search` and
+`lineage` endpoints are tools too, as Gradio serves every public endpoint.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from PIL import Image
+
+from pipelines import Studio, Txt2ImgRequest, ValidationError
+
+from .common import GPU, owner
+
+
+def render(studio: Studio, model: str) -> None:
+    """The MCP tools, inside the page's Blocks but not shown on it."""
+
+    def text_to_image(prompt: str, negative_prompt: str = "", seed: float = -1, request: gr.Request = None
+                      ) -> tuple[Image.Image, str]:
+        """Make a picture from a description and keep it in the person's Atelier Library (with its recipe).
+
+        Write the prompt as a short description of what the picture shows. The server's model draws at its
+        own size, steps and guidance; the embedded model knows simple coloured shapes ("a small red circle at
+        the top left on a white background").
+
+        Args:
+            prompt: what the picture should show, in plain words.
+            negative_prompt: what it should not show (may be empty).
+            seed: a whole number from 0 to 4294967295 to make the same picture again, or -1 for a new one.
+
+        Returns:
+            The picture (PNG), and its settings as AUTOMATIC1111 writes them (prompt, steps, sampler, seed,
+            size, model), which say how to make it again.
+        """
+        preset = studio.preset(model)
+        asked = Txt2ImgRequest(model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
+                               width=preset.width, height=preset.height, steps=preset.steps,
+                               guidance_scale=preset.guidance, scheduler=preset.scheduler)
+        try:
+            result = studio.submit(asked, **owner(request)).result()
+        except ValidationError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return result.images[0], result.recipes[0].a1111_parameters()
+
+    with gr.Row(visible=False):
+        inputs = [gr.Textbox(label="prompt"), gr.Textbox("", label="negative_prompt"),
+                  gr.Number(-1, precision=0, label="seed")]
+        outputs = [gr.Image(type="pil", format="png", label="image"), gr.Textbox(label="settings")]
+        button = gr.Button("text_to_image")
+    button.click(text_to_image, inputs, outputs, api_name="text_to_image", concurrency_id=GPU)
