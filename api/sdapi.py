@@ -150,14 +150,14 @@ class SdApi:
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/sdapi/v1", dependencies=[Depends(self.user)], route_class=LimitedRoute)
-        User = Annotated[str | None, Depends(self.user)]
+        signed_in = Depends(self.user)  # the same check as the router's; FastAPI runs it once a request
 
         @router.post("/txt2img")
-        def txt2img(body: Txt2ImgBody, who: User):
+        def txt2img(body: Txt2ImgBody, who: str | None = signed_in):
             return self.generate("txt2img", body.model_dump(exclude_unset=True), who)
 
         @router.post("/img2img")
-        def img2img(body: Img2ImgBody, who: User):
+        def img2img(body: Img2ImgBody, who: str | None = signed_in):
             if body.init_images is None:
                 raise HTTPException(404, "Init image not found")
             return self.generate("img2img", body.model_dump(exclude_unset=True), who)
@@ -184,7 +184,7 @@ class SdApi:
         router.get("/upscalers")(lambda: [{"name": "None", "model_name": None, "model_path": None, "model_url": None,
                                            "scale": None}])
         for empty in ("/latent-upscale-modes", "/sd-vae", "/embeddings/list", "/script-info", "/extensions"):
-            router.get(empty)(list)
+            router.get(empty)(lambda: [])
         router.get("/scripts")(lambda: {"txt2img": [], "img2img": []})
         router.post("/refresh-checkpoints")(lambda: None)  # the models are the server's presets, read at start
         return router
@@ -266,7 +266,8 @@ class SdApi:
                     break
                 if first == -1 and results:  # a random first seed is known once its job has run
                     first = results[0].recipes[0].seed
-                seed = first if first == -1 else (first + i * values.get("num_images", 1)) % (MAX_SEED + 1)
+                # The first job takes the seed as sent (its checks refuse a bad one); the next follow on, wrapping.
+                seed = first if i == 0 or first == -1 else (first + i * values.get("num_images", 1)) % (MAX_SEED + 1)
                 job = self.studio.submit(request_type(**{**values, "seed": seed}), user=user)
                 run.job, run.skipped = job, False
                 while True:

@@ -17,8 +17,7 @@ from .common import GPU, owner
 def render(studio: Studio, model: str) -> None:
     """The MCP tools, inside the page's Blocks but not shown on it."""
 
-    def text_to_image(prompt: str, negative_prompt: str = "", seed: float = -1, request: gr.Request = None
-                      ) -> tuple[Image.Image, str]:
+    def text_to_image(prompt: str, negative_prompt: str = "", seed: float = -1, request: gr.Request = None) -> Image.Image:
         """Make a picture from a description and keep it in the person's Atelier Library (with its recipe).
 
         Write the prompt as a short description of what the picture shows. The server's model draws at its
@@ -31,8 +30,8 @@ def render(studio: Studio, model: str) -> None:
             seed: a whole number from 0 to 4294967295 to make the same picture again, or -1 for a new one.
 
         Returns:
-            The picture (PNG), and its settings as AUTOMATIC1111 writes them (prompt, steps, sampler, seed,
-            size, model), which say how to make it again.
+            The picture (PNG, its settings written inside it). `library_search` finds it again with its
+            seed and recipe.
         """
         preset = studio.preset(model)
         asked = Txt2ImgRequest(model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
@@ -42,11 +41,12 @@ def render(studio: Studio, model: str) -> None:
             result = studio.submit(asked, **owner(request)).result()
         except ValidationError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        return result.images[0], result.recipes[0].a1111_parameters()
+        return result.images[0]
 
     with gr.Row(visible=False):
         inputs = [gr.Textbox(label="prompt"), gr.Textbox("", label="negative_prompt"),
                   gr.Number(-1, precision=0, label="seed")]
-        outputs = [gr.Image(type="pil", format="png", label="image"), gr.Textbox(label="settings")]
+        # One output: Gradio's MCP server hands a queued event's several outputs back as one text.
+        picture = gr.Image(type="pil", format="png", label="image")
         button = gr.Button("text_to_image")
-    button.click(text_to_image, inputs, outputs, api_name="text_to_image", concurrency_id=GPU)
+    button.click(text_to_image, inputs, picture, api_name="text_to_image", concurrency_id=GPU)
