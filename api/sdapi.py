@@ -183,8 +183,8 @@ class SdApi:
         router.get("/memory")(self.memory)
         router.get("/upscalers")(lambda: [{"name": "None", "model_name": None, "model_path": None, "model_url": None,
                                            "scale": None}])
-        for empty in ("/latent-upscale-modes", "/sd-vae", "/embeddings/list", "/script-info", "/extensions"):
-            router.get(empty)(lambda: [])
+        for empty in ("/latent-upscale-modes", "/sd-vae", "/script-info", "/extensions"):
+            router.get(empty)(nothing)
         router.get("/scripts")(lambda: {"txt2img": [], "img2img": []})
         router.post("/refresh-checkpoints")(lambda: None)  # the models are the server's presets, read at start
         return router
@@ -387,6 +387,11 @@ def model_item(preset) -> dict[str, Any]:
     filename = os.path.basename(preset.source) if preset.is_local else preset.source
     return {"title": preset.name, "model_name": preset.name, "hash": a1111.model_hash(preset), "sha256": None,
             "filename": filename, "config": None}
+
+
+def nothing() -> list:
+    """What Atelier has of AUTOMATIC1111's VAE files, latent upscalers, scripts and extensions."""
+    return []
 
 
 def idle_state() -> dict[str, Any]:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from conftest import TINY, app_process
 from PIL import Image
 
-from conftest import TINY, app_process
 from pipelines import read_recipe
 
 webuiapi = pytest.importorskip("webuiapi")
@@ -288,12 +288,12 @@ def test_an_mcp_client_lists_the_tools_and_makes_a_picture(tmp_path_factory):
     outputs = tmp_path_factory.mktemp("mcp-outputs")
 
     async def session(url: str):
-        async with streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _):
-            async with mcp.ClientSession(read, write) as client:
-                await client.initialize()
-                tools = {t.name: t for t in (await client.list_tools()).tools}
-                made = await client.call_tool("text_to_image", {"prompt": PROMPT, "seed": 12})
-                return tools, made
+        async with streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _), \
+                mcp.ClientSession(read, write) as client:
+            await client.initialize()
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            made = await client.call_tool("text_to_image", {"prompt": PROMPT, "seed": 12})
+            return tools, made
 
     with app_process(["--outputs", str(outputs), "--mcp"], tmp_path_factory.mktemp("mcp") / "app.log") as url:
         tools, made = asyncio.run(session(url))
