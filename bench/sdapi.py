@@ -12,21 +12,18 @@ once in a model this small: say so beside any figure.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
-import json
 import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.speed import PROMPT, SETTINGS, start_app
+from bench.speed import PROMPT, SETTINGS, interleaved, main, start_app
 
 
 def measure(runs: int) -> dict:
@@ -54,15 +51,7 @@ def measure(runs: int) -> dict:
             Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0]))).load()
 
         try:
-            paths = {"studio": in_process, "sdapi": sdapi}
-            times: dict[str, list[float]] = {name: [] for name in paths}
-            for fn in paths.values():
-                fn()  # warm-up: the model loads, caches fill
-            for _ in range(runs):
-                for name, fn in paths.items():
-                    start = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - start)
+            times = interleaved({"studio": in_process, "sdapi": sdapi}, runs)
             saved = len(list(Path(folder).rglob("*.png")))
         finally:
             app.terminate()
@@ -79,16 +68,5 @@ def measure(runs: int) -> dict:
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args()
-    result = measure(args.runs)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    main(measure, __doc__)

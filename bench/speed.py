@@ -47,6 +47,19 @@ def start_app(folder: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("app.py ended before it served")
 
 
+def interleaved(paths: dict, runs: int) -> dict[str, list[float]]:
+    """Seconds of each path's call, `runs` rounds taking one of each in turn, after one warm-up call each."""
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for fn in paths.values():
+        fn()  # warm-up: the model loads, caches fill
+    for _ in range(runs):
+        for name, fn in paths.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def measure(runs: int) -> dict:
     import torch
     from gradio_client import Client
@@ -78,15 +91,7 @@ def measure(runs: int) -> dict:
                 client.predict(prompt=PROMPT, negative_prompt="", num_images=1, model="shapes",
                                api_name="/txt2img", **SETTINGS)
 
-            paths = {"bare": bare, "studio": in_process, "http": http}
-            times: dict[str, list[float]] = {name: [] for name in paths}
-            for fn in paths.values():
-                fn()  # warm-up: the model loads, caches fill
-            for _ in range(runs):
-                for name, fn in paths.items():
-                    start = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - start)
+            times = interleaved({"bare": bare, "studio": in_process, "http": http}, runs)
             saved = len(list(Path(folder).rglob("*.png")))
         finally:
             app.terminate()
@@ -104,8 +109,9 @@ def measure(runs: int) -> dict:
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(measure=measure, doc: str = __doc__) -> None:
+    """Run `measure` for the command line's --runs, print its result and write it to --out."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
