@@ -50,6 +50,12 @@ def decoded(text: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(text)))
 
 
+def page_client(server, auth):
+    from gradio_client import Client
+
+    return Client(server[0], auth=auth, verbose=False)
+
+
 def library_ids(outputs: Path, user: str) -> set[str]:
     """The image ids of every PNG in a person's part of the outputs folder (what the Library indexes)."""
     return {read_recipe(str(p)).image_id for p in (outputs / "users" / user).rglob("*.png")}
@@ -68,9 +74,11 @@ def test_txt2img_seeds_batches_infotexts_and_library(api, server):
     # Image 2 is seed 9 alone: the same pixels when asked for by itself.
     again = api.txt2img(prompt=PROMPT, seed=9, width=64, height=64, steps=8)
     assert np.array_equal(np.asarray(again.images[0]), np.asarray(result.images[2]))
-    # Every image is in ann's Library with its recipe; none in bob's.
+    # Every image is in ann's Library with its recipe, found by the page's own search; none in bob's.
     assert set(result.info["image_ids"]) <= library_ids(server[1], "ann")
-    assert not (server[1] / "users" / "bob").exists()
+    found = page_client(server, AUTH).predict(query="red circle", api_name="/library_search")
+    assert set(result.info["image_ids"]) <= {row["image_id"] for row in found}
+    assert not page_client(server, ("bob", "secret2")).predict(query="red circle", api_name="/library_search")
 
 
 def test_random_seed_is_drawn_and_reported(api):
@@ -79,7 +87,7 @@ def test_random_seed_is_drawn_and_reported(api):
     assert first >= 0 and result.info["all_seeds"] == [first, first + 1]
 
 
-def test_img2img_with_mask_keeps_every_pixel_outside_it_and_records_the_parent(api):
+def test_img2img_with_mask_keeps_every_pixel_outside_it_and_records_the_parent(api, server):
     parent = api.txt2img(prompt=PROMPT, seed=3, width=64, height=64, steps=8)
     init = parent.images[0]
     mask = Image.new("L", (64, 64), 0)
@@ -94,6 +102,8 @@ def test_img2img_with_mask_keeps_every_pixel_outside_it_and_records_the_parent(a
     assert not np.array_equal(out[24:40, 24:40], before[24:40, 24:40])
     recipe = read_recipe(result.images[0])
     assert recipe.task == "inpaint" and recipe.parent == parent.info["image_ids"][0]
+    chain = page_client(server, AUTH).predict(image_id=recipe.image_id, api_name="/lineage")
+    assert [step["image_id"] for step in chain] == [parent.info["image_ids"][0], recipe.image_id]
     assert recipe.settings["strength"] == 0.9 and recipe.settings["mask_blur"] == 2
 
 
