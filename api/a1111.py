@@ -1,9 +1,9 @@
 """AUTOMATIC1111's names and shapes, translated onto Atelier's requests and back.
 
-`FIELDS` is the one table of names. Values pass through untouched: every default left out is the
-model's own (as the page shows it when the model is picked) or the request type's, and every range is
-checked by the request types themselves, so a refused value is answered with their sentence, under the
-name the client sent.
+The names come from each request setting's declaration (its `a1111`), plus `UNDECLARED` for the two it
+does not carry. Values pass through untouched: a setting left out is the model's own where the
+declaration says it follows the model, else the request type's default, and every range is checked by
+the request types themselves, so a refused value is answered with their sentence under the client's name.
 """
 
 from __future__ import annotations
@@ -18,29 +18,13 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipelines import ModelPreset, Recipe, ValidationError
+import pipelines
+from pipelines import ModelPreset, Recipe, ValidationError, settings_of
 
-# AUTOMATIC1111's request field → Atelier's request field (where the request type has it).
-FIELDS = {
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "styles": "styles",
-    "seed": "seed",
-    "steps": "steps",
-    "cfg_scale": "guidance_scale",
-    "sampler_name": "scheduler",
-    "width": "width",
-    "height": "height",
-    "batch_size": "num_images",
-    "denoising_strength": "strength",
-    "mask_blur": "mask_blur",
-    "inpaint_full_res": "only_masked",
-    "inpaint_full_res_padding": "padding",
-    "inpainting_fill": "fill",
-}
-# A field left out takes the model's own value: request field → the preset's attribute.
-MODEL_DEFAULTS = {"width": "width", "height": "height", "steps": "steps", "guidance_scale": "guidance",
-                  "scheduler": "scheduler"}
+# AUTOMATIC1111's names the declarations do not carry (each request field's own is its `a1111`).
+UNDECLARED = {"styles": "styles", "inpainting_fill": "fill"}
+# The request types behind each route: txt2img; img2img with a mask (Inpaint) or without (Sketch).
+REQUESTS = {"txt2img": (pipelines.Txt2ImgRequest,), "img2img": (pipelines.InpaintRequest, pipelines.SketchRequest)}
 # inpainting_fill's numbers (fill, original, latent noise, latent nothing) → Inpaint's starting points.
 FILL_MODES = {0: "fill", 1: "original", 2: "noise", 3: "fill"}
 # Accepted and ignored: said in the answer's notices when a body asks for them.
@@ -52,20 +36,30 @@ IGNORED = {
     "script_name": "there are no scripts",
     "alwayson_scripts": "there are no scripts",
 }
-A1111_NAMES = {ours: theirs for theirs, ours in FIELDS.items()}
 
 
-def refusal(error: ValidationError) -> str:
+def names(request_type: type) -> dict[str, str]:
+    """AUTOMATIC1111's field → the request's, from each setting's declaration (the model comes from
+    `override_settings` or the options instead)."""
+    declared = {s.a1111: name for name, s in settings_of(request_type).items() if s.a1111 and name != "model"}
+    own = {f.name for f in dataclasses.fields(request_type)}
+    return {**declared, **{theirs: ours for theirs, ours in UNDECLARED.items() if ours in own}}
+
+
+def refusal(error: ValidationError, kind: str = "txt2img") -> str:
     """A request type's refusal under the name the client sent: "cfg_scale: 31 is out of range 0–30"."""
+    theirs = {ours: theirs for theirs, ours in names(REQUESTS[kind][0]).items()}
+    for request_type in REQUESTS[kind][1:]:
+        theirs.update({ours: name for name, ours in names(request_type).items()})
     message = str(error).removeprefix(f"{error.field}: ")
-    return f"{A1111_NAMES.get(error.field, error.field)}: {message}"
+    return f"{theirs.get(error.field, error.field)}: {message}"
 
 
 def request_values(body: dict[str, Any], request_type: type, preset: ModelPreset) -> dict[str, Any]:
-    """The request fields an AUTOMATIC1111 body asks for, the model's defaults where it says nothing."""
-    own = {f.name for f in dataclasses.fields(request_type)}
-    values = {FIELDS[name]: value for name, value in body.items()
-              if name in FIELDS and FIELDS[name] in own and value is not None}
+    """The request fields an AUTOMATIC1111 body asks for; where it says nothing, the model's own value
+    for the settings declared to follow the model (size, steps, guidance, sampler), as the page shows."""
+    table = names(request_type)
+    values = {table[name]: value for name, value in body.items() if name in table and value is not None}
     if "styles" in values and isinstance(values["styles"], list):
         values["styles"] = tuple(values["styles"])
     if "fill" in values:
@@ -74,9 +68,9 @@ def request_values(body: dict[str, Any], request_type: type, preset: ModelPreset
         values["scheduler"] = sampler_named(values["scheduler"], body.get("scheduler"), preset.schedulers)
     elif body.get("sampler_index"):  # the older name of the field
         values["scheduler"] = sampler_named(body["sampler_index"], body.get("scheduler"), preset.schedulers)
-    for field, attribute in MODEL_DEFAULTS.items():
-        if field in own:
-            values.setdefault(field, getattr(preset, attribute))
+    for name, declared in settings_of(request_type).items():
+        if declared.preset:
+            values.setdefault(name, getattr(preset, declared.preset))
     return values
 
 

@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict
 
 import pipelines
 from pipelines import AtelierError, Cancelled, Job, Progress, Result, Studio, ValidationError, friendly, log_failure
-from pipelines.images import load_image, open_upload
-from pipelines.recipe import png_bytes, read_recipe
-from pipelines.requests import MAX_SEED, as_int
+from pipelines.front.fields import MAX_SEED, as_int
+from pipelines.front.images import load_image, open_upload
+from pipelines.front.recipe import png_bytes, read_recipe
 
 from . import a1111
 
@@ -203,7 +203,7 @@ class SdApi:
         try:
             return self._generate(kind, body, user)
         except ValidationError as e:
-            return JSONResponse({"error": "ValidationError", "detail": a1111.refusal(e)}, 400)
+            return JSONResponse({"error": "ValidationError", "detail": a1111.refusal(e, kind)}, 400)
         except AtelierError as e:  # a model not on this machine, out of memory: said, not a traceback
             log_failure(e)
             return JSONResponse({"error": type(e).__name__, "detail": str(e)}, 503)

@@ -23,16 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.speed import PROMPT, SETTINGS, interleaved, main, start_app
+from bench.speed import PROMPT, SETTINGS, interleaved, main, start_app  # noqa: E402
 
 
 def measure(runs: int) -> dict:
     import requests
     from PIL import Image
-
-    from pipelines import Registry, Txt2ImgRequest
     from pipelines.local import local_studio
     from pipelines.manager import PipelineManager
+
+    from pipelines import Registry, Txt2ImgRequest
 
     body = {"prompt": PROMPT, "seed": SETTINGS["seed"], "steps": SETTINGS["steps"], "cfg_scale": SETTINGS["guidance_scale"],
             "width": SETTINGS["width"], "height": SETTINGS["height"], "sampler_name": SETTINGS["scheduler"]}

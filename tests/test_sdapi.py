@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import TINY, app_process
+from tests.conftest import TINY, app_process
 from PIL import Image
 
 from pipelines import read_recipe
