@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from tests.conftest import TINY, app_process
 from PIL import Image
 
 from pipelines import read_recipe
+from tests.conftest import TINY, app_process
 
 webuiapi = pytest.importorskip("webuiapi")
 
