@@ -9,7 +9,7 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from pipelines import Studio, Txt2ImgRequest, ValidationError
+from pipelines import Studio, Txt2ImgRequest, ValidationError, settings_of
 
 from .common import GPU, owner
 
@@ -34,9 +34,8 @@ def render(studio: Studio, model: str) -> None:
             seed and recipe.
         """
         preset = studio.preset(model)
-        asked = Txt2ImgRequest(model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed,
-                               width=preset.width, height=preset.height, steps=preset.steps,
-                               guidance_scale=preset.guidance, scheduler=preset.scheduler)
+        own = {name: getattr(preset, s.preset) for name, s in settings_of(Txt2ImgRequest).items() if s.preset}
+        asked = Txt2ImgRequest(model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, **own)
         try:
             result = studio.submit(asked, **owner(request)).result()
         except ValidationError as e:
