@@ -29,8 +29,8 @@ from bench.speed import PROMPT, SETTINGS, interleaved, main, start_app  # noqa: 
 def measure(runs: int) -> dict:
     import requests
     from PIL import Image
-    from pipelines.local import local_studio
-    from pipelines.manager import PipelineManager
+    from pipelines.device.local import local_studio
+    from pipelines.device.manager import PipelineManager
 
     from pipelines import Registry, Txt2ImgRequest
 
