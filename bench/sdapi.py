@@ -29,10 +29,10 @@ from bench.speed import PROMPT, SETTINGS, interleaved, main, start_app  # noqa: 
 def measure(runs: int) -> dict:
     import requests
     from PIL import Image
-    from pipelines.device.local import local_studio
-    from pipelines.device.manager import PipelineManager
 
     from pipelines import Registry, Txt2ImgRequest
+    from pipelines.device.local import local_studio
+    from pipelines.device.manager import PipelineManager
 
     body = {"prompt": PROMPT, "seed": SETTINGS["seed"], "steps": SETTINGS["steps"], "cfg_scale": SETTINGS["guidance_scale"],
             "width": SETTINGS["width"], "height": SETTINGS["height"], "sampler_name": SETTINGS["scheduler"]}
