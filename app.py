@@ -36,9 +36,10 @@ def build_studio(settings: Settings) -> Studio:
     registry = Registry.with_folders(settings.model_folders, loras)
     if settings.model not in registry.names:
         raise SystemExit(f"--model {settings.model!r} is not a preset: {', '.join(registry.names)}")
+    credentials = signing_credentials(settings)
     if settings.cluster:
         return Studio(cluster_runner(settings), registry, outputs=settings.outputs, max_pixels=settings.max_pixels,
-                      max_images=settings.max_images)
+                      max_images=settings.max_images, credentials=credentials)
     manager = PipelineManager(
         registry,
         device=settings.device,
@@ -59,7 +60,32 @@ def build_studio(settings: Settings) -> Studio:
         max_images=settings.max_images,
         # A public demo serves many people from one server: nobody's styles are kept for the others to see.
         styles=StyleBook(settings.styles_path, writable=not settings.public_demo),
+        credentials=credentials,
     )
+
+
+def signing_credentials(settings: Settings):
+    """What signs the results: the studio's own certificate, else (a public demo) a key of this process,
+    else the key made on first start in the user's data folder; None with --no-credentials. Says which."""
+    from pipelines.credentials import Credentials, Identity, trust_anchors
+
+    if not settings.credentials:
+        print("Content Credentials: off (--no-credentials): results are saved unsigned.", flush=True)
+        return None
+    if bool(settings.c2pa_cert) != bool(settings.c2pa_key):
+        raise SystemExit("--c2pa-cert and --c2pa-key go together: give both, or neither for the local key")
+    try:
+        if settings.c2pa_cert:
+            identity = Identity.from_files(settings.c2pa_cert, settings.c2pa_key)
+        elif settings.public_demo:
+            identity = Identity.per_process()
+        else:
+            identity = Identity.local(settings.signing_folder)
+        trust = trust_anchors(settings.c2pa_trust) if settings.c2pa_trust else b""
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    print(f"Content Credentials: results are signed by {identity.described}.", flush=True)
+    return Credentials(identity, trust)
 
 
 def cluster_runner(settings: Settings):

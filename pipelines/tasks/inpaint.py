@@ -49,6 +49,7 @@ class PaintSettings(Request):
     color_correction: bool = True
 
     pipeline = "inpaint"
+    edits = "image"
     fill_modes = FILL_MODES
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
