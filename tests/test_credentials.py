@@ -1,0 +1,232 @@
+"""Content Credentials: every result is signed with what made it and what it came from, read back with the
+real C2PA Reader; a changed pixel is caught; the key is private; a failure to sign loses nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import stat
+import struct
+import threading
+
+import c2pa
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import InpaintRequest, MorphRequest, Txt2ImgRequest, VariationsRequest
+from pipelines.credentials import CHANGED_WORDS, Credentials, Identity, describe, read
+from pipelines.credentials.identity import KEY_FILE, make_chain
+from pipelines.credentials.reading import NONE_WORDS
+from pipelines.credentials.signing import COMPOSITE, TRAINED
+from tests.conftest import TINY, make_studio, tiny_registry
+
+SHARED = dict(model=TINY, steps=2)
+SMALL = dict(SHARED, width=64, height=64)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return tmp_path_factory.mktemp("data") / "atelier" / "c2pa"
+
+
+@pytest.fixture(scope="module")
+def credentials(keys):
+    return Credentials(Identity.local(keys))
+
+
+@pytest.fixture(scope="module")
+def signing(tiny_model_dir, tmp_path_factory, credentials):
+    """A studio that keeps its results in an outputs folder and signs them."""
+    studio = make_studio(tiny_registry(tiny_model_dir), outputs=str(tmp_path_factory.mktemp("outputs")),
+                         credentials=credentials)
+    yield studio
+    studio.close()
+
+
+@pytest.fixture(scope="module")
+def made(signing):
+    return signing.submit(Txt2ImgRequest(**SMALL, prompt="a red circle", seed=7)).result()
+
+
+def store(data: bytes, mime: str = "image/png") -> tuple[dict, list[str]]:
+    """The manifest store as the C2PA Reader gives it, and its validation failure codes."""
+    with c2pa.Reader(mime, io.BytesIO(data)) as reader:
+        found = json.loads(reader.json())
+    return found, [s["code"] for s in found.get("validation_status") or []]
+
+
+def active(found: dict) -> dict:
+    return found["manifests"][found["active_manifest"]]
+
+
+def actions(found: dict) -> list[dict]:
+    return [a for assertion in active(found)["assertions"] if assertion["label"].startswith("c2pa.actions")
+            for a in assertion["data"]["actions"]]
+
+
+def saved(studio, result, index: int = 0) -> bytes:
+    """The file the outputs folder keeps of a result's image."""
+    return studio.library().png(None, result.recipes[index].image_id)
+
+
+def test_a_text_to_image_result_validates_as_ai_made(signing, made):
+    data = saved(signing, made)
+    assert data == made.pngs[0]  # the surfaces hand out exactly the file that was kept
+    found, failures = store(data)
+    assert failures == ["signingCredential.untrusted"]  # everything holds but trust in a key made here
+    [created] = actions(found)
+    assert created["action"] == "c2pa.created" and created["digitalSourceType"] == TRAINED
+    assert created["softwareAgent"]["name"] == "Atelier" and created["parameters"]["model"] == TINY
+    assert active(found).get("ingredients", []) == []
+
+
+def test_the_recipe_and_the_pixels_survive_signing(signing, made):
+    picture = Image.open(io.BytesIO(saved(signing, made)))
+    assert picture.info["parameters"] == made.recipes[0].a1111_parameters()
+    assert json.loads(picture.info["atelier"]) == made.recipes[0].to_dict()
+    assert np.array_equal(np.asarray(picture.convert("RGB")), np.asarray(made.images[0].convert("RGB")))
+
+
+def test_a_variation_names_its_parent_as_ingredient(signing, made):
+    parent = made.recipes[0].image_id
+    result = signing.submit(VariationsRequest(**SHARED, image=made.images[0], parent=parent, seed=3)).result()
+    found, failures = store(saved(signing, result))
+    assert failures == ["signingCredential.untrusted"]
+    [ingredient] = active(found)["ingredients"]
+    assert ingredient["relationship"] == "parentOf" and ingredient["title"] == f"atelier-{parent}.png"
+    # The ingredient is the parent's own signed file: its credentials are the next step of the lineage.
+    assert found["manifests"][ingredient["active_manifest"]]["title"].endswith(f"{parent}.png")
+    assert [a["action"] for a in actions(found)] == ["c2pa.opened", "c2pa.edited"]
+    words = describe(read(saved(signing, result)), in_library={parent})
+    assert any(line.startswith(f"Edited from atelier-{parent}.png") and "in your Library" in line for line in words)
+
+
+def test_an_inpaint_is_an_edit_with_its_mask_as_input(signing):
+    image = Image.new("RGB", (64, 64), (30, 90, 200))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 40, 40))
+    result = signing.submit(InpaintRequest(**SHARED, prompt="a red circle",
+                                           image=image, mask=mask, seed=2)).result()
+    found, failures = store(result.pngs[0])
+    assert failures == ["signingCredential.untrusted"]
+    edited = actions(found)[-1]
+    assert edited["action"] == "c2pa.edited" and edited["digitalSourceType"] == COMPOSITE
+    relationships = {i["title"]: i["relationship"] for i in active(found)["ingredients"]}
+    assert relationships == {"the picture given as image": "parentOf", "the picture given as mask": "inputTo"}
+
+
+def changed_pixel(png: bytes) -> bytes:
+    """The same file, chunks and manifest kept, with one pixel of its picture changed."""
+    def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+        out, at = [], 8
+        while at < len(data):
+            length = struct.unpack(">I", data[at:at + 4])[0]
+            out.append((data[at + 4:at + 8], data[at:at + 12 + length]))
+            at += 12 + length
+        return out
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).copy()
+    pixels[5, 5, 0] ^= 0xFF
+    other = io.BytesIO()
+    Image.fromarray(pixels).save(other, format="PNG")
+    new_data = b"".join(raw for kind, raw in chunks(other.getvalue()) if kind == b"IDAT")
+    kept = chunks(png)
+    first = next(i for i, (kind, _) in enumerate(kept) if kind == b"IDAT")
+    rest = b"".join(raw for kind, raw in kept[first:] if kind != b"IDAT")
+    return png[:8] + b"".join(raw for _, raw in kept[:first]) + new_data + rest
+
+
+def test_a_changed_pixel_is_detected(signing, made):
+    tampered = changed_pixel(made.pngs[0])
+    assert not np.array_equal(np.asarray(Image.open(io.BytesIO(tampered))), np.asarray(made.images[0]))
+    _, failures = store(tampered)
+    assert "assertion.dataHash.mismatch" in failures
+    seen = read(tampered)
+    assert seen["changed"] and not seen["valid"]
+    assert describe(seen)[0] == CHANGED_WORDS == "The image was changed after it was signed: its credentials no longer match it."
+    assert not read(made.pngs[0])["changed"]
+
+
+def test_the_key_is_private_kept_and_outside_the_outputs(signing, keys, credentials):
+    key = keys / KEY_FILE
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keys.stat().st_mode) & 0o077 == 0
+    assert signing.libraries.persistent and not any(signing.library().file(None, r["image_id"]).parent == keys
+                                                    for r in signing.library().search(None))
+    again = Identity.local(keys)  # the next start signs with the same key, not a new one
+    assert again.key == credentials.identity.key and again.chain == credentials.identity.chain
+    outputs = signing.library().file(None, signing.library().search(None)[0]["image_id"]).parents[1]
+    assert not list(outputs.rglob("*.key")) and not list(outputs.rglob("*.pem"))
+
+
+def test_a_trust_anchor_makes_the_signer_trusted(made, credentials):
+    issuer = credentials.identity.chain.split(b"-----END CERTIFICATE-----\n", 1)[1]
+    trusting = Credentials(credentials.identity, trust=issuer)
+    seen = trusting.read(made.pngs[0])
+    assert seen["valid"] and seen["trusted"] and seen["problems"] == []
+    assert describe(seen)[0].startswith("Signed by “Atelier local signer")
+    assert not credentials.read(made.pngs[0])["trusted"]
+
+
+def test_signing_runs_in_the_thread_that_asks_for_the_result(tiny_model_dir, credentials):
+    signers: list[str] = []
+
+    class Watched(Credentials):
+        def sign(self, *args, **kwargs):
+            signers.append(threading.current_thread().name)
+            return super().sign(*args, **kwargs)
+
+    studio = make_studio(tiny_registry(tiny_model_dir), credentials=Watched(credentials.identity))
+    try:
+        job = studio.submit(Txt2ImgRequest(**SMALL, prompt="x", seed=1))
+        result = job.result()
+        assert signers == [threading.current_thread().name]  # not "atelier-accelerator-…": the next job may run
+        assert read(result.pngs[0])["valid"]
+    finally:
+        studio.close()
+
+
+def test_a_failure_to_sign_keeps_the_image_unsigned_logged_once_and_said(tiny_model_dir, tmp_path, caplog):
+    _, key = make_chain("signer")
+    broken = Credentials(Identity(b"not a certificate", key, "own"))  # every signature fails
+    studio = make_studio(tiny_registry(tiny_model_dir), outputs=str(tmp_path), credentials=broken)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipelines.credentials.signing"):
+            results = [studio.submit(Txt2ImgRequest(**SMALL, prompt="x", seed=s)).result() for s in (1, 2)]
+        for result in results:
+            [notice] = [n for n in result.notices if "Content Credentials" in n]
+            assert notice.startswith("Saved without Content Credentials: signing failed")
+            kept = studio.library().png(None, result.recipes[0].image_id)
+            assert kept == result.pngs[0] and not read(kept)["present"]
+            assert Image.open(io.BytesIO(kept)).info["parameters"] == result.recipes[0].a1111_parameters()
+        assert len([r for r in caplog.records if "could not sign" in r.getMessage()]) == 1
+    finally:
+        studio.close()
+
+
+def test_no_credentials_saves_plain_files(tiny_studio):
+    result = tiny_studio.submit(Txt2ImgRequest(**SMALL, prompt="x", seed=1)).result()
+    assert describe(read(result.pngs[0])) == [NONE_WORDS]
+    assert result.notices == ()
+
+
+def test_a_morphs_animations_are_signed(signing):
+    result = signing.submit(MorphRequest(**SMALL, prompt="a red circle", prompt_b="a blue square", num_frames=2,
+                                         seed=4)).result()
+    for kind, mime in (("gif", "image/gif"), ("mp4", "video/mp4")):
+        data = open(result.files[kind], "rb").read()
+        found, failures = store(data, mime)
+        assert failures == ["signingCredential.untrusted"], kind
+        assert actions(found)[0]["digitalSourceType"] == TRAINED
+
+
+def test_another_makers_jpeg_is_read_and_a_plain_one_says_it_has_none(credentials, made):
+    picture = io.BytesIO()
+    made.images[0].convert("RGB").save(picture, format="JPEG")
+    assert describe(read(picture.getvalue())) == [NONE_WORDS]
+    signed = credentials.sign(picture.getvalue(), "image/jpeg", made.recipes[0])
+    seen = read(signed)
+    assert seen["valid"] and seen["ai_generated"] and seen["model"] == TINY
+    assert read(b"not an image") == {"present": False, "error": "not a PNG, JPEG, GIF, WebP or MP4 file"}
