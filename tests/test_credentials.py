@@ -22,8 +22,8 @@ from pipelines.credentials.reading import NONE_WORDS
 from pipelines.credentials.signing import COMPOSITE, TRAINED
 from tests.conftest import TINY, make_studio, tiny_registry
 
-SHARED = dict(model=TINY, steps=2)
-SMALL = dict(SHARED, width=64, height=64)
+SHARED = {"model": TINY, "steps": 2}
+SMALL = {**SHARED, "width": 64, "height": 64}
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,8 @@ def test_a_morphs_animations_are_signed(signing):
     result = signing.submit(MorphRequest(**SMALL, prompt="a red circle", prompt_b="a blue square", num_frames=2,
                                          seed=4)).result()
     for kind, mime in (("gif", "image/gif"), ("mp4", "video/mp4")):
-        data = open(result.files[kind], "rb").read()
+        with open(result.files[kind], "rb") as f:
+            data = f.read()
         found, failures = store(data, mime)
         assert failures == ["signingCredential.untrusted"], kind
         assert actions(found)[0]["digitalSourceType"] == TRAINED

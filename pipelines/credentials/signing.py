@@ -38,16 +38,25 @@ MIME_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", 
 @dataclass(frozen=True)
 class Origin:
     """What a run started from, for its credentials: the field of the picture it edits ('' when it makes a
-    new one) and every picture it was given, by field name, as PNG bytes (encoded once for all its images)."""
+    new one) and every picture it was given, by field name."""
 
     edits: str = ""
-    pictures: tuple[tuple[str, bytes], ...] = ()
+    pictures: tuple[tuple[str, Image.Image], ...] = ()
+    _files: dict[str, bytes] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, request) -> Origin:
         given = [(f.name, getattr(request, f.name)) for f in dataclasses.fields(request)]
-        return cls(request.edits, tuple((name, _fast_png(value)) for name, value in given
-                                        if isinstance(value, Image.Image)))
+        return cls(request.edits, tuple((name, value) for name, value in given if isinstance(value, Image.Image)))
+
+    def file(self, name: str) -> bytes:
+        """A given picture as an uncompressed TIFF, made once for all the run's images: an ingredient's bytes
+        are hashed, never shown, and a PNG would cost ten times as long to encode."""
+        if name not in self._files:
+            buffer = io.BytesIO()
+            dict(self.pictures)[name].save(buffer, format="TIFF")
+            self._files[name] = buffer.getvalue()
+        return self._files[name]
 
     @property
     def main(self) -> str:
@@ -77,8 +86,8 @@ class Credentials:
         import c2pa
 
         builder = c2pa.Builder(self._manifest(recipe, origin, model_source, mime), context=_context(self.version))
-        for definition, picture in _ingredients(recipe, origin, parent):
-            builder.add_ingredient(definition, "image/png", io.BytesIO(picture))
+        for definition, mime_type, picture in _ingredients(recipe, origin, parent):
+            builder.add_ingredient(definition, mime_type, io.BytesIO(picture))
         info = c2pa.C2paSignerInfo(getattr(c2pa.C2paSigningAlg, self.identity.algorithm.upper()),
                                    self.identity.chain, self.identity.key, None)  # no time-stamp authority offline
         signed = io.BytesIO()
@@ -129,17 +138,20 @@ class Credentials:
         }
 
 
-def _ingredients(recipe: Recipe, origin: Origin, parent: bytes | None) -> list[tuple[dict, bytes]]:
-    """(definition, PNG) for each picture the run started from; the parent's own file where it is known."""
+def _ingredients(recipe: Recipe, origin: Origin, parent: bytes | None) -> list[tuple[dict, str, bytes]]:
+    """(definition, type, file) for each picture the run started from; the parent's own signed PNG where
+    the Library has it."""
     out = []
-    for name, picture in origin.pictures:
+    for name, _ in origin.pictures:
         definition = {"title": f"the picture given as {name.replace('_', ' ')}",
                       "relationship": "parentOf" if name == origin.edits else "inputTo"}
         if name == origin.edits:
             definition["label"] = PARENT_LABEL
         if name == origin.main and parent is not None and recipe.parent:
-            definition["title"], picture = INGREDIENT_TITLE.format(recipe.parent), parent
-        out.append((definition, picture))
+            definition["title"] = INGREDIENT_TITLE.format(recipe.parent)
+            out.append((definition, "image/png", parent))
+        else:
+            out.append((definition, "image/tiff", origin.file(name)))
     return out
 
 
@@ -152,13 +164,6 @@ def _context(version: str):
         "builder": {"thumbnail": {"enabled": False}, "claim_generator_info": {"name": "Atelier", "version": version}},
         "verify": {"verify_after_sign": False, "remote_manifest_fetch": False, "ocsp_fetch": False},
     })
-
-
-def _fast_png(image: Image.Image) -> bytes:
-    """A picture as a PNG for an ingredient: its bytes are hashed, never shown, so speed beats size."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def _atelier_version() -> str:
