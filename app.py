@@ -66,11 +66,10 @@ def build_studio(settings: Settings) -> Studio:
 
 def signing_credentials(settings: Settings):
     """What signs the results: the studio's own certificate, else (a public demo) a key of this process,
-    else the key made on first start in the user's data folder; None with --no-credentials. Says which."""
+    else the key made on first start in the user's data folder; None with --no-credentials."""
     from pipelines.credentials import Credentials, Identity, trust_anchors
 
     if not settings.credentials:
-        print("Content Credentials: off (--no-credentials): results are saved unsigned.", flush=True)
         return None
     if bool(settings.c2pa_cert) != bool(settings.c2pa_key):
         raise SystemExit("--c2pa-cert and --c2pa-key go together: give both, or neither for the local key")
@@ -84,7 +83,6 @@ def signing_credentials(settings: Settings):
         trust = trust_anchors(settings.c2pa_trust) if settings.c2pa_trust else b""
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    print(f"Content Credentials: results are signed by {identity.described}.", flush=True)
     return Credentials(identity, trust)
 
 
@@ -195,10 +193,12 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
     try:
-        demo = build_app(settings)
+        studio = build_studio(settings)
+        demo = build_app(settings, studio)
     except AtelierError as e:  # Ray or the model workers could not be had: say what to do, exit non-zero
         raise SystemExit(f"Atelier could not start: {e}") from None
-    print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
+    where = os.path.abspath(settings.outputs) if settings.outputs else "not saved (public demo)"
+    print(f"Outputs: {where}. {studio.signer}")
     # A service manager stops the app with SIGTERM: close it as Ctrl+C does. Set after the studio is built,
     # as Ray (--cluster) installs a handler of its own that aborts the process with a stack dump.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

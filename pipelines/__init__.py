@@ -7,6 +7,7 @@ Every registered task's request type is part of the surface too (`from pipelines
 read from the task registry, so a new task needs no line here.
 """
 
+from .credentials import describe as describe_credentials
 from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .jobs import Job, Progress, Result, friendly, log_failure
 from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
@@ -43,6 +44,7 @@ __all__ = [
     "StyleBook",
     "Task",
     "ValidationError",
+    "describe_credentials",
     "friendly",
     "image_id",
     "log_failure",

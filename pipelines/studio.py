@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from .credentials import MIME_TYPES, Credentials, Origin
+from .credentials import read as read_credentials
 from .errors import ValidationError
 from .jobs import Job, Result
 from .library import Libraries, Library, NotFound
@@ -187,6 +188,18 @@ class Studio:
             image_id=image_id(image),
             notices=output.notices,
         )
+
+    def read_credentials(self, data: bytes) -> dict:
+        """Any file's Content Credentials, validated against this studio's trust anchors (see
+        `credentials.read`): whether it carries any, is valid, trusted, changed since signing, AI-made."""
+        return self.credentials.read(data) if self.credentials is not None else read_credentials(data)
+
+    @property
+    def signer(self) -> str:
+        """Who signs this studio's results, in words."""
+        if self.credentials is None:
+            return "Results are saved without Content Credentials (signing is off)."
+        return f"Results are signed with Content Credentials by {self.credentials.identity.described}."
 
     def download(self, library: Library, user: str | None, image_id: str) -> str:
         """A copy of one of the person's PNGs (recipe inside) in a scratch folder, for a download: the page

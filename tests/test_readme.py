@@ -11,8 +11,8 @@ EXAMPLES = re.findall(r"```python\n# api: (\w+)\n(.*?)```", README.read_text(), 
 
 
 def test_every_endpoint_has_an_example():
-    assert sorted(name for name, _ in EXAMPLES) == ["inpaint", "library_search", "lineage", "morph", "outpaint", "sketch",
-                                                    "txt2img", "variations"]
+    assert sorted(name for name, _ in EXAMPLES) == ["credentials", "inpaint", "library_search", "lineage", "morph",
+                                                    "outpaint", "sketch", "txt2img", "variations"]
 
 
 @pytest.mark.parametrize("name,code", EXAMPLES, ids=[n for n, _ in EXAMPLES])
@@ -28,3 +28,5 @@ def test_readme_example_runs(app_url, tmp_path, monkeypatch, name, code):
     scope: dict = {}
     exec(compile(code.replace("http://127.0.0.1:7860/", app_url), f"README:{name}", "exec"), scope)
     assert scope.get("images") or scope.get("frames") or scope.get("rows") or scope.get("chain")
+    if name == "credentials":  # what the API hands out is the signed file, and the endpoint says so
+        assert scope["credentials"]["valid"] and scope["credentials"]["ai_generated"]
