@@ -231,3 +231,34 @@ def test_another_makers_jpeg_is_read_and_a_plain_one_says_it_has_none(credential
     seen = read(signed)
     assert seen["valid"] and seen["ai_generated"] and seen["model"] == TINY
     assert read(b"not an image") == {"present": False, "error": "not a PNG, JPEG, GIF, WebP or MP4 file"}
+
+
+def test_keys_and_trust_follow_the_settings(tmp_path, monkeypatch, made):
+    from app import signing_credentials
+    from settings import load_settings
+
+    def chosen(*flags, **environ):
+        return signing_credentials(load_settings(list(flags), environ=environ)[0])
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert chosen().identity.kind == "local" and (tmp_path / "data" / "atelier" / "c2pa" / KEY_FILE).is_file()
+    assert chosen("--public-demo").identity.kind == "demo"  # a key of this process: nothing written for it
+    assert chosen("--no-credentials") is None and chosen(ATELIER_CREDENTIALS="false") is None
+
+    chain, key = make_chain("Studio Nord")
+    (tmp_path / "chain.pem").write_bytes(chain)
+    (tmp_path / "key.pem").write_bytes(key)
+    (tmp_path / "root.pem").write_bytes(chain.split(b"-----END CERTIFICATE-----\n", 1)[1])
+    own = chosen(ATELIER_C2PA_CERT=str(tmp_path / "chain.pem"), ATELIER_C2PA_KEY=str(tmp_path / "key.pem"),
+                 ATELIER_C2PA_TRUST=str(tmp_path / "root.pem"))
+    assert own.identity.kind == "own" and own.identity.name == "Studio Nord"
+    seen = own.read(own.sign(made.pngs[0], "image/png", made.recipes[0]))
+    assert seen["trusted"] and seen["signer"] == "Studio Nord"
+
+    (tmp_path / "other.pem").write_bytes(make_chain("someone else")[1])
+    with pytest.raises(SystemExit, match="--c2pa-key: .*other.pem is not the key of the first certificate"):
+        chosen("--c2pa-cert", str(tmp_path / "chain.pem"), "--c2pa-key", str(tmp_path / "other.pem"))
+    with pytest.raises(SystemExit, match="--c2pa-cert and --c2pa-key go together"):
+        chosen("--c2pa-cert", str(tmp_path / "chain.pem"))
+    with pytest.raises(SystemExit, match="--c2pa-trust: .*missing.pem is not a readable PEM file"):
+        chosen("--c2pa-trust", str(tmp_path / "missing.pem"))

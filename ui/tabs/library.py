@@ -276,9 +276,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         with open(path, "rb") as f:
             data = f.read()
         try:
-            seen = library.inspect(user, data)
-        except NoRecipe:
-            seen = None
+            seen, missing = library.inspect(user, data), ""
+        except NoRecipe as e:
+            seen, missing = None, str(e)
         except AtelierError as e:
             gr.Warning(str(e))
             return {opened: None}
@@ -286,7 +286,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             return {**details(request, seen["recipe"]["image_id"]), opened: None}
         known = seen["lineage"][:-1] if seen else []
         if seen is None:
-            text = "That picture carries no Atelier recipe." + credentials_words(studio, library, user, data)
+            text = escape(missing) + credentials_words(studio, library, user, data)
         else:
             entry = {**seen["lineage"][-1], "recipe": seen["recipe"], "created": "",
                      "width": seen["recipe"].get("width"), "height": seen["recipe"].get("height")}
