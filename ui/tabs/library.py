@@ -235,7 +235,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     details_out = [current, large, words, lineage, children, walk, favourite, download]
 
-    def details(request: gr.Request, image_id: str | None) -> dict:
+    def details(request: gr.Request, image_id: str | None, dropped: bytes | None = None) -> dict:
+        """The image's details; `dropped`: a file given for it, whose own credentials are read (a copy may
+        have been changed since it was signed)."""
         library, user = shelf(studio, request)
         try:
             entry = library.get(user, image_id)
@@ -246,7 +248,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         png = library.png(user, image_id)
         return {
             current: image_id, large: served(png, f"{image_id}.png"),
-            words: plain_words(entry) + credentials_words(studio, library, user, png),
+            words: plain_words(entry) + credentials_words(studio, library, user, dropped or png),
             lineage: thumbs(library, user, chain),
             children: [(thumb(library, user, n["image_id"]), "↳" * (d + 1) + " " + n["label"])
                        for n, d in tree],
@@ -283,7 +285,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             gr.Warning(str(e))
             return {opened: None}
         if seen is not None and seen["in_library"]:
-            return {**details(request, seen["recipe"]["image_id"]), opened: None}
+            return {**details(request, seen["recipe"]["image_id"], data), opened: None}
         known = seen["lineage"][:-1] if seen else []
         if seen is None:
             text = escape(missing) + credentials_words(studio, library, user, data)
