@@ -23,11 +23,8 @@ from settings import Settings, load_settings
 def build_studio(settings: Settings) -> Studio:
     """The studio front over a runner that does the device work in this process, or on the cluster's
     model workers when --cluster is set."""
-    from pipelines.local import local_studio
-    from pipelines.loras import check_folders
-    from pipelines.manager import PipelineManager
-    from pipelines.zerogpu import on_zerogpu
-    from pipelines.styles import StyleBook
+    from pipelines.front.loras import check_folders
+    from pipelines.front.styles import StyleBook
 
     try:
         loras = check_folders(settings.lora_folders)
@@ -36,10 +33,25 @@ def build_studio(settings: Settings) -> Studio:
     registry = Registry.with_folders(settings.model_folders, loras)
     if settings.model not in registry.names:
         raise SystemExit(f"--model {settings.model!r} is not a preset: {', '.join(registry.names)}")
-    credentials = signing_credentials(settings)
-    if settings.cluster:
-        return Studio(cluster_runner(settings), registry, outputs=settings.outputs, max_pixels=settings.max_pixels,
-                      max_images=settings.max_images, credentials=credentials)
+    runner = cluster_runner(settings) if settings.cluster else local_runner(settings, registry)
+    return Studio(
+        runner,
+        registry,
+        outputs=settings.outputs,
+        max_pixels=settings.max_pixels,
+        max_images=settings.max_images,
+        # A public demo serves many people from one server: nobody's styles are kept for the others to see.
+        styles=StyleBook(settings.styles_path, writable=not settings.public_demo),
+        credentials=signing_credentials(settings),
+    )
+
+
+def local_runner(settings: Settings, registry: Registry):
+    """The device work in this process, on this machine's accelerator (or CPU)."""
+    from pipelines.device.local import LocalRunner
+    from pipelines.device.manager import PipelineManager
+    from pipelines.device.zerogpu import on_zerogpu
+
     manager = PipelineManager(
         registry,
         device=settings.device,
@@ -52,22 +64,13 @@ def build_studio(settings: Settings) -> Studio:
         # ZeroGPU lends the GPU to each job in a process forked from this one: a model loaded here, at
         # start-up and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
         manager.resident_model(settings.model)
-    return local_studio(
-        manager,
-        vae_tiling_pixels=settings.vae_tiling_pixels,
-        outputs=settings.outputs,
-        max_pixels=settings.max_pixels,
-        max_images=settings.max_images,
-        # A public demo serves many people from one server: nobody's styles are kept for the others to see.
-        styles=StyleBook(settings.styles_path, writable=not settings.public_demo),
-        credentials=credentials,
-    )
+    return LocalRunner(manager, vae_tiling_pixels=settings.vae_tiling_pixels)
 
 
 def signing_credentials(settings: Settings):
     """What signs the results: the studio's own certificate, else (a public demo) a key of this process,
     else the key made on first start in the user's data folder; None with --no-credentials."""
-    from pipelines.credentials import Credentials, Identity, trust_anchors
+    from pipelines.front.credentials import Credentials, Identity, trust_anchors
 
     if not settings.credentials:
         return None
@@ -89,8 +92,8 @@ def signing_credentials(settings: Settings):
 def cluster_runner(settings: Settings):
     """The model workers of a Ray cluster (started here for --cluster local), saying what it waits for.
     Raises an AtelierError that says what to do when Ray or the workers cannot be had."""
-    from pipelines.cluster import ClusterSpec, start_cluster
-    from pipelines.worker import WorkerConfig
+    from pipelines.device.cluster import ClusterSpec, start_cluster
+    from pipelines.device.worker import WorkerConfig
 
     spec = ClusterSpec(
         address=settings.cluster,
@@ -120,8 +123,7 @@ def build_app(settings: Settings, studio: Studio | None = None):
     studio = studio or build_studio(settings)
     demo = build_ui(studio, model=settings.model)
     # The events that run a model share one concurrency group: one job at a time per model worker.
-    jobs_at_once = getattr(studio.runner, "capacity", 1)
-    return demo.queue(max_size=settings.queue_size, default_concurrency_limit=jobs_at_once)
+    return demo.queue(max_size=settings.queue_size, default_concurrency_limit=studio.runner.capacity)
 
 
 def is_loopback(host: str) -> bool:

@@ -50,7 +50,7 @@ def main() -> None:
     args = p.parse_args()
 
     from pipelines import Registry, Txt2ImgRequest
-    from pipelines.weighting import WeightedEncoder
+    from pipelines.device.weighting import WeightedEncoder
     from tests.conftest import make_studio
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -78,7 +78,7 @@ def main() -> None:
     print(f"LoRA '{name}' at weight 1, {args.steps} steps, 64×64, CPU (median of {args.repeats}):")
     print(f"  txt2img without: {med(plain):.3f} s   with: {med(lora):.3f} s   ratio {med(lora) / med(plain):.2f}×")
     print(f"  txt2img with a weighted prompt: {med(weighted):.3f} s   ratio {med(weighted) / med(plain):.2f}×")
-    print(f"Encoding the prompt and the empty negative (median of 50):")
+    print("Encoding the prompt and the empty negative (median of 50):")
     print(f"  pipeline's own: {med(own) * 1000:.1f} ms   weighted (2 weights): {med(mine) * 1000:.1f} ms   "
           f"ratio {med(mine) / med(own):.2f}×")
 

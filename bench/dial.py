@@ -16,8 +16,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pipelines import Registry, VariationsRequest  # noqa: E402
-from pipelines.local import local_studio  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
+from pipelines.device.local import local_studio  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
 from pipelines.tasks.variations import strength_for  # noqa: E402
 from shapeworld.judge import judge  # noqa: E402
 from shapeworld.world import COLOURS, SHAPES, draw, scene_for  # noqa: E402

@@ -1,4 +1,8 @@
-"""GPU speed: plain diffusers fp16 eager vs Atelier (manager → studio → job, previews on), in one process.
+"""GPU speed: Atelier (manager → studio → job, previews on) against what a user would pick instead, in one
+process: plain diffusers fp16 eager, and diffusers' own documented speed recipe (`compiled`: U-Net and VAE
+channels-last, `fuse_qkv_projections()`, `pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead",
+fullgraph=True)`). Every Atelier row carries `speedup` (plain ÷ Atelier) and, once the recipe is measured
+for its case, `vs_compiled` (compiled ÷ Atelier).
 
     python bench/gpu.py --out bench/results                    # every case and --gpu-speed, first CUDA device
     python bench/gpu.py --out /tmp/r --max-seconds 150         # stops cleanly when the time is spent
@@ -10,8 +14,9 @@ guidance 7.5: SD 1.5 architecture 512² batch 1 and batch 4, SDXL architecture 1
 For each model family a pipeline is built; plain diffusers runs on it first, then Atelier at several speeds
 over the same modules (the speeds change the modules in place, so plain must come first); the compiled
 speeds and "off" get fresh builds later (see PLAN). Each measurement:
-one warm-up call with --warmup-steps steps (its time is recorded as `first_call_s`: compilation and graph
-capture happen there), then --runs timed calls (the case's own count by default), median. Peak memory:
+one warm-up call with --warmup-steps steps (its time is recorded as `first_call_s`, and as `first_image_s`
+when it has every step: compilation and graph capture happen there), then --runs timed calls (the case's own
+count by default), median. Peak memory:
 torch.cuda.max_memory_allocated over the timed calls; for graphs the graphs' private memory pool is added
 (that memory is reserved while the graphs live, though the allocator no longer counts it as allocated).
 
@@ -46,10 +51,10 @@ import torch  # noqa: E402
 
 from bench.architectures import random_pipeline  # noqa: E402
 from pipelines import Registry, Txt2ImgRequest  # noqa: E402
-from pipelines.acceleration import GraphedForward, capture_by_recomputing, describe, graphed, speed_up  # noqa: E402
-from pipelines.local import local_studio  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.registry import SD15_LATENT_RGB, SDXL_LATENT_RGB, ModelPreset  # noqa: E402
+from pipelines.device.acceleration import GraphedForward, capture_by_recomputing, describe, graphed, speed_up  # noqa: E402
+from pipelines.device.local import local_studio  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
+from pipelines.front.registry import SD15_LATENT_RGB, SDXL_LATENT_RGB, ModelPreset  # noqa: E402
 
 PROMPT = "a large red circle at the top left on a white background"
 GUIDANCE = 7.5
@@ -86,13 +91,29 @@ PLAN = (
             ("sd15-512-b4", "eager"),
         ],
     ),
+    ("sd15", [("sd15-512-b1", "compiled"), ("sd15-512-b4", "compiled")]),  # the recipe changes the modules
     ("sdxl", [("sdxl-1024-b1", "plain"), ("sdxl-1024-b1", "graphs"), ("sdxl-1024-b1", "eager")]),
+    ("sdxl", [("sdxl-1024-b1", "compiled")]),
     ("sd15", [("sd15-512-b1", "compile-graphs"), ("sd15-512-b4", "compile-graphs"), ("sd15-512-b1", "compile")]),
     ("sd15", [("sd15-512-b1", "off")]),
     ("sdxl", [("sdxl-1024-b1", "compile-graphs")]),
 )
 BUILD_GUESS_S = {"sd15": 4.0, "sdxl": 10.0}
 COMPILE_GUESS_S = {"sd15": 25.0, "sdxl": 50.0}  # first call with regional compilation (19.3 s measured for SD 1.5)
+RECIPE_GUESS_S = {"sd15": 70.0, "sdxl": 95.0}  # first call of the docs' recipe (69 s and 94 s on an H200)
+
+
+def docs_recipe(pipe, *, compile_unet: bool = True) -> tuple[str, ...]:
+    """diffusers' documented speed recipe ("Accelerate inference of text-to-image diffusion models"), as a
+    user would apply it to their pipeline; returns what was applied."""
+    pipe.unet.to(memory_format=torch.channels_last)
+    pipe.vae.to(memory_format=torch.channels_last)
+    pipe.fuse_qkv_projections()
+    applied = ("channels-last", "fuse_qkv_projections")
+    if compile_unet:
+        pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead", fullgraph=True)
+        applied += ("torch.compile(unet, mode='reduce-overhead', fullgraph=True)",)
+    return applied
 
 
 def sync(device: str) -> None:
@@ -120,6 +141,7 @@ class Bench:
         self.dtype = torch.float16 if self.cuda else torch.float32
         self.cases = {c.name: c for c in CASES if c.name in args.cases}
         self.plain: dict[str, dict] = {}  # case → plain measurement (and its last images)
+        self.compiled: dict[str, dict] = {}  # case → the docs' recipe's measurement
         self.plain_images: dict[str, list[np.ndarray]] = {}
         self.compile_first_s: dict[str, float] = {}
         self.rows: list[dict] = []
@@ -168,7 +190,9 @@ class Bench:
         plain = self.plain.get(case.name, {})
         per_run = plain.get("plain_s") or (case.guess_s if self.cuda else 0.5)
         first = plain.get("first_call_s") or per_run
-        if speed.startswith("compile"):
+        if speed == "compiled":
+            first = RECIPE_GUESS_S[case.family] if self.cuda else 1.0
+        elif speed.startswith("compile"):
             first = self.compile_first_s.get(case.family) or COMPILE_GUESS_S[case.family] if self.cuda else 1.0
         elif speed == "graphs":
             first += 2.0  # capture
@@ -237,13 +261,14 @@ class Bench:
             return
         if (
             speed.startswith("compile")
+            and speed != "compiled"
             and self.cuda
             and self.compile_first_s.get(case.family, 0) > self.args.max_warmup
         ):
             self.record(case, speed, skipped=f"compile warm-up over {self.args.max_warmup:.0f} s for {case.family}")
             return
         if (
-            speed.startswith("compile")
+            speed in ("compile", "compile-graphs")
             and case.family == "sdxl"
             and self.compile_first_s.get("sd15", 0) * 2 > self.args.max_warmup
         ):
@@ -253,12 +278,15 @@ class Bench:
             return
         self.log(f"{case.name} {speed}: about {estimate:.0f} s")
         try:
-            row = self.measure_plain(pipe, case) if speed == "plain" else self.measure_atelier(pipe, case, speed)
+            if speed == "plain":
+                row = self.measure_plain(pipe, case)
+            elif speed == "compiled":
+                row = self.measure_compiled(pipe, case)
+            else:
+                row = self.measure_atelier(pipe, case, speed)
             self.record(case, speed, **row)
-            self.log(
-                f"{case.name} {speed}: "
-                + ", ".join(f"{k}={row[k]}" for k in ("plain_s", "atelier_s", "speedup", "first_call_s") if k in row)
-            )
+            shown = ("plain_s", "compiled_s", "atelier_s", "speedup", "vs_compiled", "first_call_s")
+            self.log(f"{case.name} {speed}: " + ", ".join(f"{k}={row[k]}" for k in shown if k in row))
         except Exception as e:
             self.record(case, speed, error=f"{type(e).__name__}: {e}"[:2000], traceback=traceback.format_exc()[-4000:])
             self.log(f"{case.name} {speed}: {type(e).__name__}: {e}")
@@ -273,6 +301,8 @@ class Bench:
         sync(self.args.device)
         first = time.perf_counter() - start
         out = {"first_call_s": round(first, 3), "first_call_steps": self.args.warmup_steps}
+        if self.args.warmup_steps == steps:
+            out["first_image_s"] = out["first_call_s"]
         if may_skip and first > self.args.max_warmup:
             out["skipped"] = f"warm-up {first:.1f} s is over --max-warmup {self.args.max_warmup:.0f} s"
             return out
@@ -297,7 +327,8 @@ class Bench:
         out["images"] = [np.asarray(image.convert("RGB")) for image in images]
         return out
 
-    def measure_plain(self, pipe, case: Case) -> dict:
+    def plain_call(self, pipe, case: Case):
+        """What a user's own script does: the pipeline called directly, one generator per image."""
         size = self.args.size or case.size
 
         def call(steps: int):
@@ -312,13 +343,35 @@ class Bench:
                 generator=[torch.Generator("cpu").manual_seed(s) for s in range(case.batch)],
             ).images
 
-        out = self.timed(call, self.args.steps, case, may_skip=False)
+        return call
+
+    def measure_plain(self, pipe, case: Case) -> dict:
+        out = self.timed(self.plain_call(pipe, case), self.args.steps, case, may_skip=False)
         self.plain_images[case.name] = out.pop("images")
         row = {"plain_s": out.pop("median_s"), "plain_runs_s": out.pop("runs_s")} | out
         if "peak_gb" in row:
             row["plain_peak_gb"] = row.pop("peak_gb")
             row["plain_reserved_gb"] = row.pop("reserved_gb")
         self.plain[case.name] = row
+        return row
+
+    def measure_compiled(self, pipe, case: Case) -> dict:
+        """The docs' recipe on a fresh build, with its first-call (compilation) cost. On a CPU (--emulate) the
+        recipe runs without torch.compile, so the smoke run stays seconds long."""
+        applied = docs_recipe(pipe, compile_unet=self.cuda or not self.args.emulate)
+        out = self.timed(self.plain_call(pipe, case), self.args.steps, case, may_skip=False)
+        images = out.pop("images")
+        row = {"recipe": applied, "compiled_s": out.pop("median_s"), "compiled_runs_s": out.pop("runs_s")} | out
+        row["plain_s"] = self.plain[case.name]["plain_s"]
+        row["speedup"] = round(row["plain_s"] / row["compiled_s"], 3)  # the recipe against plain eager
+        if "peak_gb" in row:
+            row["compiled_peak_gb"] = row.pop("peak_gb")
+        row["pixels_vs_plain"] = pixel_difference(images, self.plain_images.get(case.name, []))
+        self.compiled[case.name] = row
+        for earlier in self.rows:  # Atelier rows of this case measured before the recipe
+            if earlier["case"] == case.name and earlier.get("atelier_s"):
+                earlier["compiled_s"] = row["compiled_s"]
+                earlier["vs_compiled"] = round(row["compiled_s"] / earlier["atelier_s"], 3)
         return row
 
     def measure_atelier(self, pipe, case: Case, speed: str) -> dict:
@@ -379,6 +432,9 @@ class Bench:
             plain = self.plain[case.name]
             row |= {"plain_s": plain["plain_s"], "atelier_s": out.pop("median_s"), "atelier_runs_s": out.pop("runs_s")}
             row["speedup"] = round(row["plain_s"] / row["atelier_s"], 3)
+            if case.name in self.compiled:
+                row["compiled_s"] = self.compiled[case.name]["compiled_s"]
+                row["vs_compiled"] = round(row["compiled_s"] / row["atelier_s"], 3)
             images = out.pop("images")
             row |= out
             graphs = graphed(pipe.unet)
@@ -393,13 +449,9 @@ class Bench:
                 row["memory_ratio"] = round(row["atelier_peak_gb"] / plain["plain_peak_gb"], 3)
                 row["memory_ratio_allocated"] = round(row["peak_gb"] / plain["plain_peak_gb"], 3)
                 row["reserved_ratio"] = round(row["reserved_gb"] / plain["plain_reserved_gb"], 3)
-            reference = self.plain_images.get(case.name, [])
-            if len(reference) == len(images):
-                diff = [np.abs(a.astype(np.int16) - b.astype(np.int16)) for a, b in zip(images, reference)]
-                row["pixels_vs_plain"] = {
-                    "mean_abs": round(float(np.mean([d.mean() for d in diff])), 3),
-                    "max_abs": int(max(d.max() for d in diff)),
-                }
+            difference = pixel_difference(images, self.plain_images.get(case.name, []))
+            if difference:
+                row["pixels_vs_plain"] = difference
             return row
         finally:
             studio.close()  # its accelerator thread ends with the case
@@ -415,16 +467,27 @@ class Bench:
     def summary(self) -> str:
         lines = [
             f"{self.doc['device']} · {self.doc['date']} · {self.elapsed():.0f} s · {self.path}",
-            f"{'case':14} {'speed':15} {'plain s':>8} {'ours s':>8} {'speedup':>8} {'1st call':>8} {'mem ×':>6}  note",
+            f"{'case':14} {'speed':15} {'plain s':>8} {'recipe s':>8} {'ours s':>8} {'speedup':>8} {'vs rec.':>8} "
+            f"{'1st call':>8} {'mem ×':>6}  note",
         ]
         for r in self.rows:
             note = r.get("skipped") or r.get("error", "")[:60] or r.get("cut_short", "")
-            ours, speedup, memory = (r.get(k, "") or "" for k in ("atelier_s", "speedup", "memory_ratio"))
+            ours, speedup, versus, memory = (
+                r.get(k, "") or "" for k in ("atelier_s", "speedup", "vs_compiled", "memory_ratio")
+            )
             lines.append(
-                f"{r['case']:14} {r['speed']:15} {r.get('plain_s', ''):>8} {ours:>8} {speedup:>8} "
-                f"{r.get('first_call_s', ''):>8} {memory:>6}  {note}"
+                f"{r['case']:14} {r['speed']:15} {r.get('plain_s', ''):>8} {r.get('compiled_s', ''):>8} {ours:>8} "
+                f"{speedup:>8} {versus:>8} {r.get('first_call_s', ''):>8} {memory:>6}  {note}"
             )
         return "\n".join(lines)
+
+
+def pixel_difference(images: list[np.ndarray], reference: list[np.ndarray]) -> dict | None:
+    """Mean and largest absolute difference (0–255) from the plain run's images of the same seeds."""
+    if not reference or len(reference) != len(images):
+        return None
+    diff = [np.abs(a.astype(np.int16) - b.astype(np.int16)) for a, b in zip(images, reference)]
+    return {"mean_abs": round(float(np.mean([d.mean() for d in diff])), 3), "max_abs": int(max(d.max() for d in diff))}
 
 
 def _version(name: str) -> str | None:
@@ -442,18 +505,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda")
     p.add_argument("--size", type=int, default=0, help="image side for every case (0: each case's own)")
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--warmup-steps", type=int, default=2, help="steps of the untimed first call")
+    p.add_argument("--warmup-steps", type=int, default=30, help="steps of the untimed first call (the first image)")
     p.add_argument("--runs", type=int, default=0, help="timed runs per measurement (0: each case's own)")
-    p.add_argument("--max-seconds", type=float, default=150.0, help="time budget for the whole run, imports included")
+    p.add_argument("--max-seconds", type=float, default=540.0, help="time budget for the whole run, imports included")
     p.add_argument(
-        "--max-warmup", type=float, default=40.0, help="a compile warm-up longer than this is not timed further"
+        "--max-warmup", type=float, default=120.0, help="a compile warm-up longer than this is not timed further"
     )
     p.add_argument("--cases", nargs="+", default=[c.name for c in CASES], choices=[c.name for c in CASES])
     p.add_argument(
         "--speeds",
         nargs="+",
-        default=["off", "eager", "graphs", "compile-graphs", "compile"],
-        choices=["off", "eager", "graphs", "compile", "compile-graphs"],
+        default=["off", "eager", "graphs", "compile-graphs", "compile", "compiled"],
+        choices=["off", "eager", "graphs", "compile", "compile-graphs", "compiled"],
+        help="Atelier's --gpu-speed settings to measure, and `compiled`: the docs' recipe (plain always runs)",
     )
     p.add_argument("--tiny", action="store_true", help="toy-width architectures (smoke runs)")
     p.add_argument(

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
-from pipelines.library import Library  # noqa: E402
-from pipelines.library.index import INDEX, INSERT, _row_values  # noqa: E402 — rows straight in, as a rebuild writes them
-from pipelines.library.store import FAVOURITES, THUMBS  # noqa: E402
-from pipelines.outputs import OutputStore  # noqa: E402
-from pipelines.recipe import Recipe, image_id  # noqa: E402
+from pipelines.front.library import Library  # noqa: E402
+from pipelines.front.library.index import INDEX, INSERT, _row_values  # noqa: E402 — rows straight in, as a rebuild writes them
+from pipelines.front.library.store import FAVOURITES, THUMBS  # noqa: E402
+from pipelines.front.outputs import OutputStore  # noqa: E402
+from pipelines.front.recipe import Recipe, image_id  # noqa: E402
 
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "grey"]
 SHAPES = ["circle", "square", "triangle", "star", "heart", "hexagon", "cross", "ring"]

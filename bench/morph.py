@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import MorphRequest, Registry, Txt2ImgRequest  # noqa: E402
-from pipelines.local import local_studio  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
+from pipelines.device.local import local_studio  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
 
 A, B = "a red circle on a white background", "a blue square on a black background"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import Registry  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.registry import EMBEDDED_MODEL  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
+from pipelines.front.registry import EMBEDDED_MODEL  # noqa: E402
 from shapeworld.evaluate import (  # noqa: E402
     evaluation_cases,
     inpaint_cases,

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from pipelines import Registry, Studio, Txt2ImgRequest  # noqa: E402
-from pipelines.cluster import ClusterSpec, start_cluster  # noqa: E402
-from pipelines.local import local_studio  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.registry import EMBEDDED_MODEL  # noqa: E402
-from pipelines.worker import WorkerConfig  # noqa: E402
+from pipelines.device.cluster import ClusterSpec, start_cluster  # noqa: E402
+from pipelines.device.local import local_studio  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
+from pipelines.device.worker import WorkerConfig  # noqa: E402
+from pipelines.front.registry import EMBEDDED_MODEL  # noqa: E402
 
 CLIENTS = 4
 # A second name for the embedded weights: a model of its own to the manager and to Serve's routing.

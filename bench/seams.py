@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pipelines import InpaintRequest, Registry  # noqa: E402
-from pipelines.local import local_studio  # noqa: E402
-from pipelines.manager import PipelineManager  # noqa: E402
-from pipelines.masks import grow  # noqa: E402
+from pipelines.device.local import local_studio  # noqa: E402
+from pipelines.device.manager import PipelineManager  # noqa: E402
+from pipelines.tasks.masks import grow  # noqa: E402
 from shapeworld.world import BACKGROUNDS, draw, scene_for  # noqa: E402
 
 

@@ -10,9 +10,9 @@ files left in Gradio's cache. Traffic goes to 127.0.0.1 only; every loop is boun
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import subprocess
-import json
 import sys
 import tempfile
 import threading

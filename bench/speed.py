@@ -52,9 +52,9 @@ def measure(runs: int) -> dict:
     from gradio_client import Client
 
     from pipelines import Registry, Txt2ImgRequest
-    from pipelines.local import local_studio
-    from pipelines.manager import PipelineManager
-    from pipelines.schedulers import fresh_scheduler
+    from pipelines.device.local import local_studio
+    from pipelines.device.manager import PipelineManager
+    from pipelines.front.schedulers import fresh_scheduler
 
     manager = PipelineManager(Registry(), device="cpu", dtype="float32")
     studio = local_studio(manager)

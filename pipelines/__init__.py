@@ -7,17 +7,18 @@ Every registered task's request type is part of the surface too (`from pipelines
 read from the task registry, so a new task needs no line here.
 """
 
-from .credentials import describe as describe_credentials
-from .errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
-from .jobs import Job, Progress, Result, friendly, log_failure
-from .library import Library, NoRecipe, NotFound, recipe_differences, step_label
-from .outputs import write_whole
-from .recipe import Recipe, image_id, read_recipe
-from .registry import ModelPreset, Registry
-from .requests import Limits, Request
-from .runner import ModelState, Output, Runner, Task
-from .studio import Studio
-from .styles import Style, StyleBook
+from .front.credentials import describe as describe_credentials
+from .front.errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
+from .front.fields import Setting, settings_of
+from .front.jobs import Job, Progress, Result, friendly, log_failure
+from .front.library import Library, NoRecipe, NotFound, recipe_differences, step_label
+from .front.outputs import write_whole
+from .front.recipe import Recipe, image_id, read_recipe
+from .front.registry import ModelPreset, Registry
+from .front.requests import Limits, Request
+from .front.runner import ModelState, Output, Runner, Task
+from .front.studio import Studio
+from .front.styles import Style, StyleBook
 from .tasks import TASKS
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Request",
     "Result",
     "Runner",
+    "Setting",
     "Studio",
     "Style",
     "StyleBook",
@@ -50,6 +52,7 @@ __all__ = [
     "log_failure",
     "read_recipe",
     "recipe_differences",
+    "settings_of",
     "step_label",
     "write_whole",
 ]

@@ -173,8 +173,8 @@ def tiny_registry(folder: Path, **overrides) -> Registry:
 
 def make_studio(registry: Registry | None = None, **options) -> Studio:
     """A studio over this process's CPU, float32; `options` as for `local_studio`."""
-    from pipelines.local import local_studio
-    from pipelines.manager import PipelineManager
+    from pipelines.device.local import local_studio
+    from pipelines.device.manager import PipelineManager
 
     return local_studio(PipelineManager(registry or Registry(), device="cpu", dtype="float32"), **options)
 

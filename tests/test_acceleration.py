@@ -12,7 +12,7 @@ from diffusers import StableDiffusionPipeline
 
 from bench.architectures import random_pipeline
 from pipelines import Registry, Txt2ImgRequest
-from pipelines.acceleration import (
+from pipelines.device.acceleration import (
     MAX_GRAPHS,
     SPEEDS,
     GraphedForward,
@@ -24,8 +24,8 @@ from pipelines.acceleration import (
     graphed,
     speed_up,
 )
-from pipelines.local import local_studio
-from pipelines.manager import PipelineManager, module_bytes
+from pipelines.device.local import local_studio
+from pipelines.device.manager import PipelineManager, module_bytes
 from tests.conftest import TINY, as_array, tiny_registry
 
 REQUEST = dict(model=TINY, prompt="a red circle", seed=5, steps=3, width=64, height=64, scheduler="Euler a")

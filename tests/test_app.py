@@ -8,7 +8,7 @@ from gradio_client import handle_file
 from PIL import Image
 
 from pipelines import TASKS
-from pipelines.recipe import read_recipe
+from pipelines.front.recipe import read_recipe
 
 # Every registered task is an endpoint, the Library's search, lineage and credentials too, and nothing else is.
 PUBLIC = {f"/{name}" for name in TASKS.names} | {"/library_search", "/lineage", "/credentials"}
@@ -256,8 +256,9 @@ def test_an_unknown_image_id_is_not_found(client):
 @pytest.fixture(scope="module")
 def two_people(tmp_path_factory):
     """The app with two accounts: each person's client, signed in."""
-    import app
     from gradio_client import Client
+
+    import app
 
     outputs = tmp_path_factory.mktemp("shared-outputs")
     demo, url = app.serve_in_background(["--outputs", str(outputs), "--auth", "ann:secret1,bob:secret2"])

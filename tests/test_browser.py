@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.recipe import read_recipe
+from pipelines.front.recipe import read_recipe
 
 pytestmark = [pytest.mark.browser]
 
@@ -312,7 +312,7 @@ def result_width(page, tab: str) -> int:
 def test_a_dropped_png_restores_every_setting_of_its_recipe(browser, app_url, tmp_path):
     """Restoring chooses the recipe's model (every tab follows it) and fills the tab's controls by name,
     guidance rescale and sizes included."""
-    from pipelines.recipe import Recipe, png_bytes
+    from pipelines.front.recipe import Recipe, png_bytes
 
     recipe = Recipe(task="txt2img", model="tiny", prompt="a blue square", negative_prompt="blurry", seed=77, steps=7,
                     guidance_scale=3.5, scheduler="UniPC", width=320, height=384, settings={"guidance_rescale": 0.7})
@@ -441,7 +441,7 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
 
 
 def test_a_dropped_png_shows_its_recipe_or_says_it_has_none(browser, app_url, tmp_path):
-    from pipelines.recipe import Recipe, png_bytes
+    from pipelines.front.recipe import Recipe, png_bytes
 
     made = Recipe(task="variations", model="shapes", prompt="a teal hexagon", seed=77, steps=7, guidance_scale=3.5,
                   scheduler="Euler", width=64, height=64, settings={"similarity": 0.6}, parent="0123456789abcdef")

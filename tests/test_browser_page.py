@@ -12,7 +12,7 @@ import time
 import pytest
 from PIL import Image
 
-from pipelines.recipe import Recipe, png_bytes
+from pipelines.front.recipe import Recipe, png_bytes
 from tests.test_browser import _fetch, generate_text, open_page, open_tab, set_number, toast
 
 pytestmark = [pytest.mark.browser]

@@ -2,7 +2,7 @@
 
 import pytest
 
-import pipelines.changes as changes
+import pipelines.device.changes as changes
 from pipelines import Txt2ImgRequest
 from tests.conftest import TINY, make_studio, tiny_registry
 
@@ -51,9 +51,9 @@ def test_a_failed_run_leaves_the_shared_pipeline_as_it_found_it(tiny_model_dir, 
 
 def test_the_image_prompt_adapter_is_detached_and_the_speed_ups_put_back_after_its_run(tmp_path, monkeypatch):
     """Unloading the adapter resets the attention processors: with GPU speed-ups on, they are restored."""
-    import pipelines.acceleration
+    import pipelines.device.acceleration
     from pipelines import ModelPreset
-    from pipelines.registry import IPAdapter
+    from pipelines.front.registry import IPAdapter
 
     log = []
 
@@ -73,7 +73,7 @@ def test_the_image_prompt_adapter_is_detached_and_the_speed_ups_put_back_after_i
         def ip_adapter_scale(self):
             return 0.7
 
-    monkeypatch.setattr(pipelines.acceleration, "after_adapter", lambda unet: log.append(("after", unet is Pipe.unet)))
+    monkeypatch.setattr(pipelines.device.acceleration, "after_adapter", lambda unet: log.append(("after", unet is Pipe.unet)))
     adapter = IPAdapter(str(tmp_path), "models", "ip.safetensors", "models/image_encoder")
     preset = ModelPreset(name="m", label="M", source="m", family="sd15", ip_adapter=adapter)
     for speed, after in (("graphs", [("after", True)]), ("off", [])):

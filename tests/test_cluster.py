@@ -41,7 +41,7 @@ def messages(job) -> list[str]:
 
 
 def worker_of(job) -> str:
-    from pipelines.cluster import ON_WORKER
+    from pipelines.device.cluster import ON_WORKER
 
     prefix = ON_WORKER.format("")
     return next(m.removeprefix(prefix) for m in messages(job) if m.startswith(prefix))
@@ -49,7 +49,7 @@ def worker_of(job) -> str:
 
 def wait_for(job, done: int):
     """Wait until the job has done `done` denoising steps; the worker it runs on."""
-    from pipelines.cluster import ON_WORKER
+    from pipelines.device.cluster import ON_WORKER
 
     prefix, worker = ON_WORKER.format(""), ""
     for event in job.events():
@@ -63,7 +63,7 @@ def kill(worker: str) -> None:
     """End a model worker's process at once, as a crash would (Serve starts a replacement)."""
     import ray
 
-    from pipelines.worker import APP, DEPLOYMENT
+    from pipelines.device.worker import APP, DEPLOYMENT
 
     ray.kill(ray.get_actor(f"SERVE_REPLICA::{APP}#{DEPLOYMENT}#{worker}", namespace="serve"), no_restart=True)
 
@@ -93,13 +93,13 @@ def test_cluster_settings_come_from_flags_and_variables():
 
 
 def test_importing_the_app_or_the_back_end_loads_no_ray():
-    code = "import sys, app, pipelines, pipelines.studio, pipelines.local; print('ray' in sys.modules)"
+    code = "import sys, app, pipelines, pipelines.front.studio, pipelines.device.local; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
 
 
 def test_the_residency_panel_shows_each_model_once_with_the_workers_holding_it():
-    from pipelines.cluster import merge_models
+    from pipelines.device.cluster import merge_models
 
     a = [ModelState("shapes", "resident", "cpu", "float32", 31.0), ModelState("tiny", "load from disk")]
     b = [ModelState("shapes", "resident", "cpu", "float32", 31.0, pinned=True), ModelState("tiny", "load from disk")]
@@ -111,7 +111,7 @@ def test_the_residency_panel_shows_each_model_once_with_the_workers_holding_it()
 
 
 def test_stop_cancels_the_remote_call_whenever_it_is_pressed():
-    from pipelines.cluster import RemoteStop
+    from pipelines.device.cluster import RemoteStop
 
     class Call:
         cancelled = 0
@@ -139,8 +139,8 @@ def test_an_unreachable_cluster_is_refused_at_start_with_what_to_do():
 
 
 def test_an_address_that_is_not_one_is_refused():
-    from pipelines.cluster import ClusterSpec, ClusterUnavailable, start_cluster
-    from pipelines.worker import WorkerConfig
+    from pipelines.device.cluster import ClusterSpec, ClusterUnavailable, start_cluster
+    from pipelines.device.worker import WorkerConfig
 
     with pytest.raises(ClusterUnavailable, match="'lcoal' is not a Ray address"):
         start_cluster(ClusterSpec("lcoal"), WorkerConfig(), say=lambda line: None)
@@ -150,7 +150,7 @@ def test_the_serve_config_and_the_rayservice_deploy_the_same_workers():
     import yaml
     from ray.serve.schema import ServeDeploySchema
 
-    from pipelines.worker import WorkerConfig, app_builder
+    from pipelines.device.worker import WorkerConfig, app_builder
 
     config = yaml.safe_load((ROOT / "deploy" / "atelier.yaml").read_text())
     service = yaml.safe_load((ROOT / "deploy" / "rayservice.yaml").read_text())
@@ -158,7 +158,7 @@ def test_the_serve_config_and_the_rayservice_deploy_the_same_workers():
     for serve_config in (config, embedded):
         ServeDeploySchema.model_validate(serve_config)  # what `serve deploy` and KubeRay check first
         (application,) = serve_config["applications"]
-        assert application["import_path"] == "pipelines.worker:app_builder"
+        assert application["import_path"] == "pipelines.device.worker:app_builder"
         assert application["name"] == "atelier" and application["route_prefix"] is None
         WorkerConfig.from_args(application["args"])  # every key is a worker setting
         assert application["deployments"][0]["name"] == "ModelWorker"
@@ -179,7 +179,8 @@ def cluster(tiny_model_dir, tmp_path_factory):
 
     settings, _ = load_settings(
         ["--cluster", "local", "--replicas", "2", "--model-dirs", f"{TINY}={tiny_model_dir}", "--device", "cpu",
-         "--dtype", "float32", "--offline", "--outputs", str(tmp_path_factory.mktemp("outputs"))],
+         "--dtype", "float32", "--offline", "--outputs", str(tmp_path_factory.mktemp("outputs")),
+         "--styles-file", str(tmp_path_factory.mktemp("styles") / "styles.json")],
         environ={},
     )
     printed = io.StringIO()
@@ -198,6 +199,16 @@ def test_starting_says_what_it_waits_for(cluster):
     assert "Cluster: Starting 2 model worker(s), 1 CPU thread each, each loading shapes…" in printed
     assert any(line.startswith("Cluster: Waiting for model workers: 0 of 2 ready") for line in printed)
     assert printed[-1].startswith("Cluster: 2 model worker(s) ready after")
+
+
+def test_the_cluster_studio_keeps_the_persons_styles(cluster):
+    """--styles-file holds in cluster mode too: "Save style" keeps the style, and it is offered."""
+    from pipelines import Style
+
+    studio, _, _ = cluster
+    studio.styles.save(Style.from_dict({"name": "dusk", "prompt": "{prompt} at dusk"}))
+    assert "dusk" in studio.styles_for(TINY)
+    assert studio.runner.capacity == 2  # the page lets as many jobs through as there are workers
 
 
 def test_the_same_seed_gives_the_same_pixels_as_in_process(cluster, tiny_model_dir):
@@ -299,7 +310,7 @@ def test_two_browsers_generating_at_once_are_served_in_parallel(cluster):
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_work_goes_on(cluster):
-    from pipelines.cluster import RETRYING
+    from pipelines.device.cluster import RETRYING
 
     studio, _, _ = cluster
     job = studio.submit(shapes(seed=50, steps=80))
@@ -314,7 +325,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_work_goes_on(cluster):
 
 def test_a_job_whose_workers_are_all_lost_is_answered_clearly(cluster):
     """Both attempts lose their worker: the person is told to try again; nothing hangs."""
-    from pipelines.cluster import LOST
+    from pipelines.device.cluster import LOST
 
     studio, _, _ = cluster
     job = studio.submit(shapes(seed=52, steps=150))

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import stat
-import struct
 import threading
 
 import c2pa
@@ -16,11 +15,12 @@ import pytest
 from PIL import Image
 
 from pipelines import InpaintRequest, MorphRequest, Txt2ImgRequest, VariationsRequest
-from pipelines.credentials import CHANGED_WORDS, Credentials, Identity, describe, read
-from pipelines.credentials.identity import KEY_FILE, make_chain
-from pipelines.credentials.reading import NONE_WORDS
-from pipelines.credentials.signing import COMPOSITE, TRAINED
+from pipelines.front.credentials import CHANGED_WORDS, Credentials, Identity, describe, read
+from pipelines.front.credentials.identity import KEY_FILE, make_chain
+from pipelines.front.credentials.reading import NONE_WORDS
+from pipelines.front.credentials.signing import COMPOSITE, TRAINED
 from tests.conftest import TINY, make_studio, tiny_registry
+from tests.helpers import changed_pixel
 
 SHARED = {"model": TINY, "steps": 2}
 SMALL = {**SHARED, "width": 64, "height": 64}
@@ -117,27 +117,6 @@ def test_an_inpaint_is_an_edit_with_its_mask_as_input(signing):
     assert relationships == {"the picture given as image": "parentOf", "the picture given as mask": "inputTo"}
 
 
-def changed_pixel(png: bytes) -> bytes:
-    """The same file, chunks and manifest kept, with one pixel of its picture changed."""
-    def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-        out, at = [], 8
-        while at < len(data):
-            length = struct.unpack(">I", data[at:at + 4])[0]
-            out.append((data[at + 4:at + 8], data[at:at + 12 + length]))
-            at += 12 + length
-        return out
-
-    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).copy()
-    pixels[5, 5, 0] ^= 0xFF
-    other = io.BytesIO()
-    Image.fromarray(pixels).save(other, format="PNG")
-    new_data = b"".join(raw for kind, raw in chunks(other.getvalue()) if kind == b"IDAT")
-    kept = chunks(png)
-    first = next(i for i, (kind, _) in enumerate(kept) if kind == b"IDAT")
-    rest = b"".join(raw for kind, raw in kept[first:] if kind != b"IDAT")
-    return png[:8] + b"".join(raw for _, raw in kept[:first]) + new_data + rest
-
-
 def test_a_changed_pixel_is_detected(signing, made):
     tampered = changed_pixel(made.pngs[0])
     assert not np.array_equal(np.asarray(Image.open(io.BytesIO(tampered))), np.asarray(made.images[0]))
@@ -193,7 +172,7 @@ def test_a_failure_to_sign_keeps_the_image_unsigned_logged_once_and_said(tiny_mo
     broken = Credentials(Identity(b"not a certificate", key, "own"))  # every signature fails
     studio = make_studio(tiny_registry(tiny_model_dir), outputs=str(tmp_path), credentials=broken)
     try:
-        with caplog.at_level(logging.WARNING, logger="pipelines.credentials.signing"):
+        with caplog.at_level(logging.WARNING, logger="pipelines.front.credentials.signing"):
             results = [studio.submit(Txt2ImgRequest(**SMALL, prompt="x", seed=s)).result() for s in (1, 2)]
         for result in results:
             [notice] = [n for n in result.notices if "Content Credentials" in n]

@@ -30,6 +30,7 @@ def test_the_gpu_benchmark_smoke_run_measures_every_planned_speed_and_writes_its
         "off",
         "graphs",
         "compile-graphs",
+        "compiled",
     ]
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_GRADIO, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -44,15 +45,22 @@ def test_the_gpu_benchmark_smoke_run_measures_every_planned_speed_and_writes_its
         ("sd15-512-b1", "off"),
         ("sd15-512-b1", "graphs"),
         ("sd15-512-b1", "compile-graphs"),
+        ("sd15-512-b1", "compiled"),
         ("sdxl-1024-b1", "plain"),
         ("sdxl-1024-b1", "graphs"),
         ("sdxl-1024-b1", "compile-graphs"),
+        ("sdxl-1024-b1", "compiled"),
     }
     for (case, speed), row in rows.items():
         assert "error" not in row and "skipped" not in row, row
         assert row["date"] == run["date"] and row["device"] == run["device"] and row["plain_s"] > 0
-        if speed != "plain":
+        if speed == "compiled":  # the docs' recipe (without torch.compile on a CPU), measured on a fresh build
+            assert "fuse_qkv_projections" in row["recipe"] and row["compiled_s"] > 0
+            assert row["pixels_vs_plain"]["max_abs"] <= 8  # fused projections: float noise, not another picture
+        elif speed != "plain":
             assert row["speedup"] == round(row["plain_s"] / row["atelier_s"], 3)
+            # Every Atelier row is compared with the recipe too, whichever was measured first.
+            assert row["vs_compiled"] == round(rows[(case, "compiled")]["compiled_s"] / row["atelier_s"], 3)
             assert row["effective"]["manager_gpu_speed"] == "off"  # on a CPU the manager applies nothing itself
         if "graphs" in speed:
             assert row["effective"]["graphs"]["replays"] > 0 and row["graph_vs_eager_max_rel"] == 0.0

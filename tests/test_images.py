@@ -1,15 +1,14 @@
 """Uploads of every kind: normalised to RGB within the pixel limit, or refused with a clear message."""
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipelines import ValidationError
-from pipelines.images import DECODE_LIMIT, load_image
+from pipelines.front.images import DECODE_LIMIT, load_image
+from tests.helpers import bomb_png
 
 LIMIT = 512 * 512
 
@@ -24,15 +23,6 @@ def png(image: Image.Image, **kw) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", **kw)
     return buffer.getvalue()
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    """A valid PNG header announcing a huge image, with a tiny compressed body (a decompression bomb)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    body = zlib.compress(b"\x00" * (width + 1) * 16)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # What ui/ may import from this project: the `pipelines` package itself (its names, and every registered
-# task's request type), and ui's own modules. Not pipelines.manager, .local, .images, .masks, .recipe…
+# task's request type), and ui's own modules. Not pipelines.device.manager, .local, .images, .masks, .recipe…
 UI_MAY_IMPORT = {"pipelines"}
 
 
@@ -41,14 +41,28 @@ def test_ui_imports_no_torch():
 
 
 def test_the_front_loads_no_torch():
-    modules = loaded_after("import pipelines, pipelines.studio, pipelines.tasks; from pipelines import TASKS")
+    modules = loaded_after("import pipelines, pipelines.front.studio, pipelines.tasks; from pipelines import TASKS")
     assert "torch" not in modules and "diffusers" not in modules
+
+
+def test_the_front_never_imports_the_device_side():
+    """pipelines/front/ is torch-free by construction: no import of pipelines.device, absolute or relative."""
+    for path in sorted((ROOT / "pipelines" / "front").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                absolute = node.module or ""
+                if node.level:  # resolve the relative import from the file's package
+                    package = path.relative_to(ROOT).parent.parts
+                    absolute = ".".join(package[: len(package) - node.level + 1] + ((node.module,) if node.module else ()))
+                assert not absolute.startswith("pipelines.device"), (path.name, absolute)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("pipelines.device") for a in node.names), path.name
 
 
 def test_pipelines_import_no_gradio():
     modules = loaded_after(
-        "import pipelines, pipelines.manager, pipelines.local, pipelines.changes, pipelines.sampling, "
-        "pipelines.interpolation, pipelines.masks, pipelines.images"
+        "import pipelines, pipelines.device.manager, pipelines.device.local, pipelines.device.changes, pipelines.device.sampling, "
+        "pipelines.tasks.morph.render, pipelines.tasks.masks, pipelines.front.images"
     )
     assert "gradio" not in modules
 

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, ValidationError
-from pipelines.masks import composite, extend_canvas, feather, grow, mask_array, match_colour, seam_score
 from pipelines.tasks.inpaint import SEAM_THRESHOLD, finished_edge
+from pipelines.tasks.masks import composite, extend_canvas, feather, grow, mask_array, match_colour, seam_score
 from tests.conftest import TINY, as_array
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipelines.errors import AtelierError
-from pipelines.library import NO_RECIPE, Library, NoRecipe, NotFound, recipe_differences, step_label, user_folder
-from pipelines.library.index import INDEX, THUMB_SIZE
-from pipelines.outputs import OutputStore
-from pipelines.recipe import Recipe, image_id, png_bytes
+from pipelines.front.errors import AtelierError
+from pipelines.front.library import NO_RECIPE, Library, NoRecipe, NotFound, recipe_differences, step_label, user_folder
+from pipelines.front.library.index import INDEX, THUMB_SIZE
+from pipelines.front.outputs import OutputStore
+from pipelines.front.recipe import Recipe, image_id, png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def library(tmp_path):
 
 
 def test_importing_the_library_loads_neither_torch_nor_gradio():
-    code = "import sys, pipelines.library; print('torch' in sys.modules, 'gradio' in sys.modules)"
+    code = "import sys, pipelines.front.library; print('torch' in sys.modules, 'gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           check=True).stdout.split() == ["False", "False"]
 
@@ -407,8 +407,8 @@ def test_sixteen_threads_adding_at_once_index_every_file_once(library):
 WRITER = """
 import sys
 from PIL import Image
-from pipelines.library import Library
-from pipelines.recipe import Recipe, image_id
+from pipelines.front.library import Library
+from pipelines.front.recipe import Recipe, image_id
 library = Library.open(sys.argv[1])
 for n in range(100_000):
     image = Image.new("RGB", (32, 32), (n % 256, n // 256 % 256, 99))
@@ -442,7 +442,7 @@ def test_killed_while_writing_the_index_agrees_with_the_files_after_restart(tmp_
 
 def canned_studio(outputs=""):
     from pipelines import Registry, Studio
-    from tests.test_runner import CannedRunner
+    from tests.helpers import CannedRunner
 
     return Studio(CannedRunner(), Registry(), outputs=str(outputs) if outputs else "")
 
@@ -478,7 +478,7 @@ def test_a_public_demo_keeps_each_sessions_results_in_memory_and_writes_nothing(
 
 
 def test_sessions_beyond_the_limit_drop_the_least_recently_used(monkeypatch):
-    from pipelines.library import Libraries
+    from pipelines.front.library import Libraries
 
     libraries = Libraries(max_sessions=2)
     first = libraries.of("a")

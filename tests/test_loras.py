@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pipelines import Registry, Txt2ImgRequest, ValidationError, read_recipe
-from pipelines.loras import as_loras, split_tags
+from pipelines.front.loras import as_loras, split_tags
 from tests.conftest import TINY, as_array, build_lora, build_tiny_pipeline, make_studio, tiny_preset
 
 REQUEST = dict(model=TINY, prompt="a red circle", seed=7, steps=3, width=64, height=64, scheduler="Euler a")
@@ -100,7 +100,7 @@ def test_tags_leave_the_prompt_and_pickers_hand_over_pairs_in_any_shape():
 
 
 def test_a_lora_changes_the_picture_and_nothing_of_it_outlives_the_run(lora_model, lora_studio):
-    from pipelines.manager import module_bytes
+    from pipelines.device.manager import module_bytes
 
     manager = lora_studio.runner.manager
     pipe = manager.pipeline(TINY, "txt2img")
@@ -155,7 +155,7 @@ def test_the_recipe_records_the_loras_and_restores_them(lora_studio, tmp_path):
 def test_with_the_gpu_speed_ups_a_lora_adapts_the_split_projections_and_they_are_fused_again_after(lora_model):
     """Fused QKV projections would bypass a LoRA on the separate ones, and a captured graph would replay the
     U-Net without it: the change splits them and drops graphs for the run, and fuses again after."""
-    from pipelines.acceleration import GraphedForward, capture_by_recomputing, describe, fuse_qkv, graphed
+    from pipelines.device.acceleration import GraphedForward, capture_by_recomputing, describe, fuse_qkv, graphed
 
     unfused = make_studio(registry(lora_model))
     expected_plain, expected_style = pixels(unfused), pixels(unfused, loras=[["style", 1.0]])

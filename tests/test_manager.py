@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipelines import AtelierError, ModelPreset, Registry, Txt2ImgRequest
-from pipelines.manager import KINDS, PipelineManager
+from pipelines.device.manager import KINDS, PipelineManager
 from tests.conftest import TINY, make_studio, tiny_registry
 
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from pipelines import MorphRequest, Progress, Txt2ImgRequest
-from pipelines.interpolation import slerp
+from pipelines.tasks.morph.render import slerp
 from shapeworld.judge import judge
 from tests.conftest import TINY, as_array
 
@@ -83,7 +83,7 @@ def test_gif_and_mp4_have_the_frames(tiny_studio):
 
 
 def test_the_animation_and_its_frames_are_saved_with_the_other_results_in_order(tiny_model_dir, tmp_path):
-    from pipelines.recipe import read_recipe
+    from pipelines.front.recipe import read_recipe
     from tests.conftest import make_studio, tiny_registry
 
     studio = make_studio(tiny_registry(tiny_model_dir), outputs=str(tmp_path))
@@ -118,7 +118,7 @@ def test_image_morph_with_fewer_steps_than_its_depth_needs_still_denoises(tiny_s
 
 
 def test_old_animation_folders_are_removed():
-    from pipelines.outputs import Scratch
+    from pipelines.front.outputs import Scratch
 
     scratch = Scratch(keep=3)
     folders = [scratch.folder() for _ in range(6)]

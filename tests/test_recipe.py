@@ -4,7 +4,7 @@ import io
 
 from PIL import Image
 
-from pipelines.recipe import Recipe, attach, image_id, png_bytes, read_recipe
+from pipelines.front.recipe import Recipe, attach, image_id, png_bytes, read_recipe
 
 
 def recipe(**kw):

@@ -5,8 +5,16 @@ import math
 import pytest
 from PIL import Image
 
-from pipelines import InpaintRequest, Limits, MorphRequest, OutpaintRequest, Txt2ImgRequest, ValidationError, VariationsRequest
-from pipelines.requests import MAX_PROMPT_CHARS, clean_text
+from pipelines import (
+    InpaintRequest,
+    Limits,
+    MorphRequest,
+    OutpaintRequest,
+    Txt2ImgRequest,
+    ValidationError,
+    VariationsRequest,
+)
+from pipelines.front.requests import MAX_PROMPT_CHARS, clean_text
 
 LIMITS = Limits(min_size=64, max_size=1024, max_pixels=1024 * 1024, max_images=8, models=("shapes", "sd15"))
 

@@ -14,15 +14,15 @@ from pipelines import (
     ModelState,
     MorphRequest,
     OutpaintRequest,
-    Output,
     Registry,
     Studio,
     Txt2ImgRequest,
     ValidationError,
     VariationsRequest,
 )
-from pipelines.recipe import read_recipe
+from pipelines.front.recipe import read_recipe
 from tests.conftest import TINY, as_array, tiny_registry
+from tests.helpers import CannedRunner
 
 
 def through_pickle(value):
@@ -86,8 +86,8 @@ REQUESTS = {
 
 @pytest.fixture(scope="module")
 def studios(tiny_model_dir, tmp_path_factory):
-    from pipelines.local import LocalRunner
-    from pipelines.manager import PipelineManager
+    from pipelines.device.local import LocalRunner
+    from pipelines.device.manager import PipelineManager
 
     registry = tiny_registry(tiny_model_dir)
     local = LocalRunner(PipelineManager(registry, device="cpu", dtype="float32"))
@@ -111,33 +111,6 @@ def test_the_morph_animations_are_written_on_the_front(studios):
     _, remote, _ = studios
     result = remote.submit(REQUESTS["morph"]).result()
     assert Image.open(result.files["gif"]).n_frames == 3
-
-
-class CannedRunner:
-    """A runner that does no device work at all: it hands back a grey image per seed."""
-
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, task, request, seeds):
-        self.submitted.append((task, request, seeds))
-        job: Job = Job()
-        size = request.output_size()
-        images = [Image.new("RGB", size, (i * 40, 90, 90)) for i in range(len(seeds))]
-        job.run(lambda: Output(images, seeds, [{"seam": 1.5}] * len(seeds), notices=("canned",)))
-        return job
-
-    def models(self):
-        return [ModelState("shapes", "resident")]
-
-    def unload(self, model):
-        return False
-
-    def pin(self, model, pinned):
-        pass
-
-    def close(self):
-        pass
 
 
 def test_the_front_validates_draws_seeds_and_writes_recipes_without_any_device_work(tmp_path):

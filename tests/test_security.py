@@ -9,7 +9,7 @@ import pytest
 from packaging.version import Version
 
 from pipelines import AtelierError, Txt2ImgRequest
-from pipelines.registry import Registry
+from pipelines.front.registry import Registry
 from tests.conftest import make_studio, tiny_registry
 
 

@@ -56,7 +56,7 @@ def test_readme_configuration_table_lists_every_setting():
 
 
 def test_zerogpu_wrapper_is_the_identity_off_spaces_and_sizes_by_work(monkeypatch):
-    from pipelines.zerogpu import MAX_SECONDS, MIN_SECONDS, gpu_seconds, on_gpu
+    from pipelines.device.zerogpu import MAX_SECONDS, MIN_SECONDS, gpu_seconds, on_gpu
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
 
@@ -72,7 +72,7 @@ def test_zerogpu_wrapper_is_the_identity_off_spaces_and_sizes_by_work(monkeypatc
 def test_every_job_asks_zerogpu_for_time_by_its_own_size_and_count(tiny_model_dir, monkeypatch):
     """The accelerator entry point is wrapped once per job, sized by what the request says it makes
     (a morph's frames, an image task's own size), as a plain function (spaces.GPU reads its name)."""
-    import pipelines.local
+    import pipelines.device.local
     from pipelines import MorphRequest
     from tests.conftest import TINY, make_studio, tiny_registry
 
@@ -82,8 +82,8 @@ def test_every_job_asks_zerogpu_for_time_by_its_own_size_and_count(tiny_model_di
         asked.append((fn.__name__, seconds))
         return fn
 
-    monkeypatch.setattr(pipelines.local, "on_gpu", on_gpu)
-    monkeypatch.setattr(pipelines.local, "gpu_seconds", lambda steps, w, h, n: (steps, w, h, n))
+    monkeypatch.setattr(pipelines.device.local, "on_gpu", on_gpu)
+    monkeypatch.setattr(pipelines.device.local, "gpu_seconds", lambda steps, w, h, n: (steps, w, h, n))
     studio = make_studio(tiny_registry(tiny_model_dir))
     studio.submit(MorphRequest(model=TINY, prompt="a", prompt_b="b", num_frames=3, steps=2, width=96, height=64,
                                even_pacing=False)).result()
@@ -130,7 +130,7 @@ def test_the_code_runs_on_the_python_zerogpu_runs():
 
 def test_on_zerogpu_the_default_model_is_loaded_at_start_up(monkeypatch):
     import app
-    from pipelines.zerogpu import on_zerogpu
+    from pipelines.device.zerogpu import on_zerogpu
 
     settings, _ = load_settings(["--device", "cpu", "--outputs", ""], environ={})
     assert not on_zerogpu({}) and on_zerogpu({"SPACES_ZERO_GPU": "true"})

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from pipelines import Limits, SketchRequest, ValidationError
 from shapeworld.judge import judge
 from tests.conftest import TINY, as_array
-from tests.test_images import bomb_png
+from tests.helpers import bomb_png
 
 LIMITS = Limits(
     min_size=64, max_size=128, native_size=64, family="shapes", max_pixels=512 * 512, models=("shapes", TINY)
@@ -73,14 +73,19 @@ def test_a_transparent_drawing_lands_on_white_paper(tmp_path):
     assert (reading.background, reading.colour, reading.position) == ("white", "red", "bottom right")
 
 
-@pytest.mark.parametrize("strength,steps,ok", [(0.05, 20, True), (0.05, 10, False), (1.0, 1, True), (0.0, 20, False)])
-def test_how_freely_must_leave_a_step_to_draw_with(strength, steps, ok):
-    request = SketchRequest(model="shapes", prompt=PROMPT, sketch=blob(), strength=strength, steps=steps)
-    if ok:
-        assert request.validated(LIMITS).strength == strength
-    else:
-        with pytest.raises(ValidationError, match="strength"):
-            request.validated(LIMITS)
+@pytest.mark.parametrize("strength", [0.0, 0.04, 1.01])
+def test_how_freely_is_refused_outside_its_range(strength):
+    with pytest.raises(ValidationError, match="strength"):
+        SketchRequest(model="shapes", prompt=PROMPT, sketch=blob(), strength=strength).validated(LIMITS)
+
+
+def test_a_low_how_freely_with_few_steps_still_draws_one_step(tiny_studio):
+    """int(10 × 0.05) is 0: as in every image task the schedule is lengthened, nothing is refused."""
+    drawing = blob(size=64)
+    request = SketchRequest(model=TINY, prompt=PROMPT, sketch=drawing, strength=0.05, steps=10, seed=1, num_images=1)
+    result = tiny_studio.submit(request).result()
+    assert as_array(result.images[0]).tobytes() != as_array(drawing).tobytes()
+    assert result.recipes[0].steps == 10 and result.recipes[0].settings["strength"] == 0.05
 
 
 def test_pixels_equal_a_direct_image_to_image_call(tiny_studio, tiny_model_dir):

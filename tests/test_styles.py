@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pipelines import Style, StyleBook, Txt2ImgRequest, ValidationError
-from pipelines.styles import expand
+from pipelines.front.styles import expand
 from tests.conftest import as_array, make_studio
 
 OFFERED = (("night", "{prompt} on a black background", "white background"), ("detail", "sharp, detailed", "blurry"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipelines import Cancelled, Studio, Txt2ImgRequest
-from pipelines.recipe import read_recipe
+from pipelines.front.recipe import read_recipe
 from tests.conftest import TINY, as_array
 
 REQ = dict(model=TINY, prompt="a red circle", steps=4, width=64, height=64)
@@ -49,13 +49,13 @@ def test_random_seed_is_drawn_and_reported(tiny_studio):
 
 
 def test_progress_events_carry_rate_limited_previews(tiny_studio, monkeypatch):
-    import pipelines.local
+    import pipelines.device.local
 
     job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
     events = list(job.events())
     assert [e.step for e in events if e.total and e.step] == [1, 2, 3, 4]
     assert all(e.preview is None for e in events)  # a short run ends before the first preview is due
-    monkeypatch.setattr(pipelines.local, "PREVIEW_SECONDS", 0.0)
+    monkeypatch.setattr(pipelines.device.local, "PREVIEW_SECONDS", 0.0)
     job = tiny_studio.txt2img(Txt2ImgRequest(**REQ, seed=1))
     previews = [e.preview for e in job.events() if e.total]
     assert all(p is not None and p.size == (64, 64) for p in previews[:-1])

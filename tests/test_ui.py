@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pipelines import TASKS, Registry, Studio
-from tests.test_runner import CannedRunner
+from tests.helpers import CannedRunner
 from ui.app import build_page
 
 
@@ -100,7 +100,7 @@ def test_send_to_carries_the_image_and_its_id_into_every_tab_that_takes_one(tabs
 def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):
     """An image editor reports the image "Send to" handed it as an upload: that one keeps its id for the
     lineage; any other picture starts a new lineage."""
-    from pipelines.recipe import image_id
+    from pipelines.front.recipe import image_id
     from ui.common import same_parent
 
     sent, other = Image.new("RGB", (8, 8), (1, 2, 3)), Image.new("RGB", (8, 8), (9, 9, 9))

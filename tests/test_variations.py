@@ -112,7 +112,7 @@ def test_few_steps_still_run_one_denoising_step(tiny_studio, steps, similarity):
 
 
 def test_the_schedule_is_lengthened_only_where_no_step_would_run():
-    from pipelines.sampling import schedule_length
+    from pipelines.device.sampling import schedule_length
 
     for strength in np.linspace(0.01, 1.0, 100):
         for steps in (1, 2, 3, 4, 20):
@@ -166,7 +166,7 @@ def test_embedding_mode_runs_and_never_leaks_into_other_tabs(tiny_model_dir, tmp
     import time
 
     from pipelines import InpaintRequest
-    from pipelines.registry import IPAdapter
+    from pipelines.front.registry import IPAdapter
     from tests.conftest import make_studio, tiny_registry
 
     probe = make_studio(tiny_registry(tiny_model_dir))

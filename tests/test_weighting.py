@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipelines import MorphRequest, Txt2ImgRequest
-from pipelines.weighting import BREAK, WeightedEncoder, chunked, parse
+from pipelines.device.weighting import BREAK, WeightedEncoder, chunked, parse
 from tests.conftest import TINY, TINY_XL, as_array, make_studio, tiny_registry
 
 REQUEST = dict(model=TINY, prompt="a red circle", seed=3, steps=3, width=64, height=64, scheduler="Euler a")

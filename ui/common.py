@@ -20,6 +20,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines import (
+    Limits,
     ModelPreset,
     ModelUnavailable,
     Progress,
@@ -35,6 +36,8 @@ from pipelines import (
     read_recipe,
     write_whole,
 )
+
+from .controls import Declared
 
 GPU = "accelerator"  # one concurrency group for every event that runs a model: one job at a time
 POLL_SECONDS = 0.25  # how often the handler looks for a job's newest progress and preview
@@ -83,47 +86,39 @@ class Controls:
         return {**updates, **self.follow(preset, values)}
 
 
-def sampler_controls(controls: Controls, preset: ModelPreset, *, scheduler: str | None = None) -> gr.Button:
+def sampler_controls(
+    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None
+) -> gr.Button:
     """Seed, steps, guidance and scheduler, the controls every generating tab has; the steps, guidance
     and scheduler follow the model. Returns the "Reuse last" button for the tab to wire."""
+    declared = Declared(Request, limits, preset)
 
     def pick(p: ModelPreset, value: str | None) -> str:
         return next((s for s in (value, scheduler) if s in p.schedulers), p.scheduler)
 
     with gr.Row(equal_height=True):
-        seed = controls.add(
-            "seed", gr.Number(-1, label="Seed (−1 = random)", precision=0, minimum=-1, maximum=2**32 - 1, scale=3)
-        )
+        seed = controls.add("seed", declared("seed", scale=3))
         random_seed = gr.Button("Random", size="sm", scale=0, min_width=80)
         reuse_seed = gr.Button("Reuse last", size="sm", scale=0, min_width=96)
+    controls.add("steps", declared("steps"), lambda p, v: gr.Slider(value=p.steps if v is None else v))
     controls.add(
-        "steps",
-        gr.Slider(1, 150, preset.steps, step=1, label="Steps"),
-        lambda p, v: gr.Slider(value=p.steps if v is None else v),
-    )
-    controls.add(
-        "guidance_scale",
-        gr.Slider(0, 30, preset.guidance, step=0.5, label="Guidance (how closely to follow the prompt)"),
-        lambda p, v: gr.Slider(value=p.guidance if v is None else v),
+        "guidance_scale", declared("guidance_scale"), lambda p, v: gr.Slider(value=p.guidance if v is None else v)
     )
     controls.add(
         "scheduler",
-        gr.Dropdown(list(preset.schedulers), value=pick(preset, None), label="Scheduler"),
+        declared("scheduler", value=pick(preset, None)),
         lambda p, v: gr.Dropdown(list(p.schedulers), value=pick(p, v)),
     )
     random_seed.click(lambda: -1, None, seed, api_visibility="private", queue=False)
     return reuse_seed
 
 
-def negative_and_sampler(controls: Controls, preset: ModelPreset, *, scheduler: str | None = None) -> gr.Button:
+def negative_and_sampler(
+    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None
+) -> gr.Button:
     """What a tab's Advanced section starts with: the negative prompt and the sampler controls."""
     controls.add("negative_prompt", prompt_box("Negative prompt", "what to avoid", lines=1))
-    return sampler_controls(controls, preset, scheduler=scheduler)
-
-
-def choices(labels: dict[str, str], values: tuple[str, ...], **kw) -> gr.Radio:
-    """A radio of a request's choices (`values`), each shown with its label, the first picked."""
-    return gr.Radio([(labels[v], v) for v in values], value=values[0], **kw)
+    return sampler_controls(controls, preset, limits, scheduler=scheduler)
 
 
 def columns() -> tuple[gr.Column, gr.Column]:
@@ -134,12 +129,12 @@ def columns() -> tuple[gr.Column, gr.Column]:
         return settings, gr.Column(scale=6, min_width=320, elem_classes="output")
 
 
-def size_controls(controls: Controls, preset: ModelPreset) -> None:
+def size_controls(controls: Controls, declared: Declared) -> None:
     """Width and height sliders within the model's limits, at its size; they follow the model."""
     for name in ("width", "height"):
         controls.add(
             name,
-            gr.Slider(preset.min_size, preset.max_size, getattr(preset, name), step=8, label=name.title()),
+            declared(name),
             lambda p, v, name=name: gr.Slider(p.min_size, p.max_size, value=getattr(p, name) if v is None else v),
         )
 

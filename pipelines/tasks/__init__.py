@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 
-from ..requests import Request
-from ..runner import Task
+from ..front.requests import Request
+from ..front.runner import Task
 
 REGISTERED = (
     "txt2img",

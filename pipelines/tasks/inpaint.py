@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..images import open_upload
-from ..masks import (
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.images import open_upload
+from ..front.requests import Limits, Request, as_image
+from ..front.runner import Output, Task, never
+from .masks import (
     blend_edge,
     bounding_box,
     checked_mask,
@@ -29,8 +32,6 @@ from ..masks import (
     match_colour,
     seam_score,
 )
-from ..requests import Limits, Request, as_choice, as_float, as_image, as_int
-from ..runner import Output, Task, never
 
 FILL_MODES = ("original", "fill", "noise")
 SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and the edge is corrected
@@ -41,37 +42,30 @@ class PaintSettings(Request):
     """How a repaint is done: what Inpaint and Outpaint share."""
 
     image: Image.Image | str | None = field(default=None, repr=False)  # an image, or an uploaded file's path
-    strength: float = 0.85  # how much the painted area may change
-    mask_blur: int = 4  # feather, pixels
-    only_masked: bool = True  # work on the mask's box at the model's size, then paste back
-    padding: int = 16  # context around the mask's box, pixels
-    fill: str = "original"  # what the masked area starts from
-    color_correction: bool = True
+    strength: float = setting(0.85, "float", "Strength (how much the area changes)", minimum=0.05, maximum=1.0,
+                              step=0.05, a1111="denoising_strength")
+    num_images: int = setting(2, "int", "Images", minimum=1, maximum="max_images", step=1, recorded=False,
+                              a1111="batch_size")
+    mask_blur: int = setting(4, "int", "Feather (px)", minimum=0, maximum=64, step=1, a1111="mask_blur")
+    # Work on the mask's box at the model's size, then paste back.
+    only_masked: bool = setting(True, "bool", "Inpaint only the masked area (at full model resolution)",
+                                a1111="inpaint_full_res")
+    padding: int = setting(16, "int", "Context around it (px)", minimum=0, maximum=256, step=4,
+                           a1111="inpaint_full_res_padding")
+    fill: str = setting("original", "choice", "Masked area starts from", choices=FILL_MODES)
+    color_correction: bool = setting(True, "bool", "Match colours at the border when the seam shows")
 
     pipeline = "inpaint"
     edits = "image"
-    fill_modes = FILL_MODES
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        return dict(
-            image=as_image("image", self.image, limits),
-            strength=as_float("strength", self.strength, 0.01, 1.0),
-            mask_blur=as_int("mask_blur", self.mask_blur, 0, 64),
-            only_masked=bool(self.only_masked),
-            padding=as_int("padding", self.padding, 0, 256),
-            fill=as_choice("fill", self.fill, FILL_MODES),
-            color_correction=bool(self.color_correction),
-        )
-
-    def recipe_fields(self) -> dict[str, Any]:
-        names = ("strength", "mask_blur", "only_masked", "padding", "fill", "color_correction")
-        return {name: getattr(self, name) for name in names}
+        return dict(image=as_image("image", self.image, limits))
 
 
 @dataclass(frozen=True, kw_only=True)
 class InpaintRequest(PaintSettings):
     mask: Image.Image | str | None = field(default=None, repr=False)  # white = repaint; or an uploaded file's path
-    grow: int = 0  # dilate (>0) or erode (<0) the mask, pixels
+    grow: int = setting(0, "int", "Grow (+) / shrink (−) (px)", minimum=-64, maximum=64, step=1)
 
     task = "inpaint"
 
@@ -82,15 +76,11 @@ class InpaintRequest(PaintSettings):
             mask = open_upload(mask, "mask")  # in its own mode: a mask keeps its alpha
         if not isinstance(mask, Image.Image):
             raise ValidationError("mask", "paint over the area to repaint (the mask is empty)")
-        grow = as_int("grow", self.grow, -64, 64)
-        checked_mask(mask, checked["image"].size, grow)  # an empty mask is refused before queueing
-        return dict(checked, mask=mask, grow=grow)
+        checked_mask(mask, checked["image"].size, self.grow)  # an empty mask is refused before queueing
+        return dict(checked, mask=mask)
 
     def output_size(self) -> tuple[int, int]:
         return self.image.size
-
-    def recipe_fields(self) -> dict[str, Any]:
-        return {**super().recipe_fields(), "grow": self.grow}
 
 
 def native_size(pipe) -> int:
@@ -136,7 +126,7 @@ def repaint(
         seeds: one per result.
         protect: optional boolean array of pixels that must never change (outpainting's original).
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     original = np.asarray(image.convert("RGB"))
     height, width = original.shape[:2]

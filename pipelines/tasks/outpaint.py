@@ -8,28 +8,31 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ValidationError
-from ..masks import extend_canvas
-from ..requests import Limits, as_int
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits
+from ..front.runner import Output, Task, never
 from .inpaint import PaintSettings, repaint
+from .masks import extend_canvas
 
 SIDES = ("left", "right", "top", "bottom")
+MAX_SIDE = 512  # pixels added on one side at most; the whole canvas is held to the pixel limit too
 
 
 @dataclass(frozen=True, kw_only=True)
 class OutpaintRequest(PaintSettings):
-    left: int = 0  # pixels added on each side
-    right: int = 0
-    top: int = 0
-    bottom: int = 0
+    # Pixels added on each side.
+    left: int = setting(0, "int", "Left", minimum=0, maximum=MAX_SIDE, step=8)
+    right: int = setting(0, "int", "Right", minimum=0, maximum=MAX_SIDE, step=8)
+    top: int = setting(0, "int", "Top", minimum=0, maximum=MAX_SIDE, step=8)
+    bottom: int = setting(0, "int", "Bottom", minimum=0, maximum=MAX_SIDE, step=8)
 
     task = "outpaint"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         checked = super()._validated_own(limits)
         image = checked["image"]
-        sides = {k: as_int(k, getattr(self, k), 0, 1024) for k in SIDES}
+        sides = {k: getattr(self, k) for k in SIDES}
         if not any(sides.values()):
             raise ValidationError("left", "extend at least one side by some pixels")
         width, height = self._extended(image.size, sides)
@@ -37,7 +40,7 @@ class OutpaintRequest(PaintSettings):
             raise ValidationError(
                 "left", f"the extended canvas {width}×{height} is more than {limits.max_pixels} pixels"
             )
-        return dict(checked, **sides)
+        return checked
 
     @staticmethod
     def _extended(size: tuple[int, int], sides: dict[str, int]) -> tuple[int, int]:
@@ -45,9 +48,6 @@ class OutpaintRequest(PaintSettings):
 
     def output_size(self) -> tuple[int, int]:
         return self._extended(self.image.size, {k: getattr(self, k) for k in SIDES})
-
-    def recipe_fields(self) -> dict[str, Any]:
-        return {**super().recipe_fields(), **{k: getattr(self, k) for k in SIDES}}
 
 
 def run(

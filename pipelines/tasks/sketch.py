@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..requests import Limits, Request, as_float, as_image, fit_side
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits, Request, as_image, fit_side
+from ..front.runner import Output, Task, never
 
 INK = 24  # how far (0–255, any channel) a pixel must be from the paper's colour to count as drawn
 
@@ -36,17 +37,15 @@ def drawn_share(drawing: Image.Image) -> float:
 @dataclass(frozen=True, kw_only=True)
 class SketchRequest(Request):
     sketch: Image.Image | str | None = field(default=None, repr=False)  # the drawing, or an uploaded file's path
-    strength: float = 0.6  # how freely: 0 keeps the drawing, 1 ignores it
+    strength: float = setting(0.6, "float", "How freely", minimum=0.05, maximum=1.0, step=0.05,
+                              help="0 = keep the drawing · 1 = ignore it", a1111="denoising_strength")
+    num_images: int = setting(2, "int", "Images", minimum=1, maximum="max_images", step=1, recorded=False,
+                              a1111="batch_size")
 
     task = "sketch"
     pipeline = "img2img"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        strength = as_float("strength", self.strength, 0.05, 1.0)
-        if int(self.steps * strength) < 1:
-            raise ValidationError(
-                "strength", f"{strength:g} of {self.steps} steps leaves no step to draw with; raise either"
-            )
         empty = ValidationError("sketch", "the drawing is empty: draw the picture's shapes in their colours first")
         if self.sketch in (None, ""):  # a canvas nobody drew on sends no picture at all
             raise empty
@@ -54,13 +53,10 @@ class SketchRequest(Request):
         drawing = fit_side(as_image("sketch", self.sketch, limits), limits.native_size)
         if drawn_share(drawing) < 0.002:
             raise empty
-        return dict(sketch=drawing, strength=strength)
+        return dict(sketch=drawing)
 
     def output_size(self) -> tuple[int, int]:
         return self.sketch.size
-
-    def recipe_fields(self) -> dict[str, Any]:
-        return {"strength": self.strength}
 
 
 def run(
@@ -73,10 +69,11 @@ def run(
         request: the validated request; the drawing is already at the model's size.
         seeds: one per picture.
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
-    # 1. Noise the drawing as far as "how freely" says, then denoise it towards the prompt.
-    output = pipe(image=request.sketch, strength=request.strength, **guided(request, seeds, on_step, should_stop))
+    # 1. Noise the drawing as far as "how freely" says, then denoise it towards the prompt (a schedule too
+    #    short for one step at that strength is lengthened, as in every image task).
+    output = pipe(image=request.sketch, **guided(request, seeds, on_step, should_stop, strength=request.strength))
     return Output(list(output.images), seeds)
 
 

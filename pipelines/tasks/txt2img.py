@@ -6,33 +6,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ValidationError
-from ..requests import Limits, Request, as_float, as_size
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits, Request
+from ..front.runner import Output, Task, never
 
 
 @dataclass(frozen=True, kw_only=True)
 class Txt2ImgRequest(Request):
-    width: int = 512  # pixels, a multiple of 8 within the model's limits
-    height: int = 512
-    guidance_rescale: float = 0.0  # 0–1: tames the over-exposed colours of strong guidance (Lin et al. 2023)
+    width: int = setting(512, "size", "Width", minimum="min_size", maximum="max_size", step=8, a1111="width",
+                         preset="width", recorded=False)
+    height: int = setting(512, "size", "Height", minimum="min_size", maximum="max_size", step=8, a1111="height",
+                          preset="height", recorded=False)
+    # Tames the over-exposed colours of strong guidance (Lin et al. 2023).
+    guidance_rescale: float = setting(0.0, "float", "Guidance rescale (0.7 tames over-exposed colours)", minimum=0.0,
+                                      maximum=1.0, step=0.05)
 
     task = "txt2img"
     pipeline = "txt2img"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        width, height = as_size("width", self.width, limits), as_size("height", self.height, limits)
-        if width * height > limits.max_pixels:
-            raise ValidationError("width", f"{width}×{height} is more than {limits.max_pixels} pixels")
-        return dict(
-            width=width, height=height, guidance_rescale=as_float("guidance_rescale", self.guidance_rescale, 0.0, 1.0)
-        )
+        if self.width * self.height > limits.max_pixels:
+            raise ValidationError("width", f"{self.width}×{self.height} is more than {limits.max_pixels} pixels")
+        return {}
 
     def output_size(self) -> tuple[int, int]:
         return self.width, self.height
-
-    def recipe_fields(self) -> dict[str, Any]:
-        return {"guidance_rescale": self.guidance_rescale}
 
 
 def run(
@@ -47,7 +46,7 @@ def run(
         on_step: called after every denoising step with (step, total, latents).
         should_stop: polled every step; True stops the run with `Cancelled`.
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     # 1. Guidance rescale only where it is asked for; some pipelines lack the argument.
     extra = {"guidance_rescale": request.guidance_rescale} if request.guidance_rescale else {}

@@ -2,7 +2,7 @@
 
 "image" mode is image-to-image over the same weights as Text to image. "embedding" mode conditions on the
 image itself through an IP-Adapter (DALL·E 2's idea: the image's CLIP embedding as the prompt); the
-adapter is one of the per-run pipeline changes (`pipelines/changes.py`), attached for the run only.
+adapter is one of the per-run pipeline changes (`pipelines/device/changes.py`), attached for the run only.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..requests import Limits, Request, as_choice, as_float, as_image, fit_side
-from ..runner import Output, Task, never
+from ..front.errors import ValidationError
+from ..front.fields import setting
+from ..front.requests import Limits, Request, as_image, fit_side
+from ..front.runner import Output, Task, never
 
 MODES = ("image", "embedding")
 # Similarity dial → denoising strength, per family: (similarity, strength) points, linear between.
@@ -41,8 +42,12 @@ def strength_for(similarity: float, family: str) -> float:
 @dataclass(frozen=True, kw_only=True)
 class VariationsRequest(Request):
     image: Image.Image | str | None = field(default=None, repr=False)  # an image, or an uploaded file's path
-    similarity: float = 0.7  # 1 = almost the same, 0 = a new picture; the default keeps the subject
-    mode: str = "image"  # "image": image-to-image; "embedding": image-prompt adapter
+    similarity: float = setting(0.7, "float", "Similarity", minimum=0.0, maximum=1.0, step=0.05,
+                                help="0 = a new picture · 0.7 keeps the subject · 1 = almost the same")
+    mode: str = setting("image", "choice", "Mode", choices=MODES,
+                        help="Image prompt needs a model with an adapter (SD 1.5, SDXL)")
+    num_images: int = setting(4, "int", "Variations", minimum=1, maximum="max_images", step=1, recorded=False,
+                              a1111="batch_size")
     strength: float = 0.0  # set by validation: the similarity on this model family's calibrated dial
 
     task = "variations"
@@ -52,23 +57,19 @@ class VariationsRequest(Request):
     modes = MODES
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        similarity = as_float("similarity", self.similarity, 0.0, 1.0)
-        mode = as_choice("mode", self.mode, MODES)
-        if mode == "embedding" and not limits.image_prompt:
+        if self.mode == "embedding" and not limits.image_prompt:
             raise ValidationError("mode", "this model has no image-prompt adapter; use 'image'")
         return dict(
             # The model works at its own size: the image is fitted to it here, before it is queued.
             image=fit_side(as_image("image", self.image, limits), limits.native_size),
-            similarity=similarity,
-            mode=mode,
-            strength=strength_for(similarity, limits.family),
+            strength=strength_for(self.similarity, limits.family),
         )
 
     def output_size(self) -> tuple[int, int]:
         return self.image.size
 
     def recipe_fields(self) -> dict[str, Any]:
-        return {"similarity": self.similarity, "mode": self.mode, "strength": self.strength}
+        return {**super().recipe_fields(), "strength": self.strength}
 
     def ip_adapter_scale(self) -> float | None:
         if self.mode != "embedding":
@@ -88,7 +89,7 @@ def run(
         request: the validated request; `strength` is the similarity on the family's dial.
         seeds: one per variation.
     """
-    from ..sampling import guided  # torch: loaded where the work runs
+    from ..device.sampling import guided  # torch: loaded where the work runs
 
     # 1. In embedding mode the image is also the prompt.
     extra = {"ip_adapter_image": request.image} if request.mode == "embedding" else {}

@@ -39,6 +39,8 @@ def seed_and_seam(recipe) -> str:
 
 
 def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+    preset, limits = studio.preset(model.value), studio.limits(model.value)
+    declared, sides = ui.Declared(InpaintRequest, limits, preset), ui.Declared(OutpaintRequest, limits, preset)
     controls, parent = ui.Controls(), gr.State(None)
     settings, output = ui.columns()
     with settings:
@@ -53,27 +55,25 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         controls.add("prompt", ui.prompt_box("What goes there", "a red circle", required=True))
         generate, stop = ui.run_buttons("inpaint", "Inpaint")
         with gr.Row():
-            controls.add("strength", gr.Slider(0.05, 1, 0.85, step=0.05, label="Strength (how much the area changes)"))
-            controls.add("num_images", gr.Slider(1, studio.max_images, 2, step=1, label="Images"))
+            controls.add("strength", declared("strength"))
+            controls.add("num_images", declared("num_images"))
         with gr.Accordion("Mask and area", open=False):
             with gr.Row():
-                controls.add("mask_blur", gr.Slider(0, 64, 4, step=1, label="Feather (px)"))
-                controls.add("grow", gr.Slider(-64, 64, 0, step=1, label="Grow (+) / shrink (−) (px)"))
+                controls.add("mask_blur", declared("mask_blur"))
+                controls.add("grow", declared("grow"))
             with gr.Row():
-                only = "Inpaint only the masked area (at full model resolution)"
-                controls.add("only_masked", gr.Checkbox(True, label=only))
-                controls.add("padding", gr.Slider(0, 256, 16, step=4, label="Context around it (px)"))
-            controls.add("fill", ui.choices(FILL_LABELS, InpaintRequest.fill_modes, label="Masked area starts from"))
-            match = "Match colours at the border when the seam shows"
-            controls.add("color_correction", gr.Checkbox(True, label=match))
+                controls.add("only_masked", declared("only_masked"))
+                controls.add("padding", declared("padding"))
+            controls.add("fill", declared("fill", labels=FILL_LABELS))
+            controls.add("color_correction", declared("color_correction"))
         with gr.Accordion("Outpaint", open=False):
             gr.Markdown("Extend the canvas; the new border is filled and the original kept exactly.")
             with gr.Row():
                 for side in SIDES:
-                    controls.add(side, gr.Slider(0, 512, 0, step=8, label=side.title()))
+                    controls.add(side, sides(side))
             outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
         with gr.Accordion("Advanced", open=False):
-            reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+            reuse = ui.negative_and_sampler(controls, preset, limits)
             ui.creative_controls(controls, studio, model)
     with output:
         results = ui.result_panel("Inpainted", caption=seed_and_seam)

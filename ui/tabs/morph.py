@@ -18,7 +18,8 @@ def frame_progress(values: dict):
 
 
 def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
-    preset = studio.preset(model.value)
+    preset, limits = studio.preset(model.value), studio.limits(model.value)
+    declared = ui.Declared(MorphRequest, limits, preset)
     controls, parent = ui.Controls(), gr.State(None)
     settings, output = ui.columns()
     with settings:
@@ -26,25 +27,23 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         controls.add("prompt_b", ui.prompt_box("To", "a blue circle on a white background"))
         generate, stop = ui.run_buttons("morph", "Morph")
         with gr.Row():
-            controls.add("num_frames", gr.Slider(2, 48, 8, step=1, label="Frames"))
-            pacing = "place frames where the change is fastest"
-            controls.add("even_pacing", gr.Checkbox(True, label="Even pacing", info=pacing))
+            controls.add("num_frames", declared("num_frames"))
+            controls.add("even_pacing", declared("even_pacing"))
         with gr.Row():
-            travel = gr.Number(-1, label="Travel to seed (−1 = keep the noise)", precision=0, minimum=-1)
-            controls.add("seed_b", travel)
-            controls.add("fps", gr.Slider(1, 30, 8, step=1, label="Frames per second"))
-            controls.add("pingpong", gr.Checkbox(False, label="Ping-pong"))
+            controls.add("seed_b", declared("seed_b"))
+            controls.add("fps", declared("fps"))
+            controls.add("pingpong", declared("pingpong"))
         with gr.Accordion("Image morph", open=False):
             with gr.Row():
                 image_a = ui.source_image("From image", height=200)
                 image_b = ui.source_image("To image", height=200)
-            controls.add("depth", gr.Slider(0.05, 1, 0.6, step=0.05, label="Depth (how far the images may change)"))
+            controls.add("depth", declared("depth"))
         with gr.Accordion("Advanced", open=False):
             # A non-ancestral sampler keeps neighbouring frames coherent.
-            reuse = ui.negative_and_sampler(controls, preset, scheduler="Euler")
+            reuse = ui.negative_and_sampler(controls, preset, limits, scheduler="Euler")
             ui.creative_controls(controls, studio, model)
             with gr.Row():
-                ui.size_controls(controls, preset)
+                ui.size_controls(controls, declared)
     with output:
         results = ui.result_panel("Frames", caption=lambda recipe: f"t = {recipe.settings['position']:.2f}")
         animation = gr.Video(label="Animation", format="mp4", autoplay=True, loop=True, height=300)

@@ -20,6 +20,8 @@ def from_canvas(values: dict) -> dict:
 
 
 def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+    preset, limits = studio.preset(model.value), studio.limits(model.value)
+    declared = ui.Declared(SketchRequest, limits, preset)
     controls, parent = ui.Controls(), gr.State(None)
     settings, output = ui.columns()
     with settings:
@@ -34,12 +36,10 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         controls.add("prompt", describe)
         generate, stop = ui.run_buttons("sketch", "Draw it")
         with gr.Row():
-            info = "0 = keep the drawing · 1 = ignore it"
-            freely = gr.Slider(0.05, 1, SketchRequest.strength, step=0.05, label="How freely", info=info)
-            controls.add("strength", freely)
-            controls.add("num_images", gr.Slider(1, studio.max_images, 2, step=1, label="Images"))
+            controls.add("strength", declared("strength"))
+            controls.add("num_images", declared("num_images"))
         with gr.Accordion("Advanced", open=False):
-            reuse = ui.negative_and_sampler(controls, studio.preset(model.value))
+            reuse = ui.negative_and_sampler(controls, preset, limits)
             ui.creative_controls(controls, studio, model)
     with output:
         results = ui.result_panel("Pictures")

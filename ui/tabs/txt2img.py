@@ -24,7 +24,8 @@ def aspect_size(base: int, aspect: str, low: int, high: int) -> tuple[int, int]:
 
 
 def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
-    preset = studio.preset(model.value)
+    preset, limits = studio.preset(model.value), studio.limits(model.value)
+    declared = ui.Declared(Txt2ImgRequest, limits, preset)
     controls = ui.Controls()
     settings, output = ui.columns()
     with settings:
@@ -35,14 +36,13 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         generate, stop = ui.run_buttons("txt2img", "Generate")
         gr.Markdown("<kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates · <kbd>Esc</kbd> stops", elem_classes="hint")
         aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
-        controls.add("num_images", gr.Slider(1, studio.max_images, 1, step=1, label="Images"))
-        reuse = ui.sampler_controls(controls, preset)
+        controls.add("num_images", declared("num_images"))
+        reuse = ui.sampler_controls(controls, preset, limits)
         ui.creative_controls(controls, studio, model)
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
-                ui.size_controls(controls, preset)
-            rescale = gr.Slider(0, 1, 0, step=0.05, label="Guidance rescale (0.7 tames over-exposed colours)")
-            controls.add("guidance_rescale", rescale)
+                ui.size_controls(controls, declared)
+            controls.add("guidance_rescale", declared("guidance_rescale"))
     with output:
         results = ui.result_panel()
 

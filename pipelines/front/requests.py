@@ -12,23 +12,22 @@ runs on, the size and number of the images it makes, and the settings its recipe
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import secrets
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from typing import Any, ClassVar
 
 from PIL import Image
 
 from .errors import ValidationError
+from .fields import MAX_PROMPT_CHARS, MAX_SEED, clean_text, setting, settings_of
 from .images import load_image
 from .loras import Loras, as_loras, checked, split_tags
-from .styles import StyleText, as_style_names, expand
 from .schedulers import NAMES as SCHEDULER_NAMES
+from .styles import StyleText, as_style_names, expand
 
-MAX_PROMPT_CHARS = 2000  # far beyond any text encoder's window; longer is a paste error, not a prompt
-MAX_SEED = 2**32 - 1
+__all__ = ["MAX_PROMPT_CHARS", "Limits", "Request", "as_image", "fit_side", "seeds_from"]
+
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 
@@ -51,69 +50,6 @@ class Limits:
     styles: tuple[StyleText, ...] = ()  # the styles offered with this model: names and their prompt templates
 
 
-def clean_text(name: str, value: Any, *, required: bool = False) -> str:
-    """Text as typed, minus what cannot be shown or encoded: NUL and other controls, lone surrogates."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationError(name, f"expected text, got {type(value).__name__}")
-    if len(value) > MAX_PROMPT_CHARS:
-        raise ValidationError(name, f"{len(value)} characters; at most {MAX_PROMPT_CHARS} are accepted")
-    value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become "?"
-    value = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
-    if required and not value:
-        raise ValidationError(name, "must not be empty")
-    return value
-
-
-def as_int(name: str, value: Any, low: int, high: int) -> int:
-    """An integer in [low, high]; an integral float (20.0) is accepted, 20.5 is not."""
-    if isinstance(value, bool) or value is None:
-        raise ValidationError(name, f"expected a whole number, got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ValidationError(name, f"expected a whole number, got {value!r}") from None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError(name, f"expected a whole number, got {value}")
-        if not value.is_integer():
-            raise ValidationError(name, f"expected a whole number, got {value}")
-        value = int(value)
-    if not isinstance(value, int):
-        raise ValidationError(name, f"expected a whole number, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValidationError(name, f"{value} is out of range {low}–{high}")
-    return value
-
-
-def as_float(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or value is None:
-        raise ValidationError(name, f"expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(name, f"expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValidationError(name, f"expected a finite number, got {number}")
-    if not low <= number <= high:
-        raise ValidationError(name, f"{number:g} is out of range {low:g}–{high:g}")
-    return number
-
-
-def as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        shown = ", ".join(choices) if len(choices) <= 12 else ", ".join(choices[:12]) + ", …"
-        raise ValidationError(name, f"{str(value)[:80]!r} is not one of: {shown}")
-    return value
-
-
-def as_seed(name: str, value: Any) -> int:
-    """0…2³²−1, or −1 for a random seed (drawn when the request is submitted and kept in the recipe)."""
-    return as_int(name, value, -1, MAX_SEED)
-
-
 def as_image(name: str, value: Any, limits: Limits) -> Image.Image:
     """An image within the pixel limit. A path is an upload: it is opened here (header checked before
     decoding, any mode made RGB, scaled into the limit) with a clear refusal if it is not a picture."""
@@ -126,13 +62,6 @@ def as_image(name: str, value: Any, limits: Limits) -> Image.Image:
             name, f"{value.width}×{value.height} is larger than this server accepts ({limits.max_pixels} pixels)"
         )
     return value
-
-
-def as_size(name: str, value: Any, limits: Limits) -> int:
-    size = as_int(name, value, limits.min_size, limits.max_size)
-    if size % 8:
-        raise ValidationError(name, f"{size} is not a multiple of 8")
-    return size
 
 
 def fit_side(image: Image.Image, side: int) -> Image.Image:
@@ -150,16 +79,21 @@ def seeds_from(seed: int, count: int) -> list[int]:
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
-    """What every task shares: the model, the text, the seed and the sampler."""
+    """What every task shares: the model, the text, the seed and the sampler. Each setting is declared
+    once (`pipelines.front.fields.setting`): its checks, its recipe entry and the page's control come from there."""
 
-    model: str  # a preset name, never a path
-    prompt: str = ""
-    negative_prompt: str = ""
-    seed: int = -1  # −1: random
-    steps: int = 20
-    guidance_scale: float = 5.0
-    scheduler: str = "Euler a"  # a name from pipelines.schedulers
-    num_images: int = 1
+    model: str = setting(MISSING, "choice", "Model", choices="models", recorded=False, a1111="sd_model_checkpoint")
+    prompt: str = setting("", "prompt", "Prompt", recorded=False, a1111="prompt")
+    negative_prompt: str = setting("", "prompt", "Negative prompt", recorded=False, a1111="negative_prompt")
+    seed: int = setting(-1, "seed", "Seed (−1 = random)", minimum=-1, maximum=MAX_SEED, recorded=False, a1111="seed")
+    steps: int = setting(20, "int", "Steps", minimum=1, maximum=MAX_STEPS, step=1, recorded=False, a1111="steps",
+                         preset="steps")
+    guidance_scale: float = setting(5.0, "float", "Guidance (how closely to follow the prompt)", minimum=0.0,
+                                    maximum=MAX_GUIDANCE, step=0.5, recorded=False, a1111="cfg_scale", preset="guidance")
+    scheduler: str = setting("Euler a", "choice", "Scheduler", choices="schedulers", recorded=False,
+                             a1111="sampler_name", preset="scheduler")
+    num_images: int = setting(1, "int", "Images", minimum=1, maximum="max_images", step=1, recorded=False,
+                              a1111="batch_size")
     parent: str | None = None  # image id this request starts from, for the recipe's lineage
     loras: Loras = ()  # (LoRA name, weight −2…2) pairs; `<lora:name:weight>` in a prompt adds to them
     styles: tuple[str, ...] = ()  # style names whose templates wrap the prompt and negative prompt, in order
@@ -170,28 +104,25 @@ class Request:
     prompt_required: ClassVar[bool] = True
 
     def validated(self, limits: Limits) -> Request:
-        model = as_choice("model", self.model, limits.models)
-        # Styles wrap the text as typed; LoRA tags (from the text or a style) then leave it for `loras`.
+        """A checked, normalised copy: the model, the text (styles wrap it, LoRA tags leave it), every other
+        declared setting by its declaration, then the task's own rules across fields and its uploads."""
+        declared = settings_of(self)
+        declared["model"].checked(self.model, limits)
         styles = as_style_names("styles", self.styles, limits.styles)
         prompt, negative = expand(
             clean_text("prompt", self.prompt), clean_text("negative_prompt", self.negative_prompt), styles, limits.styles
         )
         prompt, tagged = split_tags(prompt)
         negative, tagged_negative = split_tags(negative)
-        shared = dataclasses.replace(
-            self,
-            model=model,
+        text = dict(
             prompt=clean_text("prompt", prompt, required=self.prompt_required),
             negative_prompt=clean_text("negative_prompt", negative),
             loras=checked("loras", as_loras("loras", self.loras) + tagged + tagged_negative, dict(limits.loras)),
             styles=styles,
-            seed=as_seed("seed", self.seed),
-            steps=as_int("steps", self.steps, 1, MAX_STEPS),
-            guidance_scale=as_float("guidance_scale", self.guidance_scale, 0.0, MAX_GUIDANCE),
-            scheduler=as_choice("scheduler", self.scheduler, limits.schedulers),
-            num_images=as_int("num_images", self.num_images, 1, limits.max_images),
-            parent=None if self.parent in (None, "") else clean_text("parent", self.parent)[:64],
         )
+        values = {name: s.checked(getattr(self, name), limits) for name, s in declared.items() if s.kind != "prompt"}
+        parent = None if self.parent in (None, "") else clean_text("parent", self.parent)[:64]
+        shared = dataclasses.replace(self, **text, **values, parent=parent)
         return dataclasses.replace(shared, **shared._validated_own(limits))
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
@@ -213,8 +144,8 @@ class Request:
         return seeds_from(self.seed, self.num_images)
 
     def recipe_fields(self) -> dict[str, Any]:
-        """The task's own settings, recorded in every recipe it makes."""
-        return {}
+        """The task's own settings, recorded in every recipe it makes: those declared `recorded`."""
+        return {name: getattr(self, name) for name, s in settings_of(self).items() if s.recorded}
 
     def texts(self) -> tuple[str, ...]:
         """Every text the run encodes: weighted and long prompts are read alike in all of them."""

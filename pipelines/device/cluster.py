@@ -1,7 +1,7 @@
 """ClusterRunner: the device work on a Ray Serve cluster of model workers, behind the same runner seam.
 
 The front (the Studio in this process) still validates, draws the seeds, writes the recipes and saves
-the files; each job's task name, request and seeds go to a model worker (`pipelines/worker.py`) through
+the files; each job's task name, request and seeds go to a model worker (`pipelines/device/worker.py`) through
 a `DeploymentHandle`, routed to a worker that holds the request's model, and the worker streams back
 which worker took it, the progress events with their previews, and the `Output`.
 
@@ -33,13 +33,13 @@ import ray
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
 
-from .errors import AtelierError, Cancelled
-from .jobs import Job
-from .requests import Request
-from .runner import ModelState, Output
+from ..front.errors import AtelierError, Cancelled
+from ..front.jobs import Job
+from ..front.requests import Request
+from ..front.runner import ModelState, Output
 from .worker import APP, DEPLOYMENT, ModelWorker, Started, WorkerConfig
 
-ROOT = Path(__file__).resolve().parent.parent  # the project: what the workers import
+ROOT = Path(__file__).resolve().parents[2]  # the project: what the workers import
 LOST = "The worker was lost; try again."
 WAITING = "Waiting for a free worker…"
 ON_WORKER = "Running on worker {}"

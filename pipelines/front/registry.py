@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .loras import LoraFile, find_loras, model_width, refusal
+from .loras import LoraFile, find_loras, lora_paths, model_width, refusal
 from .schedulers import DISTILLED, check_names
 from .schedulers import NAMES as SCHEDULERS
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EMBEDDED_MODEL = ASSETS / "shapes-model"
 
 
@@ -39,7 +39,7 @@ class ModelPreset:
     steps: int = 25
     guidance: float = 7.0
     scheduler: str = "DPM++ 2M Karras"  # the sampler picked first
-    schedulers: tuple[str, ...] = SCHEDULERS  # the samplers offered, names from pipelines.schedulers
+    schedulers: tuple[str, ...] = SCHEDULERS  # the samplers offered, names from pipelines.front.schedulers
     min_size: int = 256
     max_size: int = 1024
     inpaint_source: str | None = None  # a dedicated inpainting checkpoint (9-channel U-Net)
@@ -206,6 +206,10 @@ class Registry:
     def loras(self, model: str) -> dict[str, LoraFile]:
         """Every LoRA file on this server, by name, as `model` sees them (its folder's own `loras/` first)."""
         return find_loras(self.get(model), self.lora_folders)
+
+    def lora_files(self, model: str) -> tuple[Path, ...]:
+        """The LoRA files `loras(model)` reads (not read here): what to watch for a change."""
+        return tuple(lora_paths(self.get(model), self.lora_folders).values())
 
     def lora_refusals(self, model: str) -> dict[str, str]:
         """Every LoRA name with why it cannot serve `model` ("" for those that can)."""

@@ -16,8 +16,8 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
-from .errors import AtelierError, ModelUnavailable
-from .registry import IPAdapter, ModelPreset
+from ..front.errors import AtelierError, ModelUnavailable
+from ..front.registry import IPAdapter, ModelPreset
 
 Progress = Callable[[float, str], None]  # (fraction done, message)
 
@@ -110,9 +110,9 @@ def load_inpaint_pipeline(
     preset: ModelPreset, base: DiffusionPipeline, device: torch.device, dtype: torch.dtype, *, offline: bool
 ) -> DiffusionPipeline:
     """The preset's dedicated inpainting checkpoint, sharing the base model's autoencoder and text encoders."""
-    from diffusers import AutoPipelineForInpainting
-
     from dataclasses import replace
+
+    from diffusers import AutoPipelineForInpainting
 
     inpaint = replace(preset, source=preset.inpaint_source, label=f"{preset.label} (inpainting)")
     folder = Path(inpaint.source) if inpaint.is_local else download(inpaint, dtype, offline=offline)

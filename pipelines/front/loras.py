@@ -77,6 +77,17 @@ def find_loras(preset, folders: tuple[tuple[str, str], ...]) -> dict[str, LoraFi
     """Every LoRA this server offers beside `preset`: the model folder's own `loras/` first, then each
     registered file (by its registered name) or folder (each file by its name without `.safetensors`).
     Unreadable files are logged and left out."""
+    out = {}
+    for name, path in lora_paths(preset, folders).items():
+        try:
+            out[name] = LoraFile(name, str(path.resolve()), cross_attention_width(path))
+        except (OSError, ValueError) as e:
+            log.warning("LoRA %s skipped: %s", path, e)
+    return out
+
+
+def lora_paths(preset, folders: tuple[tuple[str, str], ...]) -> dict[str, Path]:
+    """The LoRA files `find_loras` reads, by name, without reading them."""
     found: dict[str, Path] = {}
     own = Path(preset.source) / "loras"
     if own.is_dir():
@@ -88,13 +99,7 @@ def find_loras(preset, folders: tuple[tuple[str, str], ...]) -> dict[str, LoraFi
                 found.setdefault(p.stem, p)
         elif path.suffix == ".safetensors" and path.is_file():
             found.setdefault(name, path)
-    out = {}
-    for name, path in found.items():
-        try:
-            out[name] = LoraFile(name, str(path.resolve()), cross_attention_width(path))
-        except (OSError, ValueError) as e:
-            log.warning("LoRA %s skipped: %s", path, e)
-    return out
+    return found
 
 
 def check_folders(folders: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field, fields
 
 from ray import serve
 
-from .errors import AtelierError
-from .jobs import Progress
-from .registry import Registry
-from .requests import Request
-from .runner import ModelState, Output
+from ..front.errors import AtelierError
+from ..front.jobs import Progress
+from ..front.registry import Registry
+from ..front.requests import Request
+from ..front.runner import ModelState, Output
 
 APP = "atelier"  # the Serve application's name on the cluster
 DEPLOYMENT = "ModelWorker"
@@ -49,7 +49,7 @@ class WorkerConfig:
     memory_budget_gb: float = 0.0  # per replica; 0 = one model at a time
     models_per_replica: int = 1  # models a replica keeps (Serve routes to a replica holding the model)
     vae_tiling_pixels: int = 1024 * 1024
-    gpu_speed: str = "graphs"  # what speeds sampling up on CUDA (pipelines/acceleration.py)
+    gpu_speed: str = "graphs"  # what speeds sampling up on CUDA (pipelines/device/acceleration.py)
     offline: bool = False
     threads: int = 0  # torch CPU threads per replica; 0 leaves torch's default
     preload: str = ""  # a model to load as the replica starts, so the first request finds it resident

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import ValidationError
+from ..front.errors import ValidationError
 
 
 def mask_array(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:

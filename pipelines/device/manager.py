@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 
+from ..front.errors import AtelierError
+from ..front.registry import ModelPreset, Registry
+from ..front.runner import ModelState
 from .acceleration import check_speed, speed_up
 from .downloads import Progress
-from .errors import AtelierError
-from .registry import ModelPreset, Registry
-from .runner import ModelState
 
 # The kinds of pipeline a task may run on: the base model itself, and views over its modules.
 VIEWS = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
@@ -96,7 +96,7 @@ class PipelineManager:
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         self.memory_budget_bytes = memory_budget_bytes
-        # What speeds sampling up on CUDA (pipelines/acceleration.py); nothing of it runs on other devices.
+        # What speeds sampling up on CUDA (pipelines/device/acceleration.py); nothing of it runs on other devices.
         check_speed(gpu_speed)  # a wrong value is refused on every device
         self.gpu_speed = gpu_speed if self.device.type == "cuda" else "off"
         self.offline = offline

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from diffusers import DiffusionPipeline
 
-from .errors import AtelierError
-from .registry import ModelPreset
-from .requests import Request
-from .schedulers import fresh_scheduler
+from ..front.errors import AtelierError
+from ..front.registry import ModelPreset
+from ..front.requests import Request
+from ..front.schedulers import fresh_scheduler
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Run:
     preset: ModelPreset
     vae_tiling_pixels: int  # larger outputs are decoded tile by tile
     offline: bool  # an adapter not on disk is not fetched
-    gpu_speed: str = "off"  # the manager's speed-ups (pipelines/acceleration.py) that a change must keep
+    gpu_speed: str = "off"  # the manager's speed-ups (pipelines/device/acceleration.py) that a change must keep
     lora_files: dict[str, str] = field(default_factory=dict)  # the asked LoRAs' files, by name (server side)
 
 
@@ -141,7 +141,7 @@ def lora(run: Run) -> Iterator[None]:
 
 @contextmanager
 def prompt_weighting(run: Run) -> Iterator[None]:
-    """Weighted words, BREAK and prompts longer than the text encoder's window (pipelines/weighting.py).
+    """Weighted words, BREAK and prompts longer than the text encoder's window (pipelines/device/weighting.py).
 
     Every task encodes its text through the pipeline's `encode_prompt` (inside diffusers' `__call__`, or
     itself, as Morph does), so this pipeline object's own is replaced for the run and the class's comes

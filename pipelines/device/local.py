@@ -13,24 +13,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ..front.credentials import Credentials
+from ..front.errors import AtelierError
+from ..front.jobs import Job
+from ..front.registry import ModelPreset
+from ..front.requests import Request
+from ..front.runner import ModelState, Output, Task
+from ..front.studio import Studio
+from ..front.styles import StyleBook
+from ..tasks import TASKS
 from .changes import Run, applied
-from .credentials import Credentials
-from .errors import AtelierError
-from .jobs import Job
 from .manager import PipelineManager
 from .previews import latent_preview
-from .registry import ModelPreset
-from .requests import Request
-from .runner import ModelState, Output, Task
-from .studio import Studio
-from .styles import StyleBook
-from .tasks import TASKS
 from .zerogpu import gpu_seconds, on_gpu
 
 PREVIEW_SECONDS = 0.5  # a preview costs a decode; twice a second is enough to watch a picture form
 
 
 class LocalRunner:
+    capacity = 1  # one accelerator thread
+
     def __init__(self, manager: PipelineManager, *, vae_tiling_pixels: int = 1024 * 1024):
         self.manager = manager
         self.vae_tiling_pixels = vae_tiling_pixels

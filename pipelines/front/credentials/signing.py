@@ -169,7 +169,7 @@ def _context(version: str):
 def _atelier_version() -> str:
     """The version pyproject.toml gives (read as text: tomllib is not in Python 3.10)."""
     try:
-        text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+        text = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text(encoding="utf-8")
     except OSError:
         return "unknown"
     found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)

@@ -11,7 +11,7 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from .registry import ModelPreset
+from ..front.registry import ModelPreset
 
 
 @torch.no_grad()

@@ -74,6 +74,8 @@ class ModelState:
 class Runner(Protocol):
     """Where the device work happens. Every method takes and returns plain data."""
 
+    capacity: int  # jobs it does at once: the front lets this many through
+
     def submit(self, task: str, request: Request, seeds: list[int]) -> Job[Output]:
         """Start the named task's work on a validated request; the job streams progress, can be
         cancelled, and ends with an Output (or the error that stopped it)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..tasks import TASKS
 from .credentials import MIME_TYPES, Credentials, Origin
 from .credentials import read as read_credentials
 from .errors import ValidationError
@@ -32,7 +33,6 @@ from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
 from .styles import Style, StyleBook
-from .tasks import TASKS
 
 
 class Studio:
@@ -56,6 +56,7 @@ class Studio:
         self.styles = styles or StyleBook(None)  # the person's saved styles (none kept without a file)
         self.credentials = credentials  # signs every result; None: results are saved unsigned (--no-credentials)
         self._scratch = Scratch()
+        self._views: dict[str, tuple[tuple, Limits]] = {}  # model → (its files' state, the limits built from them)
 
     # -- what the UI asks before it builds itself -----------------------------------------------------
 
@@ -76,7 +77,20 @@ class Studio:
             ) from None
 
     def limits(self, model: str) -> Limits:
+        """What `model` accepts on this server: one view, built again only when the model or its files
+        (LoRAs, styles) change; every request's validation reads it."""
         preset = self.preset(model)
+        files = (*self.registry.lora_files(model), *self.styles.files_for(preset))
+        state = tuple((str(path), *stamp(path)) for path in files)
+        seen = self._views.get(model)
+        if seen is not None and seen[0] == state:
+            return seen[1]
+        limits = self._build_limits(preset)
+        self._views[model] = (state, limits)
+        return limits
+
+    def _build_limits(self, preset: ModelPreset) -> Limits:
+        model = preset.name
         return Limits(
             min_size=preset.min_size,
             max_size=preset.max_size,
@@ -93,8 +107,7 @@ class Studio:
 
     def loras(self, model: str) -> tuple[str, ...]:
         """The names of the LoRAs that fit `model`, for a picker."""
-        self.preset(model)
-        return tuple(sorted(name for name, why in self.registry.lora_refusals(model).items() if not why))
+        return tuple(sorted(name for name, why in self.limits(model).loras if not why))
 
     def styles_for(self, model: str) -> dict[str, Style]:
         """The styles offered with `model`: those its folder ships and the person's own."""
@@ -249,6 +262,15 @@ class Signing:
         except Exception as e:  # noqa: BLE001 — whatever signing raises, the image is kept, unsigned
             self.failures.append(self.credentials.failed(e))
             return data
+
+
+def stamp(path) -> tuple[int, int]:
+    """(modification time, size) of a file, (0, -1) when it is not there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return 0, -1
+    return status.st_mtime_ns, status.st_size
 
 
 def resize_notices(given: Request, checked: Request, max_pixels: int) -> tuple[str, ...]:

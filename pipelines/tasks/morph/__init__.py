@@ -4,7 +4,7 @@ Caption morph: both prompts are encoded once and their embeddings slerped; every
 same noise, so frame 0 is exactly Text to image of A and the last frame exactly B (same seed). Seed
 travel slerps the starting noise from seed A to seed B too. Image morph encodes both images, and blends
 their latents under one shared noise (a blend of the noised latents, since the noise is common).
-The frame renderer is in `pipelines/interpolation.py`.
+The frame renderer is in `pipelines/tasks/morph/render.py`.
 
 Even pacing renders a coarse pass, measures the jump between neighbouring frames, and places the
 remaining frames where the jumps are largest, so the morph moves at an even pace.
@@ -22,26 +22,35 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ValidationError
-from ..requests import Limits, Request, as_float, as_image, as_int, as_seed, as_size, clean_text
-from ..runner import Output, Task, never
+from ...front.errors import ValidationError
+from ...front.fields import MAX_SEED, clean_text, setting
+from ...front.requests import Limits, Request, as_image
+from ...front.runner import Output, Task, never
 
 MAX_FRAMES = 48
 
 
 @dataclass(frozen=True, kw_only=True)
 class MorphRequest(Request):
-    prompt_b: str = ""  # where the caption morph ends (`prompt` is where it starts)
-    seed_b: int = -1  # −1: the same noise for every frame; otherwise travel from seed to seed_b
-    num_frames: int = 8
-    even_pacing: bool = True
-    width: int = 512
-    height: int = 512
+    prompt_b: str = setting("", "text", "To")  # where the caption morph ends (`prompt` is where it starts)
+    # −1: the same noise for every frame; otherwise travel from seed to seed_b.
+    seed_b: int = setting(-1, "seed", "Travel to seed (−1 = keep the noise)", minimum=-1, maximum=MAX_SEED)
+    num_frames: int = setting(8, "int", "Frames", minimum=2, maximum=MAX_FRAMES, step=1, recorded=False)
+    even_pacing: bool = setting(True, "bool", "Even pacing", help="place frames where the change is fastest",
+                                recorded=False)
+    width: int = setting(512, "size", "Width", minimum="min_size", maximum="max_size", step=8, preset="width",
+                         recorded=False)
+    height: int = setting(512, "size", "Height", minimum="min_size", maximum="max_size", step=8, preset="height",
+                          recorded=False)
     image_a: Image.Image | str | None = field(default=None, repr=False)  # image morph: from this picture…
     image_b: Image.Image | str | None = field(default=None, repr=False)  # …to this one
-    depth: float = 0.6  # image morph: how far each image is noised before the blend (0–1)
-    fps: int = 8
-    pingpong: bool = False  # the animation plays forward, then back
+    # Image morph: how far each image is noised before the blend.
+    depth: float = setting(0.6, "float", "Depth (how far the images may change)", minimum=0.05, maximum=1.0,
+                           step=0.05)
+    fps: int = setting(8, "int", "Frames per second", minimum=1, maximum=30, step=1, recorded=False)
+    # The animation plays forward, then back.
+    pingpong: bool = setting(False, "bool", "Ping-pong", recorded=False)
+    num_images: int = 1  # one run renders every frame
 
     task = "morph"
     prompt_required = False
@@ -55,22 +64,12 @@ class MorphRequest(Request):
         if given[0] != given[1]:
             raise ValidationError("image_a" if given[1] else "image_b", "give both images or neither")
         with_images = given[0]
-        prompt_b = clean_text("prompt_b", self.prompt_b, required=not with_images)
+        clean_text("prompt_b", self.prompt_b, required=not with_images)
         if not with_images and not self.prompt.strip():
             raise ValidationError("prompt", "must not be empty")
-        width, height = as_size("width", self.width, limits), as_size("height", self.height, limits)
         return dict(
-            prompt_b=prompt_b,
-            seed_b=as_seed("seed_b", self.seed_b),
-            num_frames=as_int("num_frames", self.num_frames, 2, MAX_FRAMES),
-            even_pacing=bool(self.even_pacing),
-            width=width,
-            height=height,
             image_a=as_image("image_a", self.image_a, limits) if with_images else None,
             image_b=as_image("image_b", self.image_b, limits) if with_images else None,
-            depth=as_float("depth", self.depth, 0.05, 1.0),
-            fps=as_int("fps", self.fps, 1, 30),
-            pingpong=bool(self.pingpong),
             num_images=1,
         )
 
@@ -84,8 +83,8 @@ class MorphRequest(Request):
         return (*super().texts(), self.prompt_b)  # both ends encode to the same length, so they slerp
 
     def recipe_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"prompt_b": self.prompt_b, "seed_b": self.seed_b}
-        return fields if self.image_a is None else {**fields, "depth": self.depth}
+        fields = super().recipe_fields()
+        return {k: v for k, v in fields.items() if k != "depth"} if self.image_a is None else fields
 
 
 def uniform(n: int) -> list[float]:
@@ -103,7 +102,7 @@ def run(
         request: the validated request.
         seeds: one seed, the starting noise of every frame (and of A's end).
     """
-    from ..interpolation import Renderer, frame_distance, spacing  # torch: loaded where the work runs
+    from .render import Renderer, frame_distance, spacing  # torch: loaded where the work runs
 
     seed = seeds[0]
     render = Renderer(pipe, request, seed, on_step, should_stop)

@@ -112,6 +112,10 @@ class StyleBook:
         except (OSError, ValueError) as e:
             raise ValidationError("style", f"the style file {self.path} cannot be read: {e}") from None
 
+    def files_for(self, preset) -> tuple[Path, ...]:
+        """The files `for_model(preset)` reads: what to watch for a change."""
+        return (Path(preset.source) / "styles.json", *((self.path,) if self.path else ()))
+
     def for_model(self, preset) -> dict[str, Style]:
         """The styles offered with `preset`: those its folder ships, then the person's (theirs win)."""
         shipped = Path(preset.source) / "styles.json"

@@ -1,5 +1,5 @@
-"""Interpolation for Morph (`pipelines/tasks/morph.py`): slerp, the frame renderer, and the distance
-between neighbouring frames that even pacing evens out. Device side (torch)."""
+"""Morph's device work: slerp, the frame renderer, and the distance between neighbouring frames that even
+pacing evens out. Loaded by the task's `run` only, where the work runs (torch)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from .sampling import generators, schedule_length, step_callback
+from ...device.sampling import generators, schedule_length, step_callback
 
 if TYPE_CHECKING:
-    from .tasks.morph import MorphRequest
+    from . import MorphRequest
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-7) -> torch.Tensor:

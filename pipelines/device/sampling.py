@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from diffusers import DiffusionPipeline
 
-from .errors import Cancelled
-from .requests import Request
+from ..front.errors import Cancelled
+from ..front.requests import Request
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step done, total, latents)
 
