@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from pipelines.recipe import Recipe, image_id, png_bytes  # noqa: E402
 
 from pipelines import VariationsRequest  # noqa: E402
 from pipelines.front.credentials import Credentials, Identity, Origin, read  # noqa: E402
+from pipelines.front.recipe import Recipe, image_id, png_bytes  # noqa: E402
 
 TARGET_MS = 50.0  # most signing may add to a 512² result
 

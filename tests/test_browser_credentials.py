@@ -8,8 +8,8 @@ import io
 import pytest
 from gradio_client import handle_file
 from PIL import Image
-from pipelines.recipe import read_recipe
 
+from pipelines import read_recipe
 from pipelines.front.credentials import Credentials, Identity
 from tests.helpers import changed_pixel
 from tests.test_browser import open_page, open_tab, pick_in, wait_text

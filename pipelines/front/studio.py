@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..tasks import TASKS
-from .credentials import MIME_TYPES, Credentials, Origin
+from .credentials import MIME_TYPES, Credentials, RunSigning
 from .credentials import read as read_credentials
 from .errors import ValidationError
 from .jobs import Job, Result
@@ -149,8 +149,9 @@ class Studio:
 
     def _finish(self, task: Task, request: Request, notices: tuple[str, ...], library: Library | None,
                 user: str | None, output: Output) -> Result:
-        """Recipes into the images, the images into the library, the task's files beside them; what the
-        front changed (a resized upload) said first, then what the work reported."""
+        """Recipes into the images, the images and the task's files signed, the images into the library and
+        the files beside them; what the front changed (a resized upload) said first, then what the work
+        reported, then any file that could not be signed."""
         output = replace(output, notices=(*notices, *output.notices))
         recipes = [self._recipe(request, image, output, i) for i, image in enumerate(output.images)]
         for image, recipe in zip(output.images, recipes):
@@ -159,7 +160,7 @@ class Studio:
         pngs = [sign(png_bytes(image, recipe), "image/png", recipe) for image, recipe in zip(output.images, recipes)]
         files = task.files(request, output.images, self._scratch.folder()) if task.files else {}
         for path in files.values():  # signed in place: the page serves these, the outputs folder copies them
-            Path(path).write_bytes(sign(Path(path).read_bytes(), MIME_TYPES[Path(path).suffix], recipes[0]))
+            Path(path).write_bytes(sign(Path(path).read_bytes(), MIME_TYPES.get(Path(path).suffix), recipes[0]))
         if library is not None:
             # Images of a run that share a seed (a morph's frames) are numbered, so their files sort in order.
             shared_seed = len(set(output.seeds)) < len(output.seeds)
@@ -170,7 +171,7 @@ class Studio:
         notices = (*output.notices, *dict.fromkeys(sign.failures))
         return Result(images=output.images, recipes=recipes, notices=notices, files=files, pngs=pngs)
 
-    def _signing(self, request: Request, library: Library | None, user: str | None) -> Signing:
+    def _signing(self, request: Request, library: Library | None, user: str | None) -> RunSigning:
         """What signs a run's files: with the parent's own file from the library as its ingredient, where
         the library has it. Does nothing without credentials."""
         parent = None
@@ -180,7 +181,7 @@ class Studio:
             except NotFound:
                 pass  # an upload that was never in this library: the picture given stands for it
         preset = self.preset(request.model)
-        return Signing(self.credentials, request, parent, "" if preset.is_local else preset.source)
+        return RunSigning(self.credentials, request, parent, "" if preset.is_local else preset.source)
 
     def _recipe(self, request: Request, image, output: Output, index: int) -> Recipe:
         return Recipe(
@@ -237,31 +238,6 @@ class Studio:
     def close(self) -> None:
         self.runner.close()
         self.libraries.close()
-
-
-class Signing:
-    """Signs each file of one run; a file that cannot be signed is kept as it is, and why is in `failures`
-    (logged once by the credentials)."""
-
-    def __init__(self, credentials: Credentials | None, request: Request, parent: bytes | None, model_source: str):
-        self.credentials = credentials
-        self.request = request
-        self.parent = parent
-        self.model_source = model_source
-        self.failures: list[str] = []
-        self._origin: Origin | None = None
-
-    def __call__(self, data: bytes, mime: str, recipe: Recipe) -> bytes:
-        if self.credentials is None:
-            return data
-        try:
-            if self._origin is None:  # the pictures given, encoded once for all the run's files
-                self._origin = Origin.of(self.request)
-            return self.credentials.sign(data, mime, recipe, self._origin, parent=self.parent,
-                                         model_source=self.model_source)
-        except Exception as e:  # noqa: BLE001 — whatever signing raises, the image is kept, unsigned
-            self.failures.append(self.credentials.failed(e))
-            return data
 
 
 def stamp(path) -> tuple[int, int]:

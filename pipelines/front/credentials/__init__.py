@@ -3,6 +3,7 @@ file's credentials read back in plain words. Imports no torch; the C2PA library 
 
 from .identity import Identity, trust_anchors
 from .reading import CHANGED_WORDS, describe, mime_of, read
-from .signing import MIME_TYPES, Credentials, Origin
+from .signing import MIME_TYPES, Credentials, Origin, RunSigning
 
-__all__ = ["CHANGED_WORDS", "MIME_TYPES", "Credentials", "Identity", "Origin", "describe", "mime_of", "read", "trust_anchors"]
+__all__ = ["CHANGED_WORDS", "MIME_TYPES", "Credentials", "Identity", "Origin", "RunSigning", "describe", "mime_of", "read",
+           "trust_anchors"]

@@ -138,6 +138,32 @@ class Credentials:
         }
 
 
+class RunSigning:
+    """Signs each file of one run (nothing without credentials); a file that cannot be signed is kept as it
+    is, and why is in `failures` (logged once by the credentials)."""
+
+    def __init__(self, credentials: Credentials | None, request, parent: bytes | None, model_source: str):
+        self.credentials = credentials
+        self.request = request
+        self.parent = parent
+        self.model_source = model_source
+        self.failures: list[str] = []
+        self._origin: Origin | None = None
+
+    def __call__(self, data: bytes, mime: str | None, recipe: Recipe) -> bytes:
+        """`data` signed, or as it is when signing is off or the type (None: unknown) cannot be signed."""
+        if self.credentials is None or mime is None:
+            return data
+        try:
+            if self._origin is None:  # the pictures given, encoded once for all the run's files
+                self._origin = Origin.of(self.request)
+            return self.credentials.sign(data, mime, recipe, self._origin, parent=self.parent,
+                                         model_source=self.model_source)
+        except Exception as e:  # noqa: BLE001 — whatever signing raises, the image is kept, unsigned
+            self.failures.append(self.credentials.failed(e))
+            return data
+
+
 def _ingredients(recipe: Recipe, origin: Origin, parent: bytes | None) -> list[tuple[dict, str, bytes]]:
     """(definition, type, file) for each picture the run started from; the parent's own signed PNG where
     the Library has it."""
