@@ -42,6 +42,7 @@ def build_studio(settings: Settings) -> Studio:
         max_images=settings.max_images,
         # A public demo serves many people from one server: nobody's styles are kept for the others to see.
         styles=StyleBook(settings.styles_path, writable=not settings.public_demo),
+        credentials=signing_credentials(settings),
     )
 
 
@@ -64,6 +65,28 @@ def local_runner(settings: Settings, registry: Registry):
         # start-up and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
         manager.resident_model(settings.model)
     return LocalRunner(manager, vae_tiling_pixels=settings.vae_tiling_pixels)
+
+
+def signing_credentials(settings: Settings):
+    """What signs the results: the studio's own certificate, else (a public demo) a key of this process,
+    else the key made on first start in the user's data folder; None with --no-credentials."""
+    from pipelines.front.credentials import Credentials, Identity, trust_anchors
+
+    if not settings.credentials:
+        return None
+    if bool(settings.c2pa_cert) != bool(settings.c2pa_key):
+        raise SystemExit("--c2pa-cert and --c2pa-key go together: give both, or neither for the local key")
+    try:
+        if settings.c2pa_cert:
+            identity = Identity.from_files(settings.c2pa_cert, settings.c2pa_key)
+        elif settings.public_demo:
+            identity = Identity.per_process()
+        else:
+            identity = Identity.local(settings.signing_folder)
+        trust = trust_anchors(settings.c2pa_trust) if settings.c2pa_trust else b""
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    return Credentials(identity, trust)
 
 
 def cluster_runner(settings: Settings):
@@ -188,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         demo = build_app(settings, studio)
     except AtelierError as e:  # Ray or the model workers could not be had: say what to do, exit non-zero
         raise SystemExit(f"Atelier could not start: {e}") from None
-    print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
+    where = os.path.abspath(settings.outputs) if settings.outputs else "not saved (public demo)"
+    print(f"Outputs: {where}. {studio.signer}")
     # A service manager stops the app with SIGTERM: close it as Ctrl+C does. Set after the studio is built,
     # as Ray (--cluster) installs a handler of its own that aborts the process with a stack dump.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -53,6 +53,12 @@ class Settings:
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     mcp: bool = _setting(False, "also serve the studio's tasks and the Library search to AI assistants as an MCP server")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
+    # Content Credentials (C2PA): every result signed as AI-made, with what made it and what it came from.
+    credentials: bool = _setting(True, "sign every result with Content Credentials (C2PA); --no-credentials saves them unsigned")
+    c2pa_cert: str = _setting("", "the studio's own signing certificate chain (PEM, leaf first); empty: a key made on "
+                                  "this computer on first start (in atelier/c2pa/ in the user's data folder)")
+    c2pa_key: str = _setting("", "the private key (PEM) of --c2pa-cert")
+    c2pa_trust: str = _setting("", "PEM file of trust anchors: credentials signed under them are shown as trusted")
     # The cluster (issue 17): where the device work runs when it does not run in this process.
     cluster: str = _setting(
         "",
@@ -90,11 +96,19 @@ class Settings:
 
     @property
     def styles_path(self) -> str:
-        """The styles file: as set, or in the user's data folder ($XDG_DATA_HOME, else ~/.local/share)."""
-        if self.styles_file:
-            return self.styles_file
-        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        return os.path.join(data, "atelier", "styles.json")
+        """The styles file: as set, or in the user's data folder."""
+        return self.styles_file or os.path.join(data_folder(), "styles.json")
+
+    @property
+    def signing_folder(self) -> str:
+        """Where the signing key made on first start is kept: in the user's data folder, never in outputs."""
+        return os.path.join(data_folder(), "c2pa")
+
+
+def data_folder() -> str:
+    """Atelier's folder in the user's data folder ($XDG_DATA_HOME, else ~/.local/share)."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "atelier")
 
 
 def _pairs(setting: str, text: str) -> dict[str, str]:

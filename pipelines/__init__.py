@@ -7,6 +7,7 @@ Every registered task's request type is part of the surface too (`from pipelines
 read from the task registry, so a new task needs no line here.
 """
 
+from .front.credentials import describe as describe_credentials
 from .front.errors import AtelierError, Cancelled, ModelUnavailable, ValidationError
 from .front.fields import Setting, settings_of
 from .front.jobs import Job, Progress, Result, friendly, log_failure
@@ -45,6 +46,7 @@ __all__ = [
     "StyleBook",
     "Task",
     "ValidationError",
+    "describe_credentials",
     "friendly",
     "image_id",
     "log_failure",

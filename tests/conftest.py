@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# What an app started by a test keeps in the user's data folder (its signing key) goes to a folder of its own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="atelier-test-data-")
 
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402

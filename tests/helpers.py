@@ -1,9 +1,11 @@
 """Stand-ins and inputs that more than one test module uses (test modules import from here, never from
 each other)."""
 
+import io
 import struct
 import zlib
 
+import numpy as np
 from PIL import Image
 
 from pipelines import Job, ModelState, Output
@@ -45,3 +47,24 @@ class CannedRunner:
 
     def close(self):
         pass
+
+
+def changed_pixel(png: bytes) -> bytes:
+    """The same file, chunks and manifest kept, with one pixel of its picture changed."""
+    def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+        out, at = [], 8
+        while at < len(data):
+            length = struct.unpack(">I", data[at:at + 4])[0]
+            out.append((data[at + 4:at + 8], data[at:at + 12 + length]))
+            at += 12 + length
+        return out
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).copy()
+    pixels[5, 5, 0] ^= 0xFF
+    other = io.BytesIO()
+    Image.fromarray(pixels).save(other, format="PNG")
+    new_data = b"".join(raw for kind, raw in chunks(other.getvalue()) if kind == b"IDAT")
+    kept = chunks(png)
+    first = next(i for i, (kind, _) in enumerate(kept) if kind == b"IDAT")
+    rest = b"".join(raw for kind, raw in kept[first:] if kind != b"IDAT")
+    return png[:8] + b"".join(raw for _, raw in kept[:first]) + new_data + rest

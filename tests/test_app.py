@@ -10,8 +10,8 @@ from PIL import Image
 from pipelines import TASKS
 from pipelines.front.recipe import read_recipe
 
-# Every registered task is an endpoint, the Library's search and lineage too, and nothing else is.
-PUBLIC = {f"/{name}" for name in TASKS.names} | {"/library_search", "/lineage"}
+# Every registered task is an endpoint, the Library's search, lineage and credentials too, and nothing else is.
+PUBLIC = {f"/{name}" for name in TASKS.names} | {"/library_search", "/lineage", "/credentials"}
 T2I = dict(prompt="a large blue triangle on a white background", negative_prompt="", seed=5, steps=12,
            guidance_scale=5, width=64, height=64, num_images=1, scheduler="Euler a", model="shapes")
 

@@ -454,7 +454,8 @@ def test_a_dropped_png_shows_its_recipe_or_says_it_has_none(browser, app_url, tm
     assert "a teal hexagon" in library_text(page, "#library-recipe")
     assert "not in your library" in toast(page)
     page.locator("#tab-library input[type=file]").set_input_files(str(tmp_path / "plain.png"))
-    assert "That image carries no Atelier recipe." in toast(page)
+    wait_text(page, "#library-recipe", "That image carries no Atelier recipe.")
+    assert "No Content Credentials" in library_text(page, "#library-recipe")
     assert errors == []
     page.context.close()
 

@@ -36,3 +36,5 @@ def test_readme_example_runs(app_url, tmp_path, monkeypatch, name, code):
     scope: dict = {}
     exec(compile(code.replace("http://127.0.0.1:7860/", app_url), f"README:{name}", "exec"), scope)
     assert scope.get("images") or scope.get("frames") or scope.get("rows") or scope.get("chain")
+    if name == "credentials":  # what the API hands out is the signed file, and the endpoint says so
+        assert scope["credentials"]["valid"] and scope["credentials"]["ai_generated"]

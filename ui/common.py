@@ -7,13 +7,16 @@ below it (tests/test_imports.py holds it to that): the Studio, request types, jo
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines import (
@@ -31,6 +34,7 @@ from pipelines import (
     image_id,
     log_failure,
     read_recipe,
+    write_whole,
 )
 
 from .controls import Declared
@@ -173,7 +177,9 @@ class ResultPanel:
         return [*self.outputs, self.status, self.live]
 
     def present(self, result: Result) -> tuple:
-        items = [(image, self.caption(recipe)) for image, recipe in zip(result.images, result.recipes)]
+        # The files as saved (recipe inside, signed), so a download or an API client gets exactly those.
+        pictures = [served(png, f"{r.image_id}.png") for png, r in zip(result.pngs, result.recipes)] or result.images
+        items = [(picture, self.caption(recipe)) for picture, recipe in zip(pictures, result.recipes)]
         return (items, *self.extra_values(result), [r.to_dict() for r in result.recipes])
 
     def preview(self, picture: Image.Image) -> tuple:
@@ -198,6 +204,16 @@ class ResultPanel:
     def stopped(self) -> tuple:
         """Status and preview after Stop: the half-made picture goes, the previous results stay."""
         return "Stopped. The results shown are from the run before.", gr.Image(None, visible=False)
+
+
+def served(data: bytes, name: str) -> str:
+    """An image file's bytes as a file in gradio's cache, for a gallery or an image to show as they are.
+    Written once, whole: gradio saves a PIL image by rewriting the same cached file in place each time it
+    is shown, and a browser still fetching that file meanwhile gets a short read."""
+    path = Path(get_upload_folder()) / hashlib.sha256(data).hexdigest() / name
+    if not path.exists():
+        write_whole(path, data)
+    return str(path)
 
 
 def grid_columns(count: int) -> int:

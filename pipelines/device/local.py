@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ..front.credentials import Credentials
 from ..front.errors import AtelierError
 from ..front.jobs import Job
 from ..front.registry import ModelPreset
@@ -115,10 +116,12 @@ def local_studio(
     max_pixels: int = 1024 * 1024,
     max_images: int = 8,
     styles: StyleBook | None = None,
+    credentials: Credentials | None = None,
 ) -> Studio:
     """A studio whose device work runs in this process on `manager`'s models (the app's, and what
     scripts, benchmarks and tests use)."""
     runner = LocalRunner(manager, vae_tiling_pixels=vae_tiling_pixels)
     return Studio(
-        runner, manager.registry, outputs=outputs, max_pixels=max_pixels, max_images=max_images, styles=styles
+        runner, manager.registry, outputs=outputs, max_pixels=max_pixels, max_images=max_images, styles=styles,
+        credentials=credentials,
     )

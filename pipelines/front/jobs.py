@@ -39,6 +39,7 @@ class Result:
     recipes: list[Recipe]
     notices: tuple[str, ...] = ()
     files: dict[str, str] = field(default_factory=dict)  # e.g. {"gif": path, "mp4": path}
+    pngs: list[bytes] = field(default_factory=list)  # each image's file as saved: recipe inside, signed where credentials are on
 
 
 _DONE = object()

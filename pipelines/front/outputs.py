@@ -27,9 +27,13 @@ class OutputStore:
     def save(self, image: Image.Image, recipe: Recipe, index: int | None = None) -> Path:
         """Save under `<date>/<time>-<task>-<seed>[-<index>]-<image id>.png`; `index` is the image's place in
         a run whose images share a seed (a morph's frames), so their names sort in order."""
+        return self.write(png_bytes(image, recipe), recipe, index)
+
+    def write(self, data: bytes, recipe: Recipe, index: int | None = None) -> Path:
+        """Write a PNG already encoded (recipe inside, signed) under the name `save` would give it."""
         day = self.folder / time.strftime("%Y-%m-%d")
         name = f"{time.strftime('%H%M%S')}-{file_stem(recipe, index)}.png"
-        write_whole(day / name, png_bytes(image, recipe))
+        write_whole(day / name, data)
         return day / name
 
 

@@ -100,6 +100,7 @@ class Request:
 
     task: ClassVar[str] = "base"  # the task's registered name: its HTTP endpoint and its recipes' task
     pipeline: ClassVar[str] = "txt2img"  # the view it runs on: txt2img, img2img or inpaint
+    edits: ClassVar[str] = ""  # the field of the picture it changes ('' when it makes a new one): its credentials say "edited"
     prompt_required: ClassVar[bool] = True
 
     def validated(self, limits: Limits) -> Request:

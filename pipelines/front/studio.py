@@ -3,8 +3,10 @@
 It knows no task by name. For any request it validates (before anything is queued) against the limits
 of the model asked for, draws the seeds, hands the task's name, the request and the seeds to the runner,
 and turns the images that come back into results: a recipe per image (the settings every task shares,
-plus the task's own), written into the PNG, and whatever files the task makes of its images. Every
-result goes into the Library — the one place that saves and indexes — with whose it is.
+plus the task's own), written into the PNG, signed with Content Credentials (C2PA) that name what made it
+and what it was made from, and whatever files the task makes of its images. Every result goes into the
+Library — the one place that saves and indexes — with whose it is. All of this runs in the thread that
+asks for the result, never on the accelerator's.
 Importing this module loads no torch.
 """
 
@@ -15,15 +17,18 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 from PIL import Image
 
 from ..tasks import TASKS
+from .credentials import MIME_TYPES, Credentials, RunSigning
+from .credentials import read as read_credentials
 from .errors import ValidationError
 from .jobs import Job, Result
-from .library import Libraries, Library
+from .library import Libraries, Library, NotFound
 from .outputs import Scratch
-from .recipe import Recipe, attach, image_id
+from .recipe import Recipe, attach, image_id, png_bytes
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
@@ -40,6 +45,7 @@ class Studio:
         max_pixels: int = 1024 * 1024,
         max_images: int = 8,
         styles: StyleBook | None = None,
+        credentials: Credentials | None = None,
     ):
         self.runner = runner
         self.registry = registry
@@ -48,6 +54,7 @@ class Studio:
         self.max_pixels = max_pixels  # largest image a request may ask for or upload
         self.max_images = max_images  # most images in one request
         self.styles = styles or StyleBook(None)  # the person's saved styles (none kept without a file)
+        self.credentials = credentials  # signs every result; None: results are saved unsigned (--no-credentials)
         self._scratch = Scratch()
         self._views: dict[str, tuple[tuple, Limits]] = {}  # model → (its files' state, the limits built from them)
 
@@ -142,21 +149,39 @@ class Studio:
 
     def _finish(self, task: Task, request: Request, notices: tuple[str, ...], library: Library | None,
                 user: str | None, output: Output) -> Result:
-        """Recipes into the images, the images into the library, the task's files beside them; what the
-        front changed (a resized upload) said first, then what the work reported."""
+        """Recipes into the images, the images and the task's files signed, the images into the library and
+        the files beside them; what the front changed (a resized upload) said first, then what the work
+        reported, then any file that could not be signed."""
         output = replace(output, notices=(*notices, *output.notices))
         recipes = [self._recipe(request, image, output, i) for i, image in enumerate(output.images)]
         for image, recipe in zip(output.images, recipes):
             attach(image, recipe)
+        sign = self._signing(request, library, user)
+        pngs = [sign(png_bytes(image, recipe), "image/png", recipe) for image, recipe in zip(output.images, recipes)]
         files = task.files(request, output.images, self._scratch.folder()) if task.files else {}
+        for path in files.values():  # signed in place: the page serves these, the outputs folder copies them
+            Path(path).write_bytes(sign(Path(path).read_bytes(), MIME_TYPES.get(Path(path).suffix), recipes[0]))
         if library is not None:
             # Images of a run that share a seed (a morph's frames) are numbered, so their files sort in order.
             shared_seed = len(set(output.seeds)) < len(output.seeds)
-            rows = [library.add(image, recipe, user, index=i if shared_seed else None)
-                    for i, (image, recipe) in enumerate(zip(output.images, recipes))]
+            rows = [library.add(image, recipe, user, index=i if shared_seed else None, data=png)
+                    for i, (image, recipe, png) in enumerate(zip(output.images, recipes, pngs))]
             for path in files.values():  # the page serves the scratch copies; the outputs folder keeps its own
                 library.keep_beside(path, rows[0]["path"])
-        return Result(images=output.images, recipes=recipes, notices=output.notices, files=files)
+        notices = (*output.notices, *dict.fromkeys(sign.failures))
+        return Result(images=output.images, recipes=recipes, notices=notices, files=files, pngs=pngs)
+
+    def _signing(self, request: Request, library: Library | None, user: str | None) -> RunSigning:
+        """What signs a run's files: with the parent's own file from the library as its ingredient, where
+        the library has it. Does nothing without credentials."""
+        parent = None
+        if self.credentials is not None and library is not None and request.parent:
+            try:
+                parent = library.png(user, request.parent)
+            except NotFound:
+                pass  # an upload that was never in this library: the picture given stands for it
+        preset = self.preset(request.model)
+        return RunSigning(self.credentials, request, parent, "" if preset.is_local else preset.source)
 
     def _recipe(self, request: Request, image, output: Output, index: int) -> Recipe:
         return Recipe(
@@ -177,6 +202,18 @@ class Studio:
             image_id=image_id(image),
             notices=output.notices,
         )
+
+    def read_credentials(self, data: bytes) -> dict:
+        """Any file's Content Credentials, validated against this studio's trust anchors (see
+        `credentials.read`): whether it carries any, is valid, trusted, changed since signing, AI-made."""
+        return self.credentials.read(data) if self.credentials is not None else read_credentials(data)
+
+    @property
+    def signer(self) -> str:
+        """Who signs this studio's results, in words."""
+        if self.credentials is None:
+            return "Results are saved without Content Credentials (signing is off)."
+        return f"Results are signed with Content Credentials by {self.credentials.identity.described}."
 
     def download(self, library: Library, user: str | None, image_id: str) -> str:
         """A copy of one of the person's PNGs (recipe inside) in a scratch folder, for a download: the page

@@ -56,6 +56,7 @@ class PaintSettings(Request):
     color_correction: bool = setting(True, "bool", "Match colours at the border when the seam shows")
 
     pipeline = "inpaint"
+    edits = "image"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         return dict(image=as_image("image", self.image, limits))

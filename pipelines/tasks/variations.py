@@ -52,6 +52,7 @@ class VariationsRequest(Request):
 
     task = "variations"
     pipeline = "img2img"
+    edits = "image"
     prompt_required = False
     modes = MODES
 

@@ -8,7 +8,6 @@ public demo the library lives in memory for the browser session, and says so.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
 import re
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines import (
@@ -28,12 +26,13 @@ from pipelines import (
     NotFound,
     Recipe,
     Studio,
+    describe_credentials,
     recipe_differences,
     step_label,
-    write_whole,
 )
 
 from .. import common as ui
+from ..common import served
 
 TITLE = "Library"
 PAGE = 48  # thumbnails a page
@@ -75,16 +74,6 @@ def picture(data: bytes) -> Image.Image:
     return image
 
 
-def served(data: bytes, name: str) -> str:
-    """An image file's bytes as a file in gradio's cache, for a gallery or an image to show as they are.
-    Written once, whole: gradio saves a PIL image by rewriting the same cached file in place each time it
-    is shown, and a browser still fetching that file meanwhile gets a short read."""
-    path = Path(get_upload_folder()) / hashlib.sha256(data).hexdigest() / name
-    if not path.exists():
-        write_whole(path, data)
-    return str(path)
-
-
 def thumbs(library: Library, user: str | None, rows: list[dict]) -> list[tuple[str, str]]:
     return [(thumb(library, user, row["image_id"]), row["label"]) for row in rows]
 
@@ -120,6 +109,20 @@ def plain_words(entry: dict) -> str:
     return "\n".join(lines)
 
 
+def credentials_words(studio: Studio, library: Library, user: str | None, data: bytes) -> str:
+    """A file's Content Credentials in plain words, for the details pane: valid? trusted? AI-made? edited
+    from what (and whether that is in the person's library)? changed since it was signed?"""
+    found = studio.read_credentials(data)
+    known = set()
+    for ingredient in found.get("ingredients", []):
+        try:
+            known.add(library.get(user, ingredient["image_id"])["image_id"])
+        except NotFound:
+            pass
+    lines = describe_credentials(found, in_library=known)
+    return "\n\n**Content Credentials**\n" + "\n".join(f"- {escape(line)}" for line in lines)
+
+
 def differences_table(first: dict, second: dict) -> str:
     """Every setting of two recipes side by side, those that differ highlighted."""
     differ = {d["field"] for d in recipe_differences(first["recipe"], second["recipe"])}
@@ -153,7 +156,8 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
              else "Kept in memory for this browser session only: nothing is saved on the server, and it is gone "
                   "when you close or reload the page. Download what you want to keep.")
     notices = " ".join(studio.libraries.notices)  # an index rebuilt from the PNGs, PNGs of earlier versions added
-    gr.Markdown(f"{where} {escape(notices)}".strip(), elem_classes="hint", elem_id="library-where")
+    gr.Markdown(f"{where} {escape(studio.signer)} {escape(notices)}".strip(), elem_classes="hint",
+                elem_id="library-where")
     page, ids, current = gr.State(0), gr.State([]), gr.State(None)
     walk, marked, trashed = gr.State([]), gr.State(None), gr.State(None)
     with gr.Row(equal_height=True):
@@ -171,8 +175,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
                 previous = gr.Button("‹ Newer", size="sm", min_width=80)
                 pager = gr.Markdown("", elem_id="library-pager")
                 following = gr.Button("Older ›", size="sm", min_width=80)
-            opened = gr.File(label="Open an Atelier PNG: its recipe and lineage", file_types=[".png"],
-                             type="filepath", height=120, elem_id="library-open")
+            opened = gr.File(label="Open a PNG or JPEG: its recipe, lineage and Content Credentials",
+                             file_types=[".png", ".jpg", ".jpeg"], type="filepath", height=120,
+                             elem_id="library-open")
         with gr.Column(scale=5, min_width=320):
             large = gr.Image(label="Selected", format="png", interactive=False, height=360,
                              buttons=["fullscreen"], elem_id="library-image", elem_classes="source-image")
@@ -230,7 +235,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     details_out = [current, large, words, lineage, children, walk, favourite, download]
 
-    def details(request: gr.Request, image_id: str | None) -> dict:
+    def details(request: gr.Request, image_id: str | None, dropped: bytes | None = None) -> dict:
+        """The image's details; `dropped`: a file given for it, whose own credentials are read (a copy may
+        have been changed since it was signed)."""
         library, user = shelf(studio, request)
         try:
             entry = library.get(user, image_id)
@@ -238,9 +245,10 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             raise gr.Error(str(e)) from None
         chain = library.lineage(user, image_id)
         tree = tree_items(library.descendants(user, image_id))
+        png = library.png(user, image_id)
         return {
-            current: image_id, large: served(library.png(user, image_id), f"{image_id}.png"),
-            words: plain_words(entry),
+            current: image_id, large: served(png, f"{image_id}.png"),
+            words: plain_words(entry) + credentials_words(studio, library, user, dropped or png),
             lineage: thumbs(library, user, chain),
             children: [(thumb(library, user, n["image_id"]), "↳" * (d + 1) + " " + n["label"])
                        for n, d in tree],
@@ -262,26 +270,32 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
     children.select(step(1), walk, details_out, api_visibility="private", queue=False)
 
     def open_png(request: gr.Request, path: str | None):
-        """The dropped PNG's recipe and lineage; the drop zone empties again, ready for the next file."""
+        """The dropped picture's recipe, lineage and Content Credentials (any PNG or JPEG: one without a recipe
+        shows its credentials alone); the drop zone empties again, ready for the next file."""
         if not path:
             return {}
         library, user = shelf(studio, request)
+        with open(path, "rb") as f:
+            data = f.read()
         try:
-            with open(path, "rb") as f:
-                seen = library.inspect(user, f.read())
-        except (NoRecipe, AtelierError) as e:
+            seen, missing = library.inspect(user, data), ""
+        except NoRecipe as e:
+            seen, missing = None, str(e)
+        except AtelierError as e:
             gr.Warning(str(e))
             return {opened: None}
-        if seen["in_library"]:
-            return {**details(request, seen["recipe"]["image_id"]), opened: None}
-        known = seen["lineage"][:-1]
-        entry = {**seen["lineage"][-1], "recipe": seen["recipe"], "created": "", "width": seen["recipe"].get("width"),
-                 "height": seen["recipe"].get("height")}
-        gr.Info("That image is not in your library; its recipe and known ancestors are shown.")
-        with open(path, "rb") as f:
-            shown_picture = served(f.read(), "opened.png")
+        if seen is not None and seen["in_library"]:
+            return {**details(request, seen["recipe"]["image_id"], data), opened: None}
+        known = seen["lineage"][:-1] if seen else []
+        if seen is None:
+            text = escape(missing) + credentials_words(studio, library, user, data)
+        else:
+            entry = {**seen["lineage"][-1], "recipe": seen["recipe"], "created": "",
+                     "width": seen["recipe"].get("width"), "height": seen["recipe"].get("height")}
+            gr.Info("That image is not in your library; its recipe and known ancestors are shown.")
+            text = plain_words(entry) + credentials_words(studio, library, user, data)
         return {
-            current: None, large: shown_picture, words: plain_words(entry),
+            current: None, large: served(data, "opened" + Path(path).suffix.lower()), words: text,
             lineage: thumbs(library, user, known), children: [], walk: [[r["image_id"] for r in known], []],
             favourite: gr.Button("☆ Favourite"), download: None, opened: None,
         }
@@ -399,7 +413,8 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
 
 
 def _api(studio: Studio) -> None:
-    """`/library_search` and `/lineage`: the person's images as JSON over HTTP."""
+    """`/library_search` and `/lineage`: the person's images as JSON over HTTP; `/credentials`: any file's
+    Content Credentials, validated."""
 
     def library_search(request: gr.Request, query="", model="", task="", favourites_only=False, limit=PAGE,
                        offset=0) -> list[dict]:
@@ -423,6 +438,18 @@ def _api(studio: Studio) -> None:
             steps.append({**{k: row[k] for k in API_FIELDS}, "settings": settings})
         return steps
 
+    def credentials(path: str | None) -> dict:
+        """A PNG's or JPEG's Content Credentials, validated: present, valid, trusted, changed (after signing),
+        signer, ai_generated, edited, model, ingredients, problems, and the whole manifest store."""
+        if not path:
+            raise gr.Error("Give an image file.")
+        with open(path, "rb") as f:
+            return studio.read_credentials(f.read())
+
+    with gr.Row(visible=False):
+        given = gr.File(label="image", type="filepath")
+        checked, check_button = gr.JSON(), gr.Button("credentials")
+    check_button.click(credentials, given, checked, api_name="credentials")
     with gr.Row(visible=False):
         search_fields = dict(query=gr.Textbox("", label="query"), model=gr.Textbox("", label="model"),
                              task=gr.Textbox("", label="task"), favourites_only=gr.Checkbox(False, label="favourites_only"),

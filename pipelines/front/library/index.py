@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import AtelierError
-from ..recipe import RECIPE_KEY, Recipe
+from ..recipe import RECIPE_KEY, Recipe, png_bytes
 from ..recipe import image_id as pixel_id
 from .labels import match_expression, recipe_differences, setting, step_label
 from .store import DiskFiles, MemoryFiles, user_name, user_of
@@ -247,13 +247,15 @@ class Library:
 
     # -- adding -----------------------------------------------------------------------------------------
 
-    def add(self, image: Image.Image, recipe: Recipe, user: str | None = None, *, index: int | None = None
-            ) -> dict[str, Any]:
+    def add(self, image: Image.Image, recipe: Recipe, user: str | None = None, *, index: int | None = None,
+            data: bytes | None = None) -> dict[str, Any]:
         """Save a result in the person's folder (or in memory) and index it; its row as `search` gives it.
-        `index`: its place in a run whose images share a seed (a morph's frames), so the files sort in order."""
+        `index`: its place in a run whose images share a seed (a morph's frames), so the files sort in order.
+        `data`: its PNG as the front made it (recipe inside, signed); encoded here when not given."""
         if not recipe.image_id:
             recipe = dataclasses.replace(recipe, image_id=pixel_id(image))
-        path = self._files.save(image, recipe, user, index)  # encoding and writing happen outside the lock
+        data = png_bytes(image, recipe) if data is None else data  # encoding and writing happen outside the lock
+        path = self._files.save(data, recipe, user, index)
         if self._files.thumb(recipe.image_id) is None:  # made now from the pixels at hand, not decoded later
             self._files.keep_thumb(recipe.image_id, _thumb(image))
         created, length = self._files.stat(path, False)

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote
 
-from PIL import Image
-
 from ..outputs import OutputStore, file_stem, write_whole
-from ..recipe import Recipe, png_bytes
+from ..recipe import Recipe
 
 USERS = "users"
 TRASH = ".trash"
@@ -60,8 +58,8 @@ class DiskFiles:
     def __init__(self, root: Path):
         self.root = root
 
-    def save(self, image: Image.Image, recipe: Recipe, user: str | None, index: int | None = None) -> str:
-        path = OutputStore(user_folder(self.root, user)).save(image, recipe, index)
+    def save(self, data: bytes, recipe: Recipe, user: str | None, index: int | None = None) -> str:
+        path = OutputStore(user_folder(self.root, user)).write(data, recipe, index)
         return path.relative_to(self.root).as_posix()
 
     def keep_beside(self, source: Path, image_path: str) -> str:
@@ -132,10 +130,10 @@ class MemoryFiles:
         self._files: dict[tuple[str, bool], tuple[bytes, float]] = {}  # (path, trashed) -> (PNG, created)
         self._thumbs: dict[str, bytes] = {}
 
-    def save(self, image: Image.Image, recipe: Recipe, user: str | None, index: int | None = None) -> str:
+    def save(self, data: bytes, recipe: Recipe, user: str | None, index: int | None = None) -> str:
         name = f"{time.strftime('%Y-%m-%d/%H%M%S')}-{file_stem(recipe, index)}.png"
         path = (user_folder("", user) / name).as_posix()
-        self._files[path, False] = png_bytes(image, recipe), time.time()
+        self._files[path, False] = data, time.time()
         return path
 
     def keep_beside(self, source: Path, image_path: str) -> None:
