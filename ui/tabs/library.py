@@ -39,6 +39,7 @@ TITLE = "Library"
 PAGE = 48  # thumbnails a page
 PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 7, "Last 30 days": 30}  # days back to midnight
 ANY = "Any"
+NOTHING_PICKED = "Pick an image in the library first."
 API_FIELDS = ("image_id", "prompt", "negative_prompt", "task", "model", "created", "parent", "label", "seed",
               "width", "height", "favourite")  # what the HTTP API tells of an image (no paths, no users)
 
@@ -235,7 +236,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         try:
             entry = library.get(user, image_id)
         except NotFound as e:
-            raise gr.Error(str(e)) from None
+            return ui.slip(str(e), details_out)
         chain = library.lineage(user, image_id)
         tree = tree_items(library.descendants(user, image_id))
         return {
@@ -270,7 +271,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             with open(path, "rb") as f:
                 seen = library.inspect(user, f.read())
         except (NoRecipe, AtelierError) as e:
-            gr.Warning(str(e))
+            gr.Warning(ui.said(e))
             return {opened: None}
         if seen["in_library"]:
             return {**details(request, seen["recipe"]["image_id"]), opened: None}
@@ -290,29 +291,37 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     # -- actions ----------------------------------------------------------------------------------------
 
-    def chosen(image_id: str | None) -> str:
-        if not image_id:
-            raise gr.Error("Pick an image in the library first.")
-        return image_id
-
     def toggle_favourite(request: gr.Request, image_id):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, [favourite])
         library, user = shelf(studio, request)
-        row = library.get(user, chosen(image_id))
+        row = library.get(user, image_id)
         row = library.favourite(user, row["image_id"], not row["favourite"])
         return gr.Button("★ Favourite" if row["favourite"] else "☆ Favourite")
 
-    favourite.click(toggle_favourite, current, favourite, api_visibility="private", queue=False)
+    # Queued, so that a notice reaches the page.
+    favourite.click(toggle_favourite, current, favourite, api_visibility="private")
+
+    def download_picked(image_id):
+        if not image_id:  # with an image picked, the button itself downloads it
+            gr.Info(NOTHING_PICKED)
+
+    download.click(download_picked, current, None, api_visibility="private")
 
     def remove(request: gr.Request, image_id, number, *values):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, after)
         library, user = shelf(studio, request)
-        library.trash(user, chosen(image_id))
+        library.trash(user, image_id)
         gr.Info("Moved to the trash. Undo puts it back.")
         return {**refresh(request, number, *values), trashed: image_id, undo: gr.Button(visible=True),
                 current: None, large: None, words: "Deleted.", lineage: [], children: []}
 
     def put_back(request: gr.Request, image_id, number, *values):
+        if not image_id:
+            return ui.slip("Nothing to put back.", after)
         library, user = shelf(studio, request)
-        library.restore(user, chosen(image_id))
+        library.restore(user, image_id)
         return {**refresh(request, number, *values), **details(request, image_id), trashed: None,
                 undo: gr.Button(visible=False)}
 
@@ -321,21 +330,24 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
     undo.click(put_back, [trashed, page, *inputs], after, api_visibility="private", queue=False)
 
     def pick_a(request: gr.Request, image_id):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, [marked])
         library, user = shelf(studio, request)
-        gr.Info(f"A: {library.get(user, chosen(image_id))['label']}. Now pick B and press “Compare A with this”.")
+        gr.Info(f"A: {ui.said(library.get(user, image_id)['label'])}. Now pick B and press “Compare A with this”.")
         return image_id
 
     def side_by_side(request: gr.Request, a, b):
-        library, user = shelf(studio, request)
         if not a:
-            raise gr.Error("Pick an image as A first (“Compare: pick as A”).")
-        first, second = library.get(user, a), library.get(user, chosen(b))
+            return ui.slip("Pick an image as A first (“Compare: pick as A”).", [slider, differing, comparing])
+        if not b:
+            return ui.slip(NOTHING_PICKED, [slider, differing, comparing])
+        library, user = shelf(studio, request)
+        first, second = library.get(user, a), library.get(user, b)
         pair = (served(library.png(user, a), f"{a}.png"), served(library.png(user, b), f"{b}.png"))
         return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
 
     mark.click(pick_a, current, marked, api_visibility="private")
-    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private",
-                  queue=False)
+    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private")
 
     _wire_restore_and_send(studio, picker, tabs, switcher, restore, send_row, current)
     _api(studio)
@@ -363,11 +375,14 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
     ]))
 
     def into_tab(request: gr.Request, image_id):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, outputs)
         library, user = shelf(studio, request)
-        entry = library.get(user, image_id or "")
+        entry = library.get(user, image_id)
         recipe = Recipe.from_dict(entry["recipe"])
         if recipe.model not in studio.model_names:
-            raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.")
+            return ui.slip(f"That image was made with {ui.said(repr(recipe.model))}, which this server does not offer.",
+                        outputs)
         values = recipe.values()
         # The tab of the task's name, or the one whose controls cover most of its settings (Outpaint: Inpaint's).
         name = recipe.task if recipe.task in tabs else max(tabs, key=lambda n: len(set(tabs[n].controls.fields) & set(values)))
@@ -386,15 +401,18 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
     with send_row:
         for name, tab in receiving.items():
             def send(request: gr.Request, image_id, tab=tab, name=name):
+                sent = [*tab.receive.outputs, switcher]
+                if not image_id:
+                    return ui.slip(NOTHING_PICKED, sent)
                 library, user = shelf(studio, request)
                 try:
-                    image = picture(library.png(user, image_id or "")).convert("RGB")
-                except NotFound:
-                    raise gr.Error("Pick an image in the library first.") from None
-                return (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))
+                    image = picture(library.png(user, image_id)).convert("RGB")
+                except NotFound as e:
+                    return ui.slip(str(e), sent)
+                return dict(zip(sent, (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))))
 
             gr.Button(f"Send to {tab.title}", size="sm", variant="secondary", min_width=100).click(
-                send, current, [*tab.receive.outputs, switcher], api_visibility="private", queue=False
+                send, current, [*tab.receive.outputs, switcher], api_visibility="private"
             )
 
 
