@@ -52,7 +52,7 @@ def toast(page) -> str:
     bodies.first.wait_for(timeout=30_000)
     shown = bodies.count()
     text = bodies.first.inner_text()
-    page.locator(".toast-close").first.click()
+    bodies.first.locator(".toast-close").click()
     expect(bodies).to_have_count(shown - 1)
     return text
 

@@ -67,7 +67,7 @@ JS = """
   const strokes = new WeakMap();
   const editorOf = (el) => el?.closest?.('#inpaint-editor, #sketch-canvas');
   const restart = () => document.querySelectorAll('#inpaint-editor, #sketch-canvas').forEach((ed) => strokes.set(ed, 0));
-  document.addEventListener('pointerup', (e) => {
+  document.addEventListener('pointerdown', (e) => {  // a stroke starts on the drawing's canvas
     const editor = editorOf(e.target);
     if (editor && e.target.tagName === 'CANVAS') strokes.set(editor, (strokes.get(editor) || 0) + 1);
   }, true);

@@ -123,6 +123,5 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             studio, request_type, results, button, inputs, fields, prepare=prepare, files=files, labels=labels
         )
         events.append(event)
-    editor.upload(sized_brush, editor, editor, api_visibility="private", queue=False)
-    source = dict(source=editor, parent=parent, accept=receive)
+    source = dict(source=editor, parent=parent, accept=receive, uploaded=sized_brush)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=events, reuse=reuse, **source)
