@@ -93,8 +93,20 @@ def test_send_to_carries_the_image_and_its_id_into_every_tab_that_takes_one(tabs
     for name, receive in receiving.items():
         values = receive.accept(image, "0123abcd")
         assert isinstance(receive.outputs[-1], gr.State) and values[-1] == "0123abcd", name
+        if isinstance(values[0], gr.ImageMask):  # Inpaint sizes its brush to the picture too
+            picture = Image.open(values[0].value["background"]["path"])
+            assert picture.format == "PNG" and list(picture.convert("RGB").getdata()) == list(image.getdata()), name
+            continue
         picture = values[0]["background"] if isinstance(values[0], dict) else values[0]
         assert picture is image, name
+
+
+def test_the_inpaint_brush_is_sized_to_the_picture():
+    """Gradio's "auto" brush is 25 px whatever the picture: 40 % of the embedded model's 64²."""
+    from ui.tabs.inpaint import receive
+
+    assert receive(Image.new("RGB", (64, 64))).brush.default_size == 2
+    assert receive(Image.new("RGB", (512, 768))).brush.default_size == 16
 
 
 def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):

@@ -43,7 +43,7 @@ def sized_brush(value) -> gr.ImageMask:
 
 def receive(image: Image.Image) -> gr.ImageMask:
     """An image sent here: in the editor with no strokes, and the brush sized to it."""
-    return gr.ImageMask(ui.editor_value(image), brush=brush_for(image.size))
+    return gr.ImageMask(ui.editor_value(image), brush=brush_for(image.size), format="png")
 
 
 def from_editor(values: dict, *, with_mask: bool) -> dict:
