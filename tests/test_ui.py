@@ -205,3 +205,20 @@ def test_a_resized_upload_is_said_with_what_it_became_and_why(tmp_path):
     inpaint = TASKS.get("inpaint").request(model="sd15", image=str(big), mask=str(mask), prompt="x")
     said = studio.submit(inpaint).result().notices
     assert said[0] == "The image (3000×3000) was scaled down to 1024×1024: this server takes at most 1,048,576 pixels."
+
+
+def test_the_library_tells_a_recipe_in_the_words_of_its_tab(tabs):
+    """The details pane names each setting as its tab does, switches as yes/no, and leaves out machine facts."""
+    from ui.tabs.library import page_words, plain_words
+
+    words = page_words(tabs)
+    entry = {"image_id": "ab12", "created": "2026-12-04T20:00", "width": 64, "height": 64, "parent": None}
+    inpaint = {"task": "inpaint", "model": "shapes", "prompt": "a red circle", "seed": 1, "steps": 20,
+               "guidance_scale": 5.0, "scheduler": "Euler a",
+               "settings": {"strength": 0.85, "only_masked": True, "color_correction": False, "mask_hash": "ae547e"}}
+    text = plain_words({**entry, "recipe": inpaint}, words["inpaint"])
+    assert "Strength 0\\.85" in text and "Inpaint only the masked area yes" in text
+    assert "Match colours at the border when the seam shows no" in text
+    assert "True" not in text and "False" not in text and "hash" not in text and "ae547e" not in text
+    sketch = {**inpaint, "task": "sketch", "settings": {"strength": 0.6}}
+    assert "How freely 0\\.6" in plain_words({**entry, "recipe": sketch}, words["sketch"])

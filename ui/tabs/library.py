@@ -99,8 +99,23 @@ def escape(text: Any) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(text))
 
 
-def plain_words(entry: dict) -> str:
-    """A recipe in plain words, for the details pane."""
+def page_words(tabs: dict[str, ui.Tab]) -> dict[str, dict[str, str]]:
+    """Each task's settings by the labels its tab shows them with, without their explanations in
+    parentheses ("Strength (how much the area changes)" → "Strength"); Outpaint's are Inpaint's."""
+    words = {name: {field: re.sub(r"\s*\(.*?\)", "", component.label) for field, component in tab.controls.fields.items()
+                    if getattr(component, "label", None)} for name, tab in tabs.items()}
+    return {**words, "outpaint": words.get("inpaint", {})}
+
+
+def setting_words(name: str, value: Any, labels: dict[str, str]) -> str:
+    shown = "yes" if value is True else "no" if value is False else value
+    return f"{escape(labels.get(name, name.replace('_', ' ')))} {escape(shown)}"
+
+
+def plain_words(entry: dict, labels: dict[str, str] | None = None) -> str:
+    """A recipe in plain words, for the details pane: its settings named as the task's tab names them
+    (`labels`), yes/no for switches, no machine facts (a mask's hash)."""
+    labels = labels or {}
     recipe = entry["recipe"]
     settings = {**(recipe.get("extra") or {}), **(recipe.get("settings") or {})}
     lines = [
@@ -113,8 +128,8 @@ def plain_words(entry: dict) -> str:
         f"- Seed {recipe.get('seed')} · {recipe.get('steps')} steps · guidance {recipe.get('guidance_scale')} · "
         f"{escape(recipe.get('scheduler'))} · {entry['width']}×{entry['height']}"
     )
-    own = ", ".join(f"{escape(k.replace('_', ' '))} {escape(v)}" for k, v in settings.items()
-                    if not isinstance(v, (dict, list)))
+    own = ", ".join(setting_words(k, v, labels) for k, v in settings.items()
+                    if not isinstance(v, (dict, list)) and not k.endswith("_hash"))
     if own:
         lines.append(f"- Settings: {own}")
     lines.append(f"- Image id `{entry['image_id']}`" + (f", made from `{entry['parent']}`" if entry.get("parent") else ""))
@@ -197,6 +212,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
                                 elem_id="library-slider")
         differing = gr.HTML(elem_id="library-differences")
 
+    words_of = page_words(tabs)
     filters = {"query": query, "task": task, "model": model, "period": period, "favourites": favourites}
 
     # -- the gallery ------------------------------------------------------------------------------------
@@ -214,7 +230,8 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         told = f"{total} image{'s' * (total != 1)} · page {number + 1} of {pages}" if total else "No images yet."
         return {
             gallery: thumbs(library, user, rows), ids: [r["image_id"] for r in rows], page: number, pager: told,
-            task: gr.Dropdown([ANY, *options["task"]], value=operation if operation in options["task"] else ANY),
+            task: gr.Dropdown([ANY, *((step_label({"task": t}), t) for t in options["task"])],
+                              value=operation if operation in options["task"] else ANY),
             model: gr.Dropdown([ANY, *options["model"]], value=maker if maker in options["model"] else ANY),
         }
 
@@ -241,7 +258,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         tree = tree_items(library.descendants(user, image_id))
         return {
             current: image_id, large: served(library.png(user, image_id), f"{image_id}.png"),
-            words: plain_words(entry),
+            words: plain_words(entry, words_of.get(entry["recipe"].get("task"))),
             lineage: thumbs(library, user, chain),
             children: [(thumb(library, user, n["image_id"]), "↳" * (d + 1) + " " + n["label"])
                        for n, d in tree],
@@ -282,7 +299,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         with open(path, "rb") as f:
             shown_picture = served(f.read(), "opened.png")
         return {
-            current: None, large: shown_picture, words: plain_words(entry),
+            current: None, large: shown_picture, words: plain_words(entry, words_of.get(seen["recipe"].get("task"))),
             lineage: thumbs(library, user, known), children: [], walk: [[r["image_id"] for r in known], []],
             favourite: gr.Button("☆ Favourite"), download: None, opened: None,
         }
