@@ -464,3 +464,50 @@ def test_a_file_that_is_not_an_image_is_refused_and_the_picture_stays(browser, a
     page.wait_for_timeout(1000)
     assert errors == [], errors  # no uncaught page error
     page.context.close()
+
+
+def test_labels_and_captions_are_not_cut_or_covered_and_the_library_scrolls_to_what_is_asked(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    picker = page.locator("#model-picker input")
+    assert float(picker.evaluate("el => parseFloat(getComputedStyle(el).paddingRight)")) >= 20  # text ends before the arrow
+    open_tab(page, "Inpaint")
+    page.locator("#tab-inpaint").get_by_text("Outpaint", exact=True).click()
+    left, right = (box(page, f"#tab-inpaint input[aria-label='range slider for {side}']") for side in ("Left", "Right"))
+    assert abs(left["y"] - right["y"]) < 2  # side by side, at one height
+    open_tab(page, "Sketch")
+    label = box(page, "#sketch-canvas label, #sketch-canvas [data-testid=block-label]")
+    tools = box(page, "#sketch-canvas button[aria-label='Undo']")
+    assert label["x"] + label["width"] <= tools["x"] - 40  # the label ends before the toolbar
+    open_tab(page, "Text to image")
+    generate_text(page)
+    open_tab(page, "Library")
+    first = page.locator("#library-gallery button.thumbnail-item").first
+    first.wait_for(timeout=30_000)
+    assert page.locator("#library-gallery [data-testid=block-label]").count() == 0  # nothing over the first picture
+    caption = page.locator("#library-gallery .caption-label").first
+    assert caption.evaluate("el => el.scrollWidth <= el.clientWidth + 1")  # "text to image · seed …", not "text to i…"
+    assert "txt2img" not in page.locator("#tab-library").get_by_label("Operation").input_value()
+    first.click()
+    page.locator("#library-image img").wait_for(timeout=30_000)
+    page.locator("#library-mark").click()
+    toast(page)
+    page.locator("#library-compare").click()
+    page.locator("#library-slider").wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    slider_box = box(page, "#library-slider")
+    assert 0 <= slider_box["y"] < 900  # the comparison comes into view
+    assert errors == []
+    page.context.close()
+
+
+def test_a_thumbnail_tapped_on_a_phone_scrolls_to_its_details(browser, app_url):
+    page, errors = open_page(browser, app_url, PHONE, has_touch=True, is_mobile=True)
+    generate_text(page)
+    open_tab(page, "Library")
+    page.locator("#library-gallery button.thumbnail-item").first.tap()
+    page.locator("#library-image img").wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    details = box(page, "#library-image")
+    assert -10 <= details["y"] < PHONE[1] - 100  # on screen, not ~700 px below
+    assert errors == []
+    page.context.close()

@@ -38,6 +38,11 @@ footer { display: none !important }
 .status:empty, .offer-drop { display: none !important }
 /* Messages can be selected and copied (the command that fetches a model, say). */
 .toast-body, .toast-body * { user-select: text !important; -webkit-user-select: text !important }
+/* The model picker's text ends before its arrow; a picked LoRA's Remove sits beside its weight. */
+#model-picker input { text-overflow: ellipsis; padding-right: 2em }
+.lora-remove { align-self: center }
+/* Library thumbnails' captions wrap onto two lines instead of "text to i…". */
+#library-gallery .caption-label { white-space: normal; overflow: visible; text-overflow: clip; line-height: 1.2 }
 .clamp-note { font-size: .85em; color: var(--body-text-color-subdued); padding: .2em .4em }
 /* A phone: the settings column dissolves so the results come right after the main button, and the rest
    of the settings after the results (`order`); every block takes the full width. */

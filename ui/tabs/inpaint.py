@@ -96,9 +96,10 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             controls.add("color_correction", gr.Checkbox(True, label=match))
         with gr.Accordion("Outpaint", open=False):
             gr.Markdown("Extend the canvas; the new border is filled and the original kept exactly.")
-            with gr.Row():
-                for side in SIDES:
-                    controls.add(side, gr.Slider(0, 512, 0, step=8, label=side.title()))
+            for pair in (SIDES[:2], SIDES[2:]):  # two a row: four side by side wrapped unevenly
+                with gr.Row():
+                    for side in pair:
+                        controls.add(side, gr.Slider(0, 512, 0, step=8, label=side.title()))
             outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
         with gr.Accordion("Advanced", open=False):
             reuse = ui.negative_and_sampler(controls, studio.preset(model.value))

@@ -181,7 +181,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         favourites = gr.Checkbox(False, label="Favourites only", scale=0, min_width=140)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6, min_width=320):
-            gallery = gr.Gallery(label="Newest first", columns=6, height="auto", object_fit="cover",
+            gallery = gr.Gallery(label="Newest first", show_label=False, columns=6, height="auto", object_fit="cover",
                                  allow_preview=False, buttons=[], interactive=False, elem_id="library-gallery")
             with gr.Row(equal_height=True):
                 previous = gr.Button("‹ Newer", size="sm", min_width=80)
@@ -275,7 +275,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             return details(request, walked[which][evt.index])
         return choose
 
-    gallery.select(pick, ids, details_out, api_visibility="private", queue=False)
+    # On a phone the details are below the grid: the picked image's come into view.
+    to_details = "() => { if (window.innerWidth <= 720) document.querySelector('#library-image')?.scrollIntoView({behavior: 'smooth'}) }"
+    gallery.select(pick, ids, details_out, api_visibility="private", queue=False).then(None, js=to_details)
     lineage.select(step(0), walk, details_out, api_visibility="private", queue=False)
     children.select(step(1), walk, details_out, api_visibility="private", queue=False)
 
@@ -364,7 +366,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
 
     mark.click(pick_a, current, marked, api_visibility="private")
-    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private")
+    to_compare = "() => document.querySelector('#library-slider')?.scrollIntoView({behavior: 'smooth', block: 'start'})"
+    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private").then(
+        None, js=to_compare)
 
     _wire_restore_and_send(studio, picker, tabs, switcher, restore, send_row, current)
     _api(studio)
