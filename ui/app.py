@@ -41,8 +41,10 @@ footer { display: none !important }
 /* The model picker's text ends before its arrow; a picked LoRA's Remove sits beside its weight. */
 #model-picker input { text-overflow: ellipsis; padding-right: 2em }
 .lora-remove { align-self: center }
-/* Library thumbnails' captions wrap onto two lines instead of "text to i…". */
-#library-gallery .caption-label { white-space: normal; overflow: visible; text-overflow: clip; line-height: 1.2 }
+/* Library thumbnails' captions: small, on at most two lines at the bottom, instead of "text to i…". */
+#library-gallery .caption-label { white-space: normal; font-size: .68em; line-height: 1.15; padding: 1px 3px;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; top: auto;
+  bottom: 4px; max-width: calc(100% - 8px) }
 .clamp-note { font-size: .85em; color: var(--body-text-color-subdued); padding: .2em .4em }
 /* A phone: the settings column dissolves so the results come right after the main button, and the rest
    of the settings after the results (`order`); every block takes the full width. */
