@@ -84,7 +84,7 @@ def laptop(browser, url: str, out: Path) -> None:
 
 
 def lora(browser, url: str, out: Path) -> None:
-    """The outline LoRA picked at weight 1: its table and four results in one view."""
+    """The outline LoRA picked at weight 1: its row and four results in one view."""
     page = browser.new_page(viewport={"width": 1440, "height": 1480})
     page.goto(url)
     page.wait_for_selector("#txt2img-generate")

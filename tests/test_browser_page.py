@@ -296,3 +296,218 @@ def test_an_atelier_png_dropped_on_a_prompt_or_an_image_offers_its_settings(brow
     assert other.locator(".restore-offer").count() == 0
     assert errors == [], errors
     page.context.close()
+
+
+# -- what a new user hit: slips and failures leave the page as it was, nothing sent is hidden -----------
+
+
+def error_badges(page, selector: str = "body") -> int:
+    """Gradio's red "Error" badges over components (what a failed event leaves on its outputs)."""
+    return page.locator(f"{selector} [data-testid=status-tracker]").filter(has_text=re.compile(r"^\s*Error\s*$")).count()
+
+
+def test_send_to_morph_shows_the_image_it_sent_and_what_it_is_for(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    generate_text(page)
+    page.get_by_role("button", name="Send to Morph").first.click()
+    tab = page.locator("#tab-morph")
+    sent = tab.locator(".source-image img").first
+    sent.wait_for(timeout=10_000)
+    assert sent.is_visible()  # in sight, not inside a closed section
+    hint = page.locator("#morph-one-end")
+    hint.wait_for(timeout=10_000)
+    assert "From image is set: add a To image" in hint.inner_text()
+    assert errors == []
+    page.context.close()
+
+
+def test_a_library_action_with_nothing_picked_is_a_notice_that_changes_nothing(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    generate_text(page)  # something in the library, nothing picked
+    open_tab(page, "Library")
+    tab = page.locator("#tab-library")
+    page.locator("#library-gallery button.thumbnail-item").first.wait_for(timeout=30_000)
+    for button in ("#library-delete", "#library-restore", "#library-favourite", "#library-download", "#library-mark",
+                   "#library-compare"):
+        page.locator(button).click()
+        assert "Pick an image" in toast(page), button
+        assert error_badges(page) == 0, button
+    tab.get_by_role("button", name="Send to Variations").click()
+    assert "Pick an image in the library first." in toast(page)
+    assert page.get_by_role("tab", name="Library").get_attribute("aria-selected") == "true"  # still here
+    assert page.locator("#library-gallery button.thumbnail-item").count() >= 1  # the grid is as it was
+    assert error_badges(page) == 0
+    assert errors == [], errors  # no HTTP 500s in the console
+    page.context.close()
+
+
+def test_a_failed_run_keeps_the_results_shown(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    generate_text(page)
+    before = page.locator("#tab-txt2img .results img[alt^='seed']").first.get_attribute("src")
+    page.locator("#model-picker input").click()
+    page.get_by_role("option", name=re.compile("^Stable Diffusion 1.5")).click()  # not on this machine
+    page.locator("#txt2img-generate").click()
+    page.locator(".toast-body").filter(has_text="hf download").wait_for(timeout=30_000)
+    page.locator("#tab-txt2img .block.status").get_by_text("Not made").wait_for(timeout=10_000)
+    assert page.locator("#tab-txt2img .results img[alt^='seed']").first.get_attribute("src") == before
+    assert error_badges(page, "#tab-txt2img") == 0
+    assert errors == []
+    page.context.close()
+
+
+def test_esc_says_stopped_only_while_something_runs(browser, app_url):
+    page, _ = open_page(browser, app_url)
+    status = page.locator("#tab-txt2img .block.status")
+    page.locator("#model-picker input").click()
+    page.keyboard.press("Escape")  # closing a dropdown, nothing running
+    page.locator("body").press("Escape")
+    page.wait_for_timeout(1500)
+    assert "Stopped" not in status.inner_text()
+    set_number(page.locator("#tab-txt2img"), "Steps", 150)
+    page.locator("#txt2img-prompt textarea").fill("a small red circle")
+    page.locator("#txt2img-generate").click()
+    page.locator(".live-preview img").first.wait_for(timeout=60_000)
+    page.locator("body").press("Escape")
+    status.get_by_text("Stopped").wait_for(timeout=10_000)
+    page.context.close()
+
+
+def test_loras_are_rows_with_a_weight_and_a_remove_button_and_messages_show_tags(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    tab = page.locator("#tab-txt2img")
+    assert tab.locator(".lora-table, [role=grid]").count() == 0  # no spreadsheet to add columns to
+    tab.locator(".lora-adder input").click()
+    page.get_by_role("option", name="grain").click()
+    row = tab.locator(".lora-row").filter(has_text="grain")
+    row.wait_for(timeout=10_000)
+    assert row.locator("input[type=number]").input_value() == "1"
+    assert row.locator("textarea, input[type=text]").count() == 0  # the name cannot be edited
+    # A message that quotes syntax shows it as text, not swallowed as HTML.
+    page.locator("#txt2img-prompt textarea").fill("a red circle <lora:<b:1>")
+    page.locator("#txt2img-generate").click()
+    assert "no LoRA named '<b'" in toast(page)
+    row.get_by_role("button", name="Remove").click()
+    row.wait_for(state="detached", timeout=10_000)
+    assert tab.locator(".lora-row").count() == 0
+    assert errors == []
+    page.context.close()
+
+
+def painted_share(page, editor) -> float:
+    """How much of the editor's canvas shows the picture's purple (the picture is a purple square)."""
+    shot = Image.open(io.BytesIO(editor.locator("canvas").last.screenshot())).convert("RGB")
+    r, g, b = (shot.getchannel(c) for c in "RGB")
+    purple = sum(1 for x, y, z in zip(r.getdata(), g.getdata(), b.getdata()) if x > 90 and z > 120 and y < 90)
+    return purple / (shot.width * shot.height)
+
+
+def inpaint_a_purple_square(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    generate_text(page, "a large purple square on a white background")
+    page.get_by_role("button", name="Send to Inpaint").first.click()
+    editor = page.locator("#inpaint-editor")
+    editor.locator("canvas").first.wait_for()
+    page.wait_for_timeout(2000)
+    editor.get_by_role("button", name="Brush", exact=True).click()
+    return page, errors, editor
+
+
+def test_inpaint_brush_fits_the_picture(browser, app_url):
+    page, errors, editor = inpaint_a_purple_square(browser, app_url)
+    editor.get_by_role("button", name="Brush Size").click()
+    size = editor.locator("input[type=range], input[type=number]").first
+    assert int(float(size.input_value())) == 2  # a 64² picture: 2 px, not Gradio's 25
+    assert errors == []
+    page.context.close()
+
+
+@pytest.mark.xfail(reason="the page's stroke count and the editor's history still disagree in this sequence")
+def test_inpaint_undo_never_removes_the_picture(browser, app_url):
+    page, errors, editor = inpaint_a_purple_square(browser, app_url)
+    shown = painted_share(page, editor)
+    assert shown > 0.05
+    canvas = editor.locator("canvas").last.bounding_box()
+    for y in (0.45, 0.55):
+        page.mouse.move(canvas["x"] + canvas["width"] * 0.4, canvas["y"] + canvas["height"] * y)
+        page.mouse.down()
+        page.mouse.move(canvas["x"] + canvas["width"] * 0.6, canvas["y"] + canvas["height"] * y, steps=6)
+        page.mouse.up()
+    for _ in range(4):  # two strokes, four Undos
+        undo = editor.get_by_role("button", name="Undo")
+        if undo.is_enabled():
+            undo.click()
+        page.wait_for_timeout(300)
+    assert painted_share(page, editor) > shown * 0.8  # the picture is still there
+    assert errors == []
+    page.context.close()
+
+
+def test_a_file_that_is_not_an_image_is_refused_and_the_picture_stays(browser, app_url, tmp_path):
+    junk = tmp_path / "notes.png"
+    junk.write_bytes(b"this is not a picture at all" * 10)
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (64, 64), (220, 20, 20)).save(picture)
+    page, errors = open_page(browser, app_url)
+    open_tab(page, "Variations")
+    area = page.locator("#tab-variations .source-image")
+    area.locator("input[type=file]").first.set_input_files(str(picture))
+    area.locator("img").first.wait_for(timeout=10_000)
+    area.locator("input[type=file]").first.set_input_files(str(junk))
+    page.get_by_role("alert").filter(has_text="That file is not an image, or it is damaged.").wait_for(timeout=10_000)
+    assert area.locator("img").first.is_visible()  # the picture that was there stays
+    for name, editor in (("Inpaint", "#inpaint-editor"), ("Sketch", "#sketch-canvas")):
+        open_tab(page, name)
+        page.locator(f"{editor} input[type=file]").first.set_input_files(str(junk))
+        page.locator(f"#tab-{name.lower()}").get_by_role("alert").filter(
+            has_text="That file is not an image, or it is damaged.").wait_for(timeout=10_000)
+    page.wait_for_timeout(1000)
+    assert errors == [], errors  # no uncaught page error
+    page.context.close()
+
+
+def test_labels_and_captions_are_not_cut_or_covered_and_the_library_scrolls_to_what_is_asked(browser, app_url):
+    page, errors = open_page(browser, app_url)
+    picker = page.locator("#model-picker input")
+    assert float(picker.evaluate("el => parseFloat(getComputedStyle(el).paddingRight)")) >= 20  # text ends before the arrow
+    open_tab(page, "Inpaint")
+    page.locator("#tab-inpaint").get_by_text("Outpaint", exact=True).click()
+    left, right = (box(page, f"#tab-inpaint input[aria-label='range slider for {side}']") for side in ("Left", "Right"))
+    assert abs(left["y"] - right["y"]) < 2  # side by side, at one height
+    open_tab(page, "Sketch")
+    label = box(page, "#sketch-canvas label, #sketch-canvas [data-testid=block-label]")
+    tools = box(page, "#sketch-canvas button[aria-label='Undo']")
+    assert label["x"] + label["width"] <= tools["x"] - 40  # the label ends before the toolbar
+    open_tab(page, "Text to image")
+    generate_text(page)
+    open_tab(page, "Library")
+    first = page.locator("#library-gallery button.thumbnail-item").first
+    first.wait_for(timeout=30_000)
+    assert page.locator("#library-gallery [data-testid=block-label]").count() == 0  # nothing over the first picture
+    caption = page.locator("#library-gallery .caption-label").first
+    assert caption.evaluate("el => el.scrollWidth <= el.clientWidth + 1")  # "text to image · seed …", not "text to i…"
+    assert "txt2img" not in page.locator("#tab-library").get_by_label("Operation").input_value()
+    first.click()
+    page.locator("#library-image img").wait_for(timeout=30_000)
+    page.locator("#library-mark").click()
+    toast(page)
+    page.locator("#library-compare").click()
+    page.locator("#library-slider").wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    slider_box = box(page, "#library-slider")
+    assert 0 <= slider_box["y"] < 900  # the comparison comes into view
+    assert errors == []
+    page.context.close()
+
+
+def test_a_thumbnail_tapped_on_a_phone_scrolls_to_its_details(browser, app_url):
+    page, errors = open_page(browser, app_url, PHONE, has_touch=True, is_mobile=True)
+    generate_text(page)
+    open_tab(page, "Library")
+    page.locator("#library-gallery button.thumbnail-item").first.tap()
+    page.locator("#library-image img").wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    details = box(page, "#library-image")
+    assert -10 <= details["y"] < PHONE[1] - 100  # on screen, not ~700 px below
+    assert errors == []
+    page.context.close()

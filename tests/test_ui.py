@@ -93,8 +93,20 @@ def test_send_to_carries_the_image_and_its_id_into_every_tab_that_takes_one(tabs
     for name, receive in receiving.items():
         values = receive.accept(image, "0123abcd")
         assert isinstance(receive.outputs[-1], gr.State) and values[-1] == "0123abcd", name
+        if isinstance(values[0], gr.ImageMask):  # Inpaint sizes its brush to the picture too
+            picture = Image.open(values[0].value["background"]["path"])
+            assert picture.format == "PNG" and list(picture.convert("RGB").getdata()) == list(image.getdata()), name
+            continue
         picture = values[0]["background"] if isinstance(values[0], dict) else values[0]
         assert picture is image, name
+
+
+def test_the_inpaint_brush_is_sized_to_the_picture():
+    """Gradio's "auto" brush is 25 px whatever the picture: 40 % of the embedded model's 64²."""
+    from ui.tabs.inpaint import receive
+
+    assert receive(Image.new("RGB", (64, 64))).brush.default_size == 2
+    assert receive(Image.new("RGB", (512, 768))).brush.default_size == 16
 
 
 def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):
@@ -193,3 +205,20 @@ def test_a_resized_upload_is_said_with_what_it_became_and_why(tmp_path):
     inpaint = TASKS.get("inpaint").request(model="sd15", image=str(big), mask=str(mask), prompt="x")
     said = studio.submit(inpaint).result().notices
     assert said[0] == "The image (3000×3000) was scaled down to 1024×1024: this server takes at most 1,048,576 pixels."
+
+
+def test_the_library_tells_a_recipe_in_the_words_of_its_tab(tabs):
+    """The details pane names each setting as its tab does, switches as yes/no, and leaves out machine facts."""
+    from ui.tabs.library import page_words, plain_words
+
+    words = page_words(tabs)
+    entry = {"image_id": "ab12", "created": "2026-12-04T20:00", "width": 64, "height": 64, "parent": None}
+    inpaint = {"task": "inpaint", "model": "shapes", "prompt": "a red circle", "seed": 1, "steps": 20,
+               "guidance_scale": 5.0, "scheduler": "Euler a",
+               "settings": {"strength": 0.85, "only_masked": True, "color_correction": False, "mask_hash": "ae547e"}}
+    text = plain_words({**entry, "recipe": inpaint}, words["inpaint"])
+    assert "Strength 0\\.85" in text and "Inpaint only the masked area yes" in text
+    assert "Match colours at the border when the seam shows no" in text
+    assert "True" not in text and "False" not in text and "hash" not in text and "ae547e" not in text
+    sketch = {**inpaint, "task": "sketch", "settings": {"strength": 0.6}}
+    assert "How freely 0\\.6" in plain_words({**entry, "recipe": sketch}, words["sketch"])

@@ -13,7 +13,7 @@ import gradio as gr
 from pipelines import Studio
 
 from . import models, styles
-from .common import Tab, picked, recipe_in, recipe_updates, restore_values
+from .common import Tab, picked, recipe_in, recipe_updates, restore_values, slip
 from .tabs import library
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
@@ -38,6 +38,13 @@ footer { display: none !important }
 .status:empty, .offer-drop { display: none !important }
 /* Messages can be selected and copied (the command that fetches a model, say). */
 .toast-body, .toast-body * { user-select: text !important; -webkit-user-select: text !important }
+/* The model picker's text ends before its arrow; a picked LoRA's Remove sits beside its weight. */
+#model-picker input { text-overflow: ellipsis; padding-right: 2em }
+.lora-remove { align-self: center }
+/* Library thumbnails' captions: small, on at most two lines at the bottom, instead of "text to i…". */
+#library-gallery .caption-label { white-space: normal; font-size: .68em; line-height: 1.15; padding: 1px 3px;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; top: auto;
+  bottom: 4px; max-width: calc(100% - 8px) }
 .clamp-note { font-size: .85em; color: var(--body-text-color-subdued); padding: .2em .4em }
 /* A phone: the settings column dissolves so the results come right after the main button, and the rest
    of the settings after the results (`order`); every block takes the full width. */
@@ -58,20 +65,66 @@ JS = """
   const pick = (sel) => [...document.querySelectorAll(sel)].find(visible);
   document.addEventListener('keydown', (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { pick('button.primary')?.click(); e.preventDefault(); }
-    if (e.key === 'Escape') { pick('button.stop')?.click(); }
+    // Esc stops only a run in progress (its results show Gradio's progress), never one that ended: it
+    // also closes dropdowns and the brush's popup.
+    if (e.key === 'Escape' && pick('[role=tabpanel] .results .wrap:not(.hide)')) pick('button.stop')?.click();
   });
-  // The image editor fails without a word on a file that is not a picture: say so beside it.
-  document.addEventListener('change', async (e) => {
-    const editor = e.target.closest?.('#inpaint-editor');
-    if (!editor || e.target.type !== 'file') return;
-    editor.parentElement.querySelector(':scope > .upload-refused')?.remove();
-    const file = e.target.files?.[0];
-    if (!file) return;
-    try { (await createImageBitmap(file)).close(); } catch {
-      const notice = Object.assign(document.createElement('p'), {className: 'upload-refused', role: 'alert',
-        textContent: 'That file is not an image, or it is damaged.'});
-      editor.after(notice);
-    }
+  // An image editor's Undo goes back through the strokes, never past them: the picture itself is its first
+  // step. Strokes are counted; a new picture (given, sent, restored) or a cleared canvas starts again at 0.
+  const strokes = new WeakMap();
+  const editorOf = (el) => el?.closest?.('#inpaint-editor, #sketch-canvas');
+  const restart = () => document.querySelectorAll('#inpaint-editor, #sketch-canvas').forEach((ed) => strokes.set(ed, 0));
+  document.addEventListener('pointerdown', (e) => {  // a stroke starts on the drawing's canvas
+    const editor = editorOf(e.target);
+    if (editor && e.target.tagName === 'CANVAS') strokes.set(editor, (strokes.get(editor) || 0) + 1);
+  }, true);
+  const undo = (e, editor) => {
+    if ((strokes.get(editor) || 0) > 0) { strokes.set(editor, strokes.get(editor) - 1); return; }
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  };
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest?.('button');
+    const editor = editorOf(button);
+    const name = button?.getAttribute('aria-label');
+    if (editor && name === 'Undo') undo(e, editor);
+    else if (editor && name === 'Redo') strokes.set(editor, (strokes.get(editor) || 0) + 1);
+    else if (editor && name === 'Clear canvas') strokes.set(editor, 0);
+    else if (/^(Send to |Restore )/.test(button?.innerText || '')) restart();
+  }, true);
+  document.addEventListener('keydown', (e) => {
+    const editor = editorOf(document.activeElement);
+    if (editor && (e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'z' && !e.shiftKey) undo(e, editor);
+  }, true);
+  document.addEventListener('change', (e) => { if (editorOf(e.target) && e.target.type === 'file') strokes.set(editorOf(e.target), 0); }, true);
+  // A file that is not a picture never reaches an image area (an editor fails on it with a page error, an
+  // image would lose the picture it showed): it is refused beside the area, and what was there stays.
+  const passed = new WeakSet();
+  const pictures = async (files) => {
+    for (const file of files) { try { (await createImageBitmap(file)).close(); } catch { return false; } }
+    return true;
+  };
+  const checked = async (e, files, pass) => {
+    const area = e.target.closest?.('.image-area');
+    if (!area || passed.has(e) || !files.length) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    area.parentElement.querySelector(':scope > .upload-refused')?.remove();
+    if (await pictures(files)) { const again = pass(); passed.add(again); e.target.dispatchEvent(again); return; }
+    if (e.target.type === 'file') e.target.value = '';
+    area.after(Object.assign(document.createElement('p'), {className: 'upload-refused', role: 'alert',
+      textContent: 'That file is not an image, or it is damaged.'}));
+  };
+  window.addEventListener('change', (e) => {
+    if (e.target.type === 'file') checked(e, [...(e.target.files || [])], () => new Event('change', {bubbles: true}));
+  }, true);
+  window.addEventListener('drop', (e) => {
+    const files = [...(e.dataTransfer?.files || [])];
+    checked(e, files, () => {
+      const given = new DataTransfer();
+      files.forEach((f) => given.items.add(f));
+      return new DragEvent('drop', {dataTransfer: given, bubbles: true, cancelable: true});
+    });
   }, true);
   const noteClamp = (input) => {
     const block = input.closest('.block');
@@ -202,9 +255,12 @@ def _wire_send(name: str, tab: Tab, tabs: dict[str, Tab], switcher: gr.Tabs) -> 
             if other.receive is None or target == name:
                 continue
 
-            def send(gallery, recipes, index, accept=other.receive.accept, target=target):
+            def send(gallery, recipes, index, accept=other.receive.accept, target=target,
+                     outputs=(*other.receive.outputs, switcher)):
+                if not gallery:
+                    return slip("Nothing to send yet: generate an image first.", outputs)
                 image, parent = picked(gallery, recipes, index)
-                return (*accept(image, parent), gr.Tabs(selected=target))
+                return dict(zip(outputs, (*accept(image, parent), gr.Tabs(selected=target))))
 
             gr.Button(f"Send to {other.title}", size="sm", variant="secondary").click(
                 send,

@@ -8,6 +8,7 @@ below it (tests/test_imports.py holds it to that): the Studio, request types, jo
 from __future__ import annotations
 
 import hashlib
+import html
 import inspect
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -205,6 +206,11 @@ class ResultPanel:
         """Status and preview after Stop: the half-made picture goes, the previous results stay."""
         return "Stopped. The results shown are from the run before.", gr.Image(None, visible=False)
 
+    def failed(self, message: str) -> tuple:
+        """The page after a run that could not be made: the results stay as they were (no error over
+        them), the half-made picture goes, and the status line keeps what went wrong."""
+        return (*[gr.skip()] * len(self.outputs), f"**Not made:** {message}", gr.Image(None, visible=False))
+
 
 def served(data: bytes, name: str) -> str:
     """An image file's bytes as a file in gradio's cache, for a gallery or an image to show as they are.
@@ -222,7 +228,7 @@ def grid_columns(count: int) -> int:
 
 
 def notices_text(notices: tuple[str, ...]) -> str:
-    return "\n".join(f"- {notice}" for notice in notices)
+    return "\n".join(f"- {said(notice)}" for notice in notices)
 
 
 def result_panel(label: str = "Results", caption: Callable[[Recipe], str] = seed_caption) -> ResultPanel:
@@ -295,12 +301,25 @@ class Tab:
     receive: Receive | None = None
 
 
+def slip(message: str, outputs) -> dict:
+    """A person's slip (an action with nothing to act on) is a short notice that changes nothing else: no
+    error over the components, nothing on the page cleared. (A notice reaches the page from queued events.)"""
+    gr.Info(said(message))
+    return {component: gr.skip() for component in outputs}
+
+
 def upload_path(value) -> str | None:
     """The server-side path of an uploaded file, as a path or as Gradio's unprocessed file data."""
     return value.get("path") if isinstance(value, dict) else value
 
 
 NOT_AN_IMAGE = "That file is not an image, or it is damaged."
+
+
+def said(text: Any) -> str:
+    """Text quoted in a message as itself: the page shows messages as HTML, where a prompt's or a LoRA
+    tag's `<…>` would vanish as markup."""
+    return html.escape(str(text), quote=False)
 
 
 def refuse_non_image(value):
@@ -382,10 +401,10 @@ def stream(
         try:
             return job.result()
         except ModelUnavailable as e:  # the command that fetches it must stay long enough to be copied
-            raise gr.Error(str(e), duration=None, title="Model not on this machine", print_exception=False) from None
+            raise gr.Error(said(e), duration=None, title="Model not on this machine", print_exception=False) from None
         except Exception as e:
             log_failure(e)  # once, with its own traceback where it is a bug
-            raise gr.Error(friendly(e), print_exception=False) from None
+            raise gr.Error(said(friendly(e)), print_exception=False) from None
     finally:
         job.cancel()
 
@@ -398,7 +417,7 @@ def owner(request: gr.Request | None) -> dict[str, str | None]:
 
 def field_message(error: ValidationError, labels: dict[str, str]) -> str:
     """A refusal as the person sees the field: "To: must not be empty", not "prompt_b: …"."""
-    return f"{labels.get(error.field, error.field)}: {str(error).removeprefix(f'{error.field}: ')}"
+    return said(f"{labels.get(error.field, error.field)}: {str(error).removeprefix(f'{error.field}: ')}")
 
 
 def task_handler(
@@ -421,12 +440,18 @@ def task_handler(
         if page is None:
             result = yield from stream(start, progress, panel.preview)
             for notice in result.notices:
-                gr.Warning(notice)
+                gr.Warning(said(notice))
             yield panel.present(result)
             return
         yield panel.starting()
         describe = page.describe(values) if page.describe else None
-        result = yield from stream(start, progress, panel.show_preview, labels=page.labels, describe=describe)
+        try:
+            result = yield from stream(start, progress, panel.show_preview, labels=page.labels, describe=describe)
+        except gr.Error as e:  # said in a message and the status line; an error event would blank the results
+            title = "Not made" if e.title == "Error" else e.title
+            gr.Warning(e.message, duration=e.duration, title=title)
+            yield panel.failed(e.message)
+            return
         yield panel.show(result)
 
     run.__doc__ = (request_type.__doc__ or "").strip() or f"Run the {request_type.task} task."
@@ -530,15 +555,19 @@ def finish_tab(
     source=None,
     parent: gr.State | None = None,
     accept: Callable[[Image.Image], Any] = lambda image: image,
+    uploaded: Callable[[Any], Any] | None = None,
 ) -> Tab:
     """What every tab ends with: Stop cancels its events (the half-made preview goes, the previous
     results stay, and the status says so), "Reuse last" works, and where it takes an image (`source`),
-    an upload starts a new lineage and "Send to" lands there with the image's id."""
+    an upload starts a new lineage (then `uploaded` updates the source for the new picture) and "Send to"
+    lands there with the image's id."""
     stop.click(panel.stopped, None, [panel.status, panel.live], cancels=events, api_visibility="private", queue=False)
     reuse_last_seed(reuse, controls, panel)
     if source is None:
         return Tab(title, controls, panel)
-    source.upload(same_parent, [source, parent], parent, api_visibility="private", queue=False)
+    lineage = source.upload(same_parent, [source, parent], parent, api_visibility="private", queue=False)
+    if uploaded is not None:  # after, not beside: two events reading one upload race its file being written
+        lineage.then(uploaded, source, source, api_visibility="private", queue=False)
     if isinstance(source, gr.Image):  # the image editor's own check is in the page's script
         # Queued, so that its warning reaches the page.
         source.upload(refuse_non_image, source, source, preprocess=False, api_visibility="private")
@@ -598,7 +627,7 @@ def restore_values(path: str | None, model_names: tuple[str, ...]) -> Recipe | N
     if recipe is None:
         raise gr.Error("That image carries no Atelier recipe.", print_exception=False)
     if recipe.model not in model_names:
-        offered = f"That image was made with {recipe.model!r}, which this server does not offer."
+        offered = f"That image was made with {said(repr(recipe.model))}, which this server does not offer."
         raise gr.Error(offered, print_exception=False)
     return recipe
 
@@ -617,12 +646,14 @@ def recipe_updates(studio: Studio, picker, tabs: dict[str, Tab], tab: Tab, recip
 def reuse_last_seed(button: gr.Button, controls: Controls, panel: ResultPanel) -> None:
     """ "Reuse last" puts the seed of the panel's first result into the seed box."""
 
+    seed = controls.fields["seed"]
+
     def reuse(recipes: list | None):
         if not recipes:
-            raise gr.Error("No image yet whose seed could be reused.", print_exception=False)
+            return slip("No image yet whose seed could be reused.", [seed])
         return recipes[0]["seed"]
 
-    button.click(reuse, panel.recipes, controls.fields["seed"], api_visibility="private", queue=False)
+    button.click(reuse, panel.recipes, seed, api_visibility="private")
 
 
 def prompt_box(label: str = "Prompt", placeholder: str = "", *, required: bool = False, **kw) -> gr.Textbox:
@@ -638,6 +669,16 @@ def run_buttons(task: str, label: str) -> tuple[gr.Button, gr.Button]:
         go = gr.Button(label, variant="primary", elem_id=f"{task}-generate", scale=3)
         stop = gr.Button("Stop", variant="stop", elem_id=f"{task}-stop", scale=1)
     return go, stop
+
+
+LORA_HINT = "Each picked LoRA gets a weight, −2…2; in a prompt, <lora:name:weight> does the same."
+
+
+def picked_loras(rows) -> list[list]:
+    """The picked LoRAs as [name, weight] rows, whatever shape they came in (a recipe's, a style's)."""
+    rows = rows.get("data", []) if isinstance(rows, dict) else rows or []
+    return [[str(r[0]), r[1] if len(r) > 1 and isinstance(r[1], (int, float)) else 1.0]
+            for r in rows if isinstance(r, (list, tuple)) and r and r[0]]
 
 
 STYLE_SETTINGS = ("scheduler", "steps", "guidance_scale", "width", "height", "loras")  # what a style may set in a tab
@@ -659,28 +700,33 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
     )
     adder = controls.helper(
         "add_lora",
-        gr.Dropdown(list(studio.loras(preset.name)), value=None, label="Add a LoRA", elem_classes="lora-adder"),
+        gr.Dropdown(list(studio.loras(preset.name)), value=None, label="Add a LoRA", info=LORA_HINT,
+                    elem_classes="lora-adder"),
         lambda p, v: gr.Dropdown(choices=list(studio.loras(p.name)), value=None),
     )
-    loras = controls.add(
-        "loras",
-        gr.Dataframe(
-            value=[],
-            headers=["LoRA", "weight"],
-            datatype=["str", "number"],
-            col_count=(2, "fixed"),
-            row_count=(0, "dynamic"),
-            type="array",
-            label="LoRAs: a weight each, −2…2 (or <lora:name:weight> in the prompt)",
-            elem_classes="lora-table",
-        ),
-    )
+    # The picked LoRAs, [[name, weight], …]: the request's field (and the API's), shown as a row each below.
+    loras = controls.add("loras", gr.JSON([], visible=False, label="LoRAs"))
+
+    @gr.render(inputs=loras)
+    def lora_rows(rows):
+        for lora, weight in picked_loras(rows):
+            with gr.Row(equal_height=True, elem_classes="lora-row", key=f"lora-row-{lora}"):
+                slider = gr.Slider(-2, 2, weight, step=0.05, label=lora, info="weight (0 = off)", interactive=True, scale=5,
+                                   key=f"lora-weight-{lora}")
+                remove = gr.Button("Remove", size="sm", scale=0, min_width=90, elem_classes="lora-remove",
+                                   key=f"lora-remove-{lora}")
+            # `release`: the end of a drag or a typed number, not every step of the drag.
+            slider.release(lambda rows, w, lora=lora: [[n, w if n == lora else v] for n, v in picked_loras(rows)],
+                           [loras, slider], loras, api_visibility="private", queue=False)
+            remove.click(lambda rows, lora=lora: [[n, v] for n, v in picked_loras(rows) if n != lora],
+                         loras, loras, api_visibility="private", queue=False)
+
     with gr.Row(equal_height=True):
         name = gr.Textbox(label="Save these settings as a style", placeholder="a name", scale=3, elem_classes="style-name")
         save = gr.Button("Save style", size="sm", scale=1, elem_classes="style-save")
 
     def add(rows, lora):
-        rows = [list(r) for r in rows or [] if r and r[0]]
+        rows = picked_loras(rows)
         if lora and lora not in [r[0] for r in rows]:
             rows.append([lora, 1.0])
         return rows, None
@@ -696,7 +742,7 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
             if style in offered:
                 settings.update(offered[style].settings)
         if settings.get("model") and settings["model"] != model_name and settings["model"] in studio.model_names:
-            gr.Info(f"{', '.join(names)} was saved with the model {settings['model']!r}: choose it above to match.")
+            gr.Info(said(f"{', '.join(names)} was saved with the model {settings['model']!r}: choose it above to match."))
         updates = {component: gr.skip() for component in settable.values()}  # an empty dict reads as one value
         return {**updates, **{settable[n]: v for n, v in settings.items() if n in settable}}
 
@@ -707,7 +753,7 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
     def save_style(style_name: str, model_name: str, *values) -> dict:
         given = dict(zip(saved_from, values))
         settings = {n: v for n, v in given.items() if n in STYLE_SETTINGS}
-        settings["loras"] = [list(r) for r in settings.get("loras") or [] if r and r[0]]
+        settings["loras"] = picked_loras(settings.get("loras"))
         try:
             style = Style.from_dict(
                 {"name": style_name, "prompt": given.get("prompt") or "{prompt}",
@@ -715,8 +761,8 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
             )
             studio.styles.save(style)
         except ValidationError as e:
-            raise gr.Error(str(e)) from None
-        gr.Info(f"Style {style.name!r} saved.")
+            raise gr.Error(said(e), print_exception=False) from None
+        gr.Info(said(f"Style {style.name!r} saved."))
         return gr.Dropdown(choices=list(studio.styles_for(model_name)))
 
     controls.style_saved = save.click(

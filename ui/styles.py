@@ -7,7 +7,7 @@ import gradio as gr
 
 from pipelines import Studio, ValidationError
 
-from .common import Tab, upload_path
+from .common import Tab, said, upload_path
 
 
 def render(studio: Studio, model: gr.Dropdown, tabs: dict[str, Tab]) -> None:
@@ -35,9 +35,10 @@ def render(studio: Studio, model: gr.Dropdown, tabs: dict[str, Tab]) -> None:
         def handler(model_name: str, *args) -> list:
             try:
                 action(*args)
-            except ValidationError as e:
-                raise gr.Error(str(e)) from None
-            gr.Info(message.format(*args))
+            except ValidationError as e:  # a refusal leaves the pickers as they are
+                gr.Warning(said(e))
+                return [gr.skip()] * len(outputs)
+            gr.Info(said(message.format(*args)))
             return refreshed(model_name)
 
         return handler

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import partial
 
 import gradio as gr
+from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, Studio
 
@@ -15,6 +16,34 @@ from .. import common as ui
 TITLE = "Inpaint"
 FILL_LABELS = {"original": "Original", "fill": "Fill from surroundings", "noise": "Noise"}
 SIDES = ("left", "right", "top", "bottom")
+BRUSH_SHARE = 32  # the default brush's radius is this fraction of the picture's shorter side: 2 px on 64², 16 on 512²
+
+
+def brush(size: int | str = "auto") -> gr.Brush:
+    """A translucent brush: the image shows through the mask being painted."""
+    return gr.Brush(default_size=size, colors=[("#ff3b8b", 0.55)], color_mode="fixed")
+
+
+def brush_for(size: tuple[int, int]) -> gr.Brush:
+    """The brush sized to a picture (Gradio's "auto" is 25 px whatever its size: 40 % of a 64² one)."""
+    return brush(max(2, round(min(size) / BRUSH_SHARE)))
+
+
+def sized_brush(value) -> gr.ImageMask:
+    """After an upload: the brush for the picture now in the editor."""
+    path = ui.upload_path((value or {}).get("background"))
+    if not path:
+        return gr.skip()
+    try:
+        with Image.open(path) as picture:
+            return gr.ImageMask(brush=brush_for(picture.size))
+    except OSError:
+        return gr.skip()
+
+
+def receive(image: Image.Image) -> gr.ImageMask:
+    """An image sent here: in the editor with no strokes, and the brush sized to it."""
+    return gr.ImageMask(ui.editor_value(image), brush=brush_for(image.size), format="png")
 
 
 def from_editor(values: dict, *, with_mask: bool) -> dict:
@@ -48,8 +77,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             gr.ImageMask,
             label="Image — paint over what to repaint",
             image_mode="RGBA",  # the painted layers' alpha is the mask: RGB would drop it
-            # A translucent brush: the image shows through the mask being painted.
-            brush=gr.Brush(default_size="auto", colors=[("#ff3b8b", 0.55)], color_mode="fixed"),
+            brush=brush(),
             elem_id="inpaint-editor",
         )
         controls.add("prompt", ui.prompt_box("What goes there", "a red circle", required=True))
@@ -68,9 +96,10 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             controls.add("color_correction", declared("color_correction"))
         with gr.Accordion("Outpaint", open=False):
             gr.Markdown("Extend the canvas; the new border is filled and the original kept exactly.")
-            with gr.Row():
-                for side in SIDES:
-                    controls.add(side, sides(side))
+            for pair in (SIDES[:2], SIDES[2:]):  # two a row: four side by side wrapped unevenly
+                with gr.Row():
+                    for side in pair:
+                        controls.add(side, sides(side))
             outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
         with gr.Accordion("Advanced", open=False):
             reuse = ui.negative_and_sampler(controls, preset, limits)
@@ -95,5 +124,5 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             studio, request_type, results, button, inputs, fields, prepare=prepare, files=files, labels=labels
         )
         events.append(event)
-    source = dict(source=editor, parent=parent, accept=ui.editor_value)
+    source = dict(source=editor, parent=parent, accept=receive, uploaded=sized_brush)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=events, reuse=reuse, **source)

@@ -38,6 +38,7 @@ TITLE = "Library"
 PAGE = 48  # thumbnails a page
 PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 7, "Last 30 days": 30}  # days back to midnight
 ANY = "Any"
+NOTHING_PICKED = "Pick an image in the library first."
 API_FIELDS = ("image_id", "prompt", "negative_prompt", "task", "model", "created", "parent", "label", "seed",
               "width", "height", "favourite")  # what the HTTP API tells of an image (no paths, no users)
 
@@ -87,8 +88,23 @@ def escape(text: Any) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(text))
 
 
-def plain_words(entry: dict) -> str:
-    """A recipe in plain words, for the details pane."""
+def page_words(tabs: dict[str, ui.Tab]) -> dict[str, dict[str, str]]:
+    """Each task's settings by the labels its tab shows them with, without their explanations in
+    parentheses ("Strength (how much the area changes)" → "Strength"); Outpaint's are Inpaint's."""
+    words = {name: {field: re.sub(r"\s*\(.*?\)", "", component.label) for field, component in tab.controls.fields.items()
+                    if getattr(component, "label", None)} for name, tab in tabs.items()}
+    return {**words, "outpaint": words.get("inpaint", {})}
+
+
+def setting_words(name: str, value: Any, labels: dict[str, str]) -> str:
+    shown = "yes" if value is True else "no" if value is False else value
+    return f"{escape(labels.get(name, name.replace('_', ' ')))} {escape(shown)}"
+
+
+def plain_words(entry: dict, labels: dict[str, str] | None = None) -> str:
+    """A recipe in plain words, for the details pane: its settings named as the task's tab names them
+    (`labels`), yes/no for switches, no machine facts (a mask's hash)."""
+    labels = labels or {}
     recipe = entry["recipe"]
     settings = {**(recipe.get("extra") or {}), **(recipe.get("settings") or {})}
     lines = [
@@ -101,8 +117,8 @@ def plain_words(entry: dict) -> str:
         f"- Seed {recipe.get('seed')} · {recipe.get('steps')} steps · guidance {recipe.get('guidance_scale')} · "
         f"{escape(recipe.get('scheduler'))} · {entry['width']}×{entry['height']}"
     )
-    own = ", ".join(f"{escape(k.replace('_', ' '))} {escape(v)}" for k, v in settings.items()
-                    if not isinstance(v, (dict, list)))
+    own = ", ".join(setting_words(k, v, labels) for k, v in settings.items()
+                    if not isinstance(v, (dict, list)) and not k.endswith("_hash"))
     if own:
         lines.append(f"- Settings: {own}")
     lines.append(f"- Image id `{entry['image_id']}`" + (f", made from `{entry['parent']}`" if entry.get("parent") else ""))
@@ -169,7 +185,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         favourites = gr.Checkbox(False, label="Favourites only", scale=0, min_width=140)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6, min_width=320):
-            gallery = gr.Gallery(label="Newest first", columns=6, height="auto", object_fit="cover",
+            gallery = gr.Gallery(label="Newest first", show_label=False, columns=6, height="auto", object_fit="cover",
                                  allow_preview=False, buttons=[], interactive=False, elem_id="library-gallery")
             with gr.Row(equal_height=True):
                 previous = gr.Button("‹ Newer", size="sm", min_width=80)
@@ -201,6 +217,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
                                 elem_id="library-slider")
         differing = gr.HTML(elem_id="library-differences")
 
+    words_of = page_words(tabs)
     filters = {"query": query, "task": task, "model": model, "period": period, "favourites": favourites}
 
     # -- the gallery ------------------------------------------------------------------------------------
@@ -218,7 +235,8 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         told = f"{total} image{'s' * (total != 1)} · page {number + 1} of {pages}" if total else "No images yet."
         return {
             gallery: thumbs(library, user, rows), ids: [r["image_id"] for r in rows], page: number, pager: told,
-            task: gr.Dropdown([ANY, *options["task"]], value=operation if operation in options["task"] else ANY),
+            task: gr.Dropdown([ANY, *((step_label({"task": t}), t) for t in options["task"])],
+                              value=operation if operation in options["task"] else ANY),
             model: gr.Dropdown([ANY, *options["model"]], value=maker if maker in options["model"] else ANY),
         }
 
@@ -242,13 +260,14 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         try:
             entry = library.get(user, image_id)
         except NotFound as e:
-            raise gr.Error(str(e)) from None
+            return ui.slip(str(e), details_out)
         chain = library.lineage(user, image_id)
         tree = tree_items(library.descendants(user, image_id))
         png = library.png(user, image_id)
         return {
             current: image_id, large: served(png, f"{image_id}.png"),
-            words: plain_words(entry) + credentials_words(studio, library, user, dropped or png),
+            words: plain_words(entry, words_of.get(entry["recipe"].get("task")))
+            + credentials_words(studio, library, user, dropped or png),
             lineage: thumbs(library, user, chain),
             children: [(thumb(library, user, n["image_id"]), "↳" * (d + 1) + " " + n["label"])
                        for n, d in tree],
@@ -265,7 +284,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             return details(request, walked[which][evt.index])
         return choose
 
-    gallery.select(pick, ids, details_out, api_visibility="private", queue=False)
+    # On a phone the details are below the grid: the picked image's come into view.
+    to_details = "() => { if (window.innerWidth <= 720) document.querySelector('#library-image')?.scrollIntoView({behavior: 'smooth'}) }"
+    gallery.select(pick, ids, details_out, api_visibility="private", queue=False).then(None, js=to_details)
     lineage.select(step(0), walk, details_out, api_visibility="private", queue=False)
     children.select(step(1), walk, details_out, api_visibility="private", queue=False)
 
@@ -282,7 +303,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         except NoRecipe as e:
             seen, missing = None, str(e)
         except AtelierError as e:
-            gr.Warning(str(e))
+            gr.Warning(ui.said(e))
             return {opened: None}
         if seen is not None and seen["in_library"]:
             return {**details(request, seen["recipe"]["image_id"], data), opened: None}
@@ -293,7 +314,9 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
             entry = {**seen["lineage"][-1], "recipe": seen["recipe"], "created": "",
                      "width": seen["recipe"].get("width"), "height": seen["recipe"].get("height")}
             gr.Info("That image is not in your library; its recipe and known ancestors are shown.")
-            text = plain_words(entry) + credentials_words(studio, library, user, data)
+            text = plain_words(entry, words_of.get(seen["recipe"].get("task"))) + credentials_words(
+                studio, library, user, data
+            )
         return {
             current: None, large: served(data, "opened" + Path(path).suffix.lower()), words: text,
             lineage: thumbs(library, user, known), children: [], walk: [[r["image_id"] for r in known], []],
@@ -304,29 +327,37 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     # -- actions ----------------------------------------------------------------------------------------
 
-    def chosen(image_id: str | None) -> str:
-        if not image_id:
-            raise gr.Error("Pick an image in the library first.")
-        return image_id
-
     def toggle_favourite(request: gr.Request, image_id):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, [favourite])
         library, user = shelf(studio, request)
-        row = library.get(user, chosen(image_id))
+        row = library.get(user, image_id)
         row = library.favourite(user, row["image_id"], not row["favourite"])
         return gr.Button("★ Favourite" if row["favourite"] else "☆ Favourite")
 
-    favourite.click(toggle_favourite, current, favourite, api_visibility="private", queue=False)
+    # Queued, so that a notice reaches the page.
+    favourite.click(toggle_favourite, current, favourite, api_visibility="private")
+
+    def download_picked(image_id):
+        if not image_id:  # with an image picked, the button itself downloads it
+            gr.Info(NOTHING_PICKED)
+
+    download.click(download_picked, current, None, api_visibility="private")
 
     def remove(request: gr.Request, image_id, number, *values):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, after)
         library, user = shelf(studio, request)
-        library.trash(user, chosen(image_id))
+        library.trash(user, image_id)
         gr.Info("Moved to the trash. Undo puts it back.")
         return {**refresh(request, number, *values), trashed: image_id, undo: gr.Button(visible=True),
                 current: None, large: None, words: "Deleted.", lineage: [], children: []}
 
     def put_back(request: gr.Request, image_id, number, *values):
+        if not image_id:
+            return ui.slip("Nothing to put back.", after)
         library, user = shelf(studio, request)
-        library.restore(user, chosen(image_id))
+        library.restore(user, image_id)
         return {**refresh(request, number, *values), **details(request, image_id), trashed: None,
                 undo: gr.Button(visible=False)}
 
@@ -335,21 +366,26 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
     undo.click(put_back, [trashed, page, *inputs], after, api_visibility="private", queue=False)
 
     def pick_a(request: gr.Request, image_id):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, [marked])
         library, user = shelf(studio, request)
-        gr.Info(f"A: {library.get(user, chosen(image_id))['label']}. Now pick B and press “Compare A with this”.")
+        gr.Info(f"A: {ui.said(library.get(user, image_id)['label'])}. Now pick B and press “Compare A with this”.")
         return image_id
 
     def side_by_side(request: gr.Request, a, b):
-        library, user = shelf(studio, request)
         if not a:
-            raise gr.Error("Pick an image as A first (“Compare: pick as A”).")
-        first, second = library.get(user, a), library.get(user, chosen(b))
+            return ui.slip("Pick an image as A first (“Compare: pick as A”).", [slider, differing, comparing])
+        if not b:
+            return ui.slip(NOTHING_PICKED, [slider, differing, comparing])
+        library, user = shelf(studio, request)
+        first, second = library.get(user, a), library.get(user, b)
         pair = (served(library.png(user, a), f"{a}.png"), served(library.png(user, b), f"{b}.png"))
         return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
 
     mark.click(pick_a, current, marked, api_visibility="private")
-    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private",
-                  queue=False)
+    to_compare = "() => document.querySelector('#library-slider')?.scrollIntoView({behavior: 'smooth', block: 'start'})"
+    compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private").then(
+        None, js=to_compare)
 
     _wire_restore_and_send(studio, picker, tabs, switcher, restore, send_row, current)
     _api(studio)
@@ -377,11 +413,14 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
     ]))
 
     def into_tab(request: gr.Request, image_id):
+        if not image_id:
+            return ui.slip(NOTHING_PICKED, outputs)
         library, user = shelf(studio, request)
-        entry = library.get(user, image_id or "")
+        entry = library.get(user, image_id)
         recipe = Recipe.from_dict(entry["recipe"])
         if recipe.model not in studio.model_names:
-            raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.")
+            return ui.slip(f"That image was made with {ui.said(repr(recipe.model))}, which this server does not offer.",
+                        outputs)
         values = recipe.values()
         # The tab of the task's name, or the one whose controls cover most of its settings (Outpaint: Inpaint's).
         name = recipe.task if recipe.task in tabs else max(tabs, key=lambda n: len(set(tabs[n].controls.fields) & set(values)))
@@ -400,15 +439,18 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
     with send_row:
         for name, tab in receiving.items():
             def send(request: gr.Request, image_id, tab=tab, name=name):
+                sent = [*tab.receive.outputs, switcher]
+                if not image_id:
+                    return ui.slip(NOTHING_PICKED, sent)
                 library, user = shelf(studio, request)
                 try:
-                    image = picture(library.png(user, image_id or "")).convert("RGB")
-                except NotFound:
-                    raise gr.Error("Pick an image in the library first.") from None
-                return (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))
+                    image = picture(library.png(user, image_id)).convert("RGB")
+                except NotFound as e:
+                    return ui.slip(str(e), sent)
+                return dict(zip(sent, (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))))
 
             gr.Button(f"Send to {tab.title}", size="sm", variant="secondary", min_width=100).click(
-                send, current, [*tab.receive.outputs, switcher], api_visibility="private", queue=False
+                send, current, [*tab.receive.outputs, switcher], api_visibility="private"
             )
 
 

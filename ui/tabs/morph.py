@@ -9,6 +9,7 @@ from pipelines import MorphRequest, Studio
 from .. import common as ui
 
 TITLE = "Morph"
+ONE_END = "**{given}** is set: add a **{missing}** to morph from one picture to the other, or remove it (×) to morph the captions."
 
 
 def frame_progress(values: dict):
@@ -33,7 +34,8 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             controls.add("seed_b", declared("seed_b"))
             controls.add("fps", declared("fps"))
             controls.add("pingpong", declared("pingpong"))
-        with gr.Accordion("Image morph", open=False):
+        with gr.Accordion("Image morph", open=False, elem_id="morph-images") as image_morph:
+            one_end = gr.Markdown(visible=False, elem_id="morph-one-end")
             with gr.Row():
                 image_a = ui.source_image("From image", height=200)
                 image_b = ui.source_image("To image", height=200)
@@ -57,5 +59,19 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     event = ui.task_events(
         studio, MorphRequest, results, generate, inputs, fields, files=images, optional=images, describe=frame_progress
     )
+
+    def pair(a, b) -> tuple:
+        """A pair with one end set is never hidden: the section opens and says what the other end is for
+        (an image sent here lands in "From image")."""
+        if bool(a) == bool(b):
+            return gr.skip(), gr.Markdown(visible=False)
+        given, missing = ("From image", "To image") if a else ("To image", "From image")
+        return gr.Accordion(open=True), gr.Markdown(ONE_END.format(given=given, missing=missing), visible=True)
+
+    scroll = "() => document.querySelector('#morph-one-end')?.scrollIntoView({block: 'center', behavior: 'smooth'})"
+    for end in (image_a, image_b):
+        end.change(pair, [image_a, image_b], [image_morph, one_end], api_visibility="private", queue=False).then(
+            None, js=scroll
+        )
     source = dict(source=image_a, parent=parent)
     return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

@@ -26,7 +26,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     settings, output = ui.columns()
     with settings:
         canvas = ui.image_editor(
-            label="Sketch: the shapes in their colours, where they go",
+            label="Sketch: shapes, colours, places",  # short: the canvas's toolbar sits beside it
             image_mode="RGB",  # the strokes flattened over the background, on white paper
             brush=gr.Brush(default_size="auto", colors=INKS, default_color=INKS[4], color_mode="defaults"),
             canvas_size=(512, 512),
