@@ -29,7 +29,7 @@ import pipelines
 from pipelines import AtelierError, Cancelled, Job, Progress, Result, Studio, ValidationError, friendly, log_failure
 from pipelines.front.fields import MAX_SEED, as_int
 from pipelines.front.images import load_image, open_upload
-from pipelines.front.recipe import png_bytes, read_recipe
+from pipelines.front.recipe import read_recipe
 
 from . import a1111
 
@@ -221,8 +221,9 @@ class SdApi:
         results = self.run(kind, request_type, values, iterations, user)
         recipes = [recipe for result in results for recipe in result.recipes]
         notices += [notice for result in results for notice in result.notices]
-        images = [image for result in results for image in result.images]
-        sent = [a1111.encode_png(png_bytes(i, r)) for i, r in zip(images, recipes)] if body.get("send_images", True) else []
+        # The files as the Library keeps them: recipe inside and signed with Content Credentials.
+        files = [png for result in results for png in result.pngs]
+        sent = [a1111.encode_png(png) for png in files] if body.get("send_images", True) else []
         shown = {k: v for k, v in body.items() if k not in ("init_images", "mask")}
         info = a1111.info(recipes, body, model, a1111.model_hash(preset), notices)
         return {"images": sent, "parameters": shown, "info": json.dumps(info)}

@@ -18,6 +18,7 @@ import requests
 from PIL import Image
 
 from pipelines import read_recipe
+from pipelines.front.credentials import read as read_credentials
 from tests.conftest import TINY, app_process
 
 webuiapi = pytest.importorskip("webuiapi")
@@ -178,6 +179,11 @@ def test_open_webui_sequence(server):
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["images"]) == 2
     assert json.loads(answer.json()["info"])["negative_prompt"] == "blue"
+    # What the API sends is the file the Library keeps: signed with Content Credentials, recipe inside.
+    sent = base64.b64decode(answer.json()["images"][0])
+    credentials = read_credentials(sent)
+    assert credentials["valid"] and credentials["ai_generated"]
+    assert read_recipe(sent).negative_prompt == "blue"
 
 
 def test_sillytavern_sequence(server):
