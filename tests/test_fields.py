@@ -178,3 +178,12 @@ def test_a_models_limits_are_one_view_rebuilt_only_when_its_files_change(tmp_pat
     third = studio.limits(MODEL)
     os.utime(folder / "new.safetensors", ns=(1, 1))
     assert studio.limits(MODEL) is not third
+
+
+@pytest.mark.parametrize("task", TASKS.names)
+def test_each_endpoint_is_named_and_described_from_its_declarations(page, task):
+    """What the API page and MCP tools show of a task: its name, and each setting in the page's words."""
+    fn = next(f for f in page.fns.values() if f.api_name == task)
+    assert fn.name == task
+    for name, s in settings_of(TASKS.get(task).request).items():
+        assert f"    {name}: {s.label}" in fn.fn.__doc__, (task, name)

@@ -38,7 +38,7 @@ from pipelines import (
     write_whole,
 )
 
-from .controls import Declared
+from .controls import Declared, described
 
 GPU = "accelerator"  # one concurrency group for every event that runs a model: one job at a time
 POLL_SECONDS = 0.25  # how often the handler looks for a job's newest progress and preview
@@ -454,7 +454,9 @@ def task_handler(
             return
         yield panel.show(result)
 
-    run.__doc__ = (request_type.__doc__ or "").strip() or f"Run the {request_type.task} task."
+    # Named and described after the task (its declared settings), for the API page and MCP tools.
+    run.__name__ = run.__qualname__ = request_type.task
+    run.__doc__ = described(request_type)
     return run
 
 

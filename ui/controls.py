@@ -4,6 +4,8 @@ A tab keeps its own layout and only asks for the control of a field."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from typing import Any
 
 import gradio as gr
@@ -44,6 +46,32 @@ def control(
     if setting.kind in ("int", "size", "float"):
         return gr.Slider(low, high, value, step=setting.step, **shown)
     raise TypeError(f"{request_type.__name__}.{name} is {setting.kind}: its box is laid out by the tab")
+
+
+def described(request_type: type[Request]) -> str:
+    """A task's docstring for the API page and MCP tools: what it does, then each declared setting with the
+    page's words, its range and default (Google style, which Gradio reads for parameter descriptions)."""
+    own = request_type.__doc__ or ""
+    if own.startswith(f"{request_type.__name__}("):  # the signature a dataclass writes when it has no docstring
+        own = sys.modules[request_type.__module__].__doc__ or ""  # the task module's own first words
+    summary = own.strip().split("\n\n")[0] or f"Run the {request_type.task} task."
+    lines = [summary, "", "Args:"]
+    for name, setting in settings_of(request_type).items():
+        facts = [setting.label]
+        if setting.help:
+            facts.append(setting.help)
+        if isinstance(setting.minimum, (int, float)) and isinstance(setting.maximum, (int, float)):
+            facts.append(f"{setting.minimum} to {setting.maximum}")
+        if isinstance(setting.choices, tuple) and setting.choices:
+            facts.append("one of " + ", ".join(setting.choices))
+        elif isinstance(setting.choices, str):
+            facts.append(f"one of the server's {setting.choices}")
+        if setting.preset:
+            facts.append("default: the model's own")
+        elif setting.default is not dataclasses.MISSING:
+            facts.append(f"default {setting.default!r}")
+        lines.append(f"    {name}: " + "; ".join(facts))
+    return "\n".join(lines)
 
 
 class Declared:
