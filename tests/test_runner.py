@@ -75,7 +75,7 @@ def box_mask():
 
 REQUESTS = {
     "txt2img": Txt2ImgRequest(model=TINY, prompt="a red circle", seed=4, steps=3, width=64, height=64, num_images=2),
-    "variations": VariationsRequest(model=TINY, image=scene(), similarity=0.5, seed=5, steps=4, parent="0011"),
+    "variations": VariationsRequest(model=TINY, image=scene(), similarity=0.5, seed=5, steps=4),
     "morph": MorphRequest(
         model=TINY, prompt="a", prompt_b="b", num_frames=3, seed=6, steps=2, width=64, height=64, even_pacing=False
     ),

@@ -704,7 +704,7 @@ def creative_controls(controls: Controls, studio: Studio, model: gr.Dropdown) ->
             )
             studio.styles.save(style)
         except ValidationError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None
         gr.Info(f"Style {style.name!r} saved.")
         return gr.Dropdown(choices=list(studio.styles_for(model_name)))
 

@@ -36,7 +36,7 @@ def render(studio: Studio, model: gr.Dropdown, tabs: dict[str, Tab]) -> None:
             try:
                 action(*args)
             except ValidationError as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(str(e), print_exception=False) from None
             gr.Info(message.format(*args))
             return refreshed(model_name)
 

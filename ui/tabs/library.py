@@ -28,6 +28,7 @@ from pipelines import (
     NotFound,
     Recipe,
     Studio,
+    ValidationError,
     recipe_differences,
     step_label,
     write_whole,
@@ -57,7 +58,7 @@ def shelf(studio: Studio, request: gr.Request | None) -> tuple[Library, str | No
     who = ui.owner(request)
     library = studio.library(who["session"])
     if library is None:
-        raise gr.Error("This server keeps no library.")
+        raise gr.Error("This server keeps no library.", print_exception=False)
     return library, who["user"]
 
 
@@ -235,7 +236,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         try:
             entry = library.get(user, image_id)
         except NotFound as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None
         chain = library.lineage(user, image_id)
         tree = tree_items(library.descendants(user, image_id))
         return {
@@ -292,7 +293,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     def chosen(image_id: str | None) -> str:
         if not image_id:
-            raise gr.Error("Pick an image in the library first.")
+            raise gr.Error("Pick an image in the library first.", print_exception=False)
         return image_id
 
     def toggle_favourite(request: gr.Request, image_id):
@@ -328,7 +329,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
     def side_by_side(request: gr.Request, a, b):
         library, user = shelf(studio, request)
         if not a:
-            raise gr.Error("Pick an image as A first (“Compare: pick as A”).")
+            raise gr.Error("Pick an image as A first (“Compare: pick as A”).", print_exception=False)
         first, second = library.get(user, a), library.get(user, chosen(b))
         pair = (served(library.png(user, a), f"{a}.png"), served(library.png(user, b), f"{b}.png"))
         return {slider: pair, differing: differences_table(first, second), comparing: gr.Accordion(visible=True, open=True)}
@@ -367,7 +368,7 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
         entry = library.get(user, image_id or "")
         recipe = Recipe.from_dict(entry["recipe"])
         if recipe.model not in studio.model_names:
-            raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.")
+            raise gr.Error(f"That image was made with {recipe.model!r}, which this server does not offer.", print_exception=False)
         values = recipe.values()
         # The tab of the task's name, or the one whose controls cover most of its settings (Outpaint: Inpaint's).
         name = recipe.task if recipe.task in tabs else max(tabs, key=lambda n: len(set(tabs[n].controls.fields) & set(values)))
@@ -390,7 +391,7 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
                 try:
                     image = picture(library.png(user, image_id or "")).convert("RGB")
                 except NotFound:
-                    raise gr.Error("Pick an image in the library first.") from None
+                    raise gr.Error("Pick an image in the library first.", print_exception=False) from None
                 return (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))
 
             gr.Button(f"Send to {tab.title}", size="sm", variant="secondary", min_width=100).click(
@@ -405,8 +406,11 @@ def _api(studio: Studio) -> None:
                        offset=0) -> list[dict]:
         """The person's images, newest first: words of the prompt, a model, a task, favourites only, a page."""
         library, user = shelf(studio, request)
-        rows = library.search(user, str(query or ""), str(model or "") or None, str(task or "") or None,
-                              favourites_only is True or str(favourites_only).lower() == "true", limit, offset)
+        try:
+            rows = library.search(user, str(query or ""), str(model or "") or None, str(task or "") or None,
+                                  favourites_only is True or str(favourites_only).lower() == "true", limit, offset)
+        except ValidationError as e:  # a page out of range
+            raise gr.Error(str(e), print_exception=False) from None
         return [{k: row[k] for k in API_FIELDS} for row in rows]
 
     def lineage(request: gr.Request, image_id: str) -> list[dict]:
@@ -415,7 +419,7 @@ def _api(studio: Studio) -> None:
         try:
             chain = library.lineage(user, image_id)
         except NotFound as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None
         steps = []
         for row in chain:
             recipe = library.get(user, row["image_id"])["recipe"]
