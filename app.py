@@ -169,9 +169,10 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
     try:
-        demo = build_app(settings)
+        studio = build_studio(settings)
     except AtelierError as e:  # Ray or the model workers could not be had: say what to do, exit non-zero
         raise SystemExit(f"Atelier could not start: {e}") from None
+    demo = build_app(settings, studio)
     print(f"Outputs: {os.path.abspath(settings.outputs)}" if settings.outputs else "Outputs: not saved (public demo)")
     # A service manager stops the app with SIGTERM: close it as Ctrl+C does. Set after the studio is built,
     # as Ray (--cluster) installs a handler of its own that aborts the process with a stack dump.
@@ -185,8 +186,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl+C or SIGTERM before block_thread, which catches its own
         pass
     finally:
+        studio.runner.close()  # a running job stops at its next step: the server then closes without waiting on it
         demo.close()
+        studio.close()
 
 
 if __name__ == "__main__":
     main()
+    # Everything is closed and written. The interpreter's own teardown of torch and gradio took seconds more
+    # (11 s measured on a busy machine) before the process was gone: skip it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

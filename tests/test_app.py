@@ -348,17 +348,22 @@ def test_every_error_the_page_raises_prints_no_traceback():
             if isinstance(node, ast.Call) and ast.unparse(node.func) == "gr.Error":
                 quiet = {k.arg: ast.unparse(k.value) for k in node.keywords}.get("print_exception")
                 assert quiet == "False", f"{path.name}:{node.lineno}"
-@pytest.mark.timeout(120)  # a start line that never comes must fail, not block the suite
-@pytest.mark.parametrize("when", ["Outputs:", "Atelier is running at"])
+
+
+@pytest.mark.timeout(180)  # a start line that never comes must fail, not block the suite
+@pytest.mark.parametrize("when", ["Outputs:", "Atelier is running at", "mid-run"])
 def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path, when):
     """Service managers (systemd, Kubernetes) stop the app with SIGTERM: it closes and exits 0, also
-    while the server is still starting (before gradio's own Ctrl+C handling is in place)."""
+    while the server is still starting (before gradio's own Ctrl+C handling is in place), and within
+    seconds while a long job runs (the job stops at its next step; it used to run to its end first)."""
     import signal
     import socket
     import subprocess
     import sys
     import time
     from pathlib import Path
+
+    from gradio_client import Client
 
     root = Path(__file__).resolve().parent.parent
     with socket.socket() as s:
@@ -370,8 +375,16 @@ def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path, when):
     )
     printed = []
     deadline = time.monotonic() + 60
-    while not any(when in line for line in printed):
+    while not any(when.replace("mid-run", "Atelier is running at") in line for line in printed):
         assert time.monotonic() < deadline and app.poll() is None, printed
         printed.append(app.stdout.readline())
+    if when == "mid-run":  # 150 steps of 8 images: minutes of work
+        job = Client(f"http://127.0.0.1:{port}/", verbose=False).submit(
+            **{**T2I, "steps": 150, "num_images": 8}, api_name="/txt2img")
+        while not (job.status().progress_data or []):
+            assert time.monotonic() < deadline, job.status()
+            time.sleep(0.2)
+    stopped = time.monotonic()
     app.send_signal(signal.SIGTERM)
     assert app.wait(timeout=30) == 0, app.stdout.read()
+    assert time.monotonic() - stopped < 15  # a step, the server's close; not the rest of the job
