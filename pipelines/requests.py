@@ -28,6 +28,7 @@ from .styles import StyleText, as_style_names, expand
 from .schedulers import NAMES as SCHEDULER_NAMES
 
 MAX_PROMPT_CHARS = 2000  # far beyond any text encoder's window; longer is a paste error, not a prompt
+MAX_STYLED_CHARS = 4 * MAX_PROMPT_CHARS  # the text with its styles: the limit above is the typed text's alone
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
@@ -51,14 +52,14 @@ class Limits:
     styles: tuple[StyleText, ...] = ()  # the styles offered with this model: names and their prompt templates
 
 
-def clean_text(name: str, value: Any, *, required: bool = False) -> str:
+def clean_text(name: str, value: Any, *, required: bool = False, limit: int = MAX_PROMPT_CHARS) -> str:
     """Text as typed, minus what cannot be shown or encoded: NUL and other controls, lone surrogates."""
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise ValidationError(name, f"expected text, got {type(value).__name__}")
-    if len(value) > MAX_PROMPT_CHARS:
-        raise ValidationError(name, f"{len(value)} characters; at most {MAX_PROMPT_CHARS} are accepted")
+    if len(value) > limit:
+        raise ValidationError(name, f"{len(value)} characters; at most {limit} are accepted")
     value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become "?"
     value = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
     if required and not value:
@@ -180,8 +181,8 @@ class Request:
         shared = dataclasses.replace(
             self,
             model=model,
-            prompt=clean_text("prompt", prompt, required=self.prompt_required),
-            negative_prompt=clean_text("negative_prompt", negative),
+            prompt=clean_text("prompt", prompt, required=self.prompt_required, limit=MAX_STYLED_CHARS),
+            negative_prompt=clean_text("negative_prompt", negative, limit=MAX_STYLED_CHARS),
             loras=checked("loras", as_loras("loras", self.loras) + tagged + tagged_negative, dict(limits.loras)),
             styles=styles,
             seed=as_seed("seed", self.seed),

@@ -193,3 +193,11 @@ def test_a_resized_upload_is_said_with_what_it_became_and_why(tmp_path):
     inpaint = TASKS.get("inpaint").request(model="sd15", image=str(big), mask=str(mask), prompt="x")
     said = studio.submit(inpaint).result().notices
     assert said[0] == "The image (3000×3000) was scaled down to 1024×1024: this server takes at most 1,048,576 pixels."
+
+
+def test_no_prompt_box_cuts_what_is_pasted_into_it(tabs):
+    """A Textbox's max_length makes the browser drop the rest of a long paste without a word; the server's
+    refusal says how long the text is and leaves it in the box."""
+    boxes = [c for tab in tabs.values() for name, c in tab.controls.fields.items() if "prompt" in name]
+    assert len(boxes) >= 2 * len(tabs) and all(isinstance(c, gr.Textbox) for c in boxes)
+    assert [c.label for c in boxes if c.max_length] == []
