@@ -26,8 +26,8 @@ def build_studio(settings: Settings) -> Studio:
     from pipelines.local import local_studio
     from pipelines.loras import check_folders
     from pipelines.manager import PipelineManager
-    from pipelines.zerogpu import on_zerogpu
     from pipelines.styles import StyleBook
+    from pipelines.zerogpu import on_zerogpu
 
     try:
         loras = check_folders(settings.lora_folders)

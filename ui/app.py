@@ -13,8 +13,8 @@ import gradio as gr
 from pipelines import Studio
 
 from . import models, styles
-from .tabs import library
 from .common import Tab, picked, recipe_in, recipe_updates, restore_values
+from .tabs import library
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")
 CSS = """
