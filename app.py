@@ -26,6 +26,7 @@ def build_studio(settings: Settings) -> Studio:
     from pipelines.local import local_studio
     from pipelines.loras import check_folders
     from pipelines.manager import PipelineManager
+    from pipelines.process import DeviceConfig, ProcessRunner
     from pipelines.styles import StyleBook
     from pipelines.zerogpu import on_zerogpu
 
@@ -39,6 +40,14 @@ def build_studio(settings: Settings) -> Studio:
     if settings.cluster:
         return Studio(cluster_runner(settings), registry, outputs=settings.outputs, max_pixels=settings.max_pixels,
                       max_images=settings.max_images)
+    # A public demo serves many people from one server: nobody's styles are kept for the others to see.
+    styles = StyleBook(settings.styles_path, writable=not settings.public_demo)
+    if settings.model_process and not on_zerogpu():
+        # The model in a process of its own: the server's loops in this one slowed every image (bench/speed.py).
+        device = DeviceConfig(registry, settings.device, settings.dtype, int(settings.memory_budget_gb * 2**30),
+                              settings.gpu_speed, settings.offline, settings.vae_tiling_pixels)
+        return Studio(ProcessRunner(device), registry, outputs=settings.outputs, max_pixels=settings.max_pixels,
+                      max_images=settings.max_images, styles=styles)
     manager = PipelineManager(
         registry,
         device=settings.device,
@@ -47,18 +56,16 @@ def build_studio(settings: Settings) -> Studio:
         gpu_speed=settings.gpu_speed,
         offline=settings.offline,
     )
-    if on_zerogpu():
-        # ZeroGPU lends the GPU to each job in a process forked from this one: a model loaded here, at
-        # start-up and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
-        manager.resident_model(settings.model)
+    # ZeroGPU lends the GPU to each job in a process forked from this one: a model loaded here, at start-up
+    # and outside the `spaces.GPU` function as its docs ask, is what every job starts from.
+    manager.resident_model(settings.model)
     return local_studio(
         manager,
         vae_tiling_pixels=settings.vae_tiling_pixels,
         outputs=settings.outputs,
         max_pixels=settings.max_pixels,
         max_images=settings.max_images,
-        # A public demo serves many people from one server: nobody's styles are kept for the others to see.
-        styles=StyleBook(settings.styles_path, writable=not settings.public_demo),
+        styles=styles,
     )
 
 

@@ -56,6 +56,10 @@ class Settings:
         "(eager + the U-Net replayed as CUDA graphs), compile (eager + torch.compile, slow first call), compile-graphs",
     )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
+    model_process: bool = _setting(
+        True, "run the models in a process of their own beside the server's, whose loops slow torch work in theirs "
+              "(off: in the server's process; always so on ZeroGPU)"
+    )
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")
     # The cluster (issue 17): where the device work runs when it does not run in this process.
