@@ -155,6 +155,9 @@ def _serve(pipe, config: DeviceConfig) -> None:
     """The child: a LocalRunner over its own manager, driven by messages until told to close or the
     parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group: the parent decides
+    # As the app's own start: transformers' warnings that it falls back to PIL without torchvision say
+    # nothing a person can act on (a fresh interpreter has not heard the app say so).
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
     from .local import LocalRunner
     from .manager import PipelineManager
 
