@@ -33,7 +33,7 @@ def build_studio(settings: Settings) -> Studio:
     registry = Registry.with_folders(settings.model_folders, loras)
     if settings.model not in registry.names:
         raise SystemExit(f"--model {settings.model!r} is not a preset: {', '.join(registry.names)}")
-    runner = cluster_runner(settings) if settings.cluster else local_runner(settings, registry)
+    runner = cluster_runner(settings) if settings.cluster else device_runner(settings, registry)
     return Studio(
         runner,
         registry,
@@ -46,12 +46,19 @@ def build_studio(settings: Settings) -> Studio:
     )
 
 
-def local_runner(settings: Settings, registry: Registry):
-    """The device work in this process, on this machine's accelerator (or CPU)."""
+def device_runner(settings: Settings, registry: Registry):
+    """The device work on this machine's accelerator (or CPU): in a process of its own beside the server's
+    (the server's loops in this one slowed every image: bench/speed.py), or in this one (--no-model-process,
+    and on ZeroGPU, which lends the GPU to this process's forks)."""
     from pipelines.device.local import LocalRunner
     from pipelines.device.manager import PipelineManager
+    from pipelines.device.process import DeviceConfig, ProcessRunner
     from pipelines.device.zerogpu import on_zerogpu
 
+    if settings.model_process and not on_zerogpu():
+        device = DeviceConfig(registry, settings.device, settings.dtype, int(settings.memory_budget_gb * 2**30),
+                              settings.gpu_speed, settings.offline, settings.vae_tiling_pixels)
+        return ProcessRunner(device)
     manager = PipelineManager(
         registry,
         device=settings.device,
@@ -226,8 +233,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl+C or SIGTERM before block_thread, which catches its own
         pass
     finally:
+        studio.runner.close()  # a running job stops at its next step: the server then closes without waiting on it
         demo.close()
+        studio.close()
 
 
 if __name__ == "__main__":
     main()
+    # Everything is closed and written. The interpreter's own teardown of torch and gradio took seconds more
+    # (11 s measured on a busy machine) before the process was gone: skip it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

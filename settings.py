@@ -34,12 +34,18 @@ class Settings:
     styles_file: str = _setting("", "where saved styles are kept (JSON); empty: atelier/styles.json in the user's data folder")
     device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cuda, cuda:1, mps or cpu")
     dtype: str = _setting("auto", "auto (float16 on CUDA, float32 elsewhere), float16, bfloat16 or float32")
-    outputs: str = _setting("outputs", "folder where every result is also saved; empty to save nothing")
+    outputs: str = _setting(
+        "outputs", "folder where every result is saved, with its Library; empty: nothing is written to disk, each "
+                   "browser session keeps its results in memory until it ends"
+    )
     queue_size: int = _setting(16, "requests waiting at most; more are answered 'queue full'")
     auth: str = _setting("", "'user:password' (or several, 'ann:pw1,bob:pw2') required to open the app; each person "
                              "sees only their own images; empty for none")
     memory_budget_gb: float = _setting(0.0, "memory for resident models before the least recently used is unloaded; 0 = one model")
-    max_pixels: int = _setting(1024 * 1024, "largest image (width × height) a request may ask for or upload")
+    max_pixels: int = _setting(
+        1024 * 1024, "largest image (width × height) a request may ask for; a larger upload is scaled down to it "
+                     "(a file over 40,000,000 pixels is refused unopened)"
+    )
     max_images: int = _setting(8, "most images in one request")
     vae_tiling_pixels: int = _setting(
         1024 * 1024, "images larger than this (width × height) are decoded tile by tile, in a fraction of the memory"
@@ -50,6 +56,10 @@ class Settings:
         "(eager + the U-Net replayed as CUDA graphs), compile (eager + torch.compile, slow first call), compile-graphs",
     )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
+    model_process: bool = _setting(
+        True, "run the models in a process of their own beside the server's, whose loops slow torch work in theirs "
+              "(off: in the server's process; always so on ZeroGPU)"
+    )
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     mcp: bool = _setting(False, "also serve the studio's tasks and the Library search to AI assistants as an MCP server")
     public_demo: bool = _setting(False, "public-demo limits: nothing saved, smaller queue; on by itself on a Space")

@@ -1,14 +1,24 @@
-"""One image as a person waits for it: over HTTP from `python app.py`, through the Studio, and bare.
+"""One image as a person waits for it: over HTTP from `python app.py` (the page's API and AUTOMATIC1111's
+`/sdapi/v1`), through a Studio, and bare.
 
-    python bench/speed.py --runs 5
+    python bench/speed.py --runs 7
+    python bench/speed.py --runs 7 --app= --app=--no-model-process    # two app settings side by side
 
-Starts `python app.py` exactly as a user does (its own process, default settings, results saved to
-`outputs/` in a scratch folder), then times side by side, interleaved so drift in machine load hits all
-three alike: the bare diffusers call on the embedded model, the same request through an in-process
-`Studio`, and the same request over HTTP with gradio_client against the started app. Embedded model,
-64², 20 steps, guidance 5, "Euler a". Prints the medians and the two ratios the targets are set on
-(HTTP ≤ 1.15× the Studio, the Studio ≤ 1.05× bare). Run it on a quiet machine: anything else busy on the
-cores shows up at once in a model this small.
+Each path runs in its own clean process, so none is slowed by another's threads (a live Gradio server
+slows small-op torch work in its own process: STACK-NOTES.md):
+
+- http:   `python app.py` exactly as a user starts it (default settings, results saved to `outputs/` in a
+          scratch folder and signed), driven with gradio_client from this process, which does nothing else;
+- sdapi:  the same app's `/sdapi/v1/txt2img`, the answer's base64 PNG decoded into pixels;
+- studio: a process with the Studio and nothing else — no server, no client, results saved to a scratch
+          Library as a script's would be (`--serve studio`);
+- bare:   a process with the plain diffusers call on the same weights (`--serve bare`).
+
+The paths take turns, interleaved, so drift in machine load hits all three alike; while one is timed the
+others wait (the workers block on a pipe, the app is paused with SIGSTOP so its server's loops take no
+core). Embedded model, 64², 20 steps, guidance 5, "Euler a". Prints the medians and the two ratios the
+targets are set on (HTTP and /sdapi ≤ 1.15× the Studio, the Studio ≤ 1.05× bare). Anything else busy on the cores
+shows up at once in a model this small: say how busy the machine was next to any figure.
 """
 
 from __future__ import annotations
@@ -16,12 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,14 +43,65 @@ PROMPT = "a large blue triangle on a white background"
 SETTINGS = dict(seed=0, steps=20, guidance_scale=5.0, width=64, height=64, scheduler="Euler a")
 
 
-def start_app(folder: Path) -> tuple[subprocess.Popen, str]:
+def serve(path: str) -> None:
+    """A worker: one image of `path` per line read from stdin, its seconds written back (the first is a
+    warm-up like any other; the driver decides what to keep)."""
+    import torch
+
+    from pipelines import Registry, Txt2ImgRequest
+    from pipelines.device.local import local_studio
+    from pipelines.device.manager import PipelineManager
+    from pipelines.front.schedulers import fresh_scheduler
+
+    manager = PipelineManager(Registry(), device="cpu", dtype="float32")
+    if path == "studio":
+        studio = local_studio(manager, outputs=tempfile.mkdtemp(prefix="atelier-bench-"))
+        request = Txt2ImgRequest(model="shapes", prompt=PROMPT, **SETTINGS)
+
+        def once():
+            studio.txt2img(request).result()
+    else:
+        pipe = manager.pipeline("shapes", "txt2img")
+
+        def once():
+            pipe.scheduler = fresh_scheduler("Euler a", pipe.scheduler.config)
+            pipe(PROMPT, width=64, height=64, num_inference_steps=20, guidance_scale=5.0,
+                 generator=torch.Generator("cpu").manual_seed(0))
+
+    print("ready", torch.get_num_threads(), flush=True)
+    for _ in sys.stdin:
+        start = time.perf_counter()
+        once()
+        print(time.perf_counter() - start, flush=True)
+
+
+def start_worker(path: str) -> subprocess.Popen:
+    worker = subprocess.Popen([sys.executable, __file__, "--serve", path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    line = worker.stdout.readline()
+    if not line.startswith("ready"):
+        raise RuntimeError(f"the {path} worker did not start")
+    return worker
+
+
+def timed_by(worker: subprocess.Popen):
+    def once() -> float:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+        return float(worker.stdout.readline())
+
+    return once
+
+
+def start_app(folder: Path, flags: list[str]) -> tuple[subprocess.Popen, str]:
     """`python app.py` on a free port, run from `folder` (so its outputs land there); returns once it serves."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    folder.mkdir(parents=True, exist_ok=True)
     app = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), *flags],
         cwd=folder, env=env, stdout=subprocess.PIPE, text=True,
     )
     for line in app.stdout:
@@ -47,75 +110,103 @@ def start_app(folder: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("app.py ended before it served")
 
 
-def interleaved(paths: dict, runs: int) -> dict[str, list[float]]:
-    """Seconds of each path's call, `runs` rounds taking one of each in turn, after one warm-up call each."""
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for fn in paths.values():
-        fn()  # warm-up: the model loads, caches fill
-    for _ in range(runs):
-        for name, fn in paths.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def measure(runs: int) -> dict:
-    import torch
+def measure(runs: int, apps: list[str]) -> dict:
+    """Medians of each path; `apps` are app.py's flags for each HTTP path ("" as a user starts it)."""
     from gradio_client import Client
 
-    from pipelines import Registry, Txt2ImgRequest
-    from pipelines.device.local import local_studio
-    from pipelines.device.manager import PipelineManager
-    from pipelines.front.schedulers import fresh_scheduler
-
-    manager = PipelineManager(Registry(), device="cpu", dtype="float32")
-    studio = local_studio(manager)
-    pipe = manager.pipeline("shapes", "txt2img")
-    request = Txt2ImgRequest(model="shapes", prompt=PROMPT, **SETTINGS)
-
-    def bare():
-        pipe.scheduler = fresh_scheduler("Euler a", pipe.scheduler.config)
-        pipe(PROMPT, width=64, height=64, num_inference_steps=20, guidance_scale=5.0,
-             generator=torch.Generator("cpu").manual_seed(0))
-
-    def in_process():
-        studio.txt2img(request).result()
-
     with tempfile.TemporaryDirectory() as folder:
-        app, url = start_app(Path(folder))
+        started = {flags: start_app(Path(folder) / str(i), flags.split()) for i, flags in enumerate(apps)}
+        workers = {name: start_worker(name) for name in ("bare", "studio")}
         try:
-            client = Client(url, verbose=False)
-
-            def http():
-                client.predict(prompt=PROMPT, negative_prompt="", num_images=1, model="shapes",
-                               api_name="/txt2img", **SETTINGS)
-
-            times = interleaved({"bare": bare, "studio": in_process, "http": http}, runs)
+            paths = {"bare": timed_by(workers["bare"]), "studio": timed_by(workers["studio"])}
+            for flags, (app, url) in started.items():
+                paths[f"http {flags}".strip()] = over_http(app, Client(url, verbose=False))
+                paths[f"sdapi {flags}".strip()] = over_sdapi(app, url)
+                app.send_signal(signal.SIGSTOP)
+            times: dict[str, list[float]] = {name: [] for name in paths}
+            for once in paths.values():
+                once()  # warm-up: the model loads, caches fill
+            for run in range(runs):
+                for name, once in paths.items():
+                    times[name].append(once())
+                print(f"run {run + 1}/{runs}:", {name: round(t[-1], 3) for name, t in times.items()}, file=sys.stderr)
             saved = len(list(Path(folder).rglob("*.png")))
         finally:
-            app.terminate()
-            app.wait(30)
+            for app, _ in started.values():
+                app.send_signal(signal.SIGCONT)
+                app.terminate()
+                app.wait(30)
+            for worker in workers.values():
+                worker.stdin.close()
+                worker.wait(30)
     median = {name: statistics.median(t) for name, t in times.items()}
     return {
-        **{f"{name}_s": round(m, 3) for name, m in median.items()},
-        "http_over_studio": round(median["http"] / median["studio"], 3),
-        "studio_over_bare": round(median["studio"] / median["bare"], 3),
+        **{f"{name} s": round(m, 3) for name, m in median.items()},
+        **{f"{name} / studio": round(m / median["studio"], 3) for name, m in median.items()
+           if name.startswith(("http", "sdapi"))},
+        "studio / bare": round(median["studio"] / median["bare"], 3),
         "runs": runs,
-        "pngs_saved_by_the_app": saved,
+        "pngs_saved_by_the_apps": saved,
         "all_s": {name: [round(x, 3) for x in t] for name, t in times.items()},
-        "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
     }
 
 
-def main(measure=measure, doc: str = __doc__) -> None:
-    """Run `measure` for the command line's --runs, print its result and write it to --out."""
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+def while_running(app: subprocess.Popen, call: Callable[[], None]) -> Callable[[], float]:
+    """Seconds of one call to a started app; the app runs only while it is timed (SIGSTOP otherwise), so
+    its server's loops take no core from the other paths."""
+
+    def once() -> float:
+        app.send_signal(signal.SIGCONT)
+        try:
+            start = time.perf_counter()
+            call()
+            return time.perf_counter() - start
+        finally:
+            app.send_signal(signal.SIGSTOP)
+
+    return once
+
+
+def over_http(app: subprocess.Popen, client) -> Callable[[], float]:
+    """One image through the page's API (gradio_client)."""
+    return while_running(app, lambda: client.predict(prompt=PROMPT, negative_prompt="", num_images=1, model="shapes",
+                                                     api_name="/txt2img", **SETTINGS))
+
+
+def over_sdapi(app: subprocess.Popen, url: str) -> Callable[[], float]:
+    """One image through AUTOMATIC1111's /sdapi/v1/txt2img, its base64 PNG decoded into pixels."""
+    import base64
+    import io
+
+    import requests
+    from PIL import Image
+
+    session = requests.Session()
+    body = {"prompt": PROMPT, "seed": SETTINGS["seed"], "steps": SETTINGS["steps"],
+            "cfg_scale": SETTINGS["guidance_scale"], "width": SETTINGS["width"], "height": SETTINGS["height"],
+            "sampler_name": SETTINGS["scheduler"]}
+
+    def call() -> None:
+        answer = session.post(f"{url}sdapi/v1/txt2img", json=body, timeout=300)
+        answer.raise_for_status()
+        Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0]))).load()
+
+    return while_running(app, call)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--out", type=Path)
+    p.add_argument("--app", action="append", help="app.py's flags for an HTTP path, as one string; give it again "
+                   "for another path side by side (default: one path, as a user starts it)")
+    p.add_argument("--serve", choices=("studio", "bare"), help=argparse.SUPPRESS)  # a worker, started by the driver
     args = p.parse_args()
-    result = measure(args.runs)
+    if args.serve:
+        return serve(args.serve)
+    result = measure(args.runs, args.app or [""])
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from gradio_client import handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 from pipelines import TASKS
@@ -40,10 +41,11 @@ def test_every_endpoints_parameters_are_its_requests_fields(client):
 
 
 def test_image_endpoints_take_the_parent_id_into_the_recipes(client, tmp_path):
+    _, made = txt2img(client, steps=2)
     Image.new("RGB", (64, 64), (40, 90, 200)).save(tmp_path / "in.png")
     _, recipes = client.predict(image=handle_file(str(tmp_path / "in.png")), seed=1, num_images=1, steps=4,
-                                parent="0123456789abcdef", api_name="/variations")
-    assert recipes[0]["parent"] == "0123456789abcdef"
+                                parent=made[0]["image_id"], api_name="/variations")
+    assert recipes[0]["parent"] == made[0]["image_id"]
 
 
 def test_outpaint_takes_the_scheduler_images_fill_and_colour_settings(client, tmp_path):
@@ -205,8 +207,43 @@ def test_a_client_that_goes_away_leaves_no_work_behind(client, app_url):
 
 
 def test_txt2img_takes_a_parent_too(client):
-    _, recipes = txt2img(client, steps=2, parent="fedcba9876543210")
-    assert recipes[0]["parent"] == "fedcba9876543210"
+    _, made = txt2img(client, steps=2, seed=31)
+    _, recipes = txt2img(client, steps=2, parent=made[0]["image_id"])
+    assert recipes[0]["parent"] == made[0]["image_id"]
+
+
+@pytest.mark.parametrize("parent", ["../../etc/passwd", "fedcba9876543210"])
+def test_a_parent_that_is_none_of_the_callers_images_is_refused(client, parent):
+    """The lineage the Library shows is read from `parent`: a made-up id is refused, never stored."""
+    with pytest.raises(Exception, match="parent: .* is not the id of one of your images"):
+        txt2img(client, steps=2, parent=parent)
+    assert not client.predict(query="passwd", api_name="/library_search")
+
+
+@pytest.mark.parametrize("paging,refused", [({"limit": -1}, "limit: -1 is out of range 1–500"),
+                                            ({"limit": 0}, "limit: 0 is out of range"),
+                                            ({"limit": 10_000}, "limit: 10000 is out of range"),
+                                            ({"offset": -10}, "offset: -10 is out of range")])
+def test_library_search_pages_out_of_range_are_refused_with_a_sentence(client, paging, refused):
+    with pytest.raises(Exception, match=refused):
+        client.predict(query="", **paging, api_name="/library_search")
+
+
+def test_a_mask_of_the_images_shape_at_another_size_is_scaled_with_a_notice_another_shape_refused(client, tmp_path):
+    """A 32×32 mask for a 64×64 image still says where to paint (scaled, and the person told); a 32×48 one
+    was drawn for another picture, and no scaling makes it line up."""
+    Image.new("RGB", (64, 64), (200, 200, 200)).save(tmp_path / "in.png")
+    for size in ((32, 32), (32, 48)):
+        mask = Image.new("L", size, 0)
+        mask.paste(255, (0, 0, 16, 16))
+        mask.save(tmp_path / f"mask{size[1]}.png")
+    job = client.submit(image=handle_file(str(tmp_path / "in.png")), mask=handle_file(str(tmp_path / "mask32.png")),
+                        prompt="a red circle", seed=1, steps=2, num_images=1, api_name="/inpaint")
+    _, recipes = job.result()
+    assert "The mask (32×32) was scaled to the image's 64×64." in recipes[0]["notices"]
+    with pytest.raises(Exception, match="mask: 32×48 is not the shape of the image"):
+        client.predict(image=handle_file(str(tmp_path / "in.png")), mask=handle_file(str(tmp_path / "mask48.png")),
+                       prompt="a red circle", seed=1, steps=2, num_images=1, api_name="/inpaint")
 
 
 def test_the_lineage_of_txt2img_variation_inpaint_over_http(client, tmp_path):
@@ -255,19 +292,21 @@ def test_an_unknown_image_id_is_not_found(client):
 
 @pytest.fixture(scope="module")
 def two_people(tmp_path_factory):
-    """The app with two accounts: each person's client, signed in."""
+    """`python app.py` with two accounts: each person's client, signed in, the outputs and the server's log."""
     from gradio_client import Client
 
-    import app
+    from tests.conftest import app_process
 
     outputs = tmp_path_factory.mktemp("shared-outputs")
-    demo, url = app.serve_in_background(["--outputs", str(outputs), "--auth", "ann:secret1,bob:secret2"])
-    yield Client(url, auth=("ann", "secret1"), verbose=False), Client(url, auth=("bob", "secret2"), verbose=False), outputs
-    demo.close()
+    log = tmp_path_factory.mktemp("two-people") / "app.log"
+    with app_process(["--outputs", str(outputs), "--auth", "ann:secret1,bob:secret2"], log) as url:
+        people = (Client(url, auth=(name, password), verbose=False) for name, password in (("ann", "secret1"),
+                                                                                          ("bob", "secret2")))
+        yield *people, outputs, log
 
 
 def test_each_person_sees_only_their_own_images_and_anothers_id_is_not_found(two_people):
-    ann, bob, outputs = two_people
+    ann, bob, outputs, _ = two_people
     _, recipes = txt2img(ann, prompt="a large red triangle on a white background", steps=2)
     mine = recipes[0]["image_id"]
     assert [row["image_id"] for row in ann.predict(query="triangle", api_name="/library_search")] == [mine]
@@ -276,21 +315,55 @@ def test_each_person_sees_only_their_own_images_and_anothers_id_is_not_found(two
     assert bob.predict(api_name="/library_search") == []
     with pytest.raises(Exception, match="not found"):
         bob.predict(image_id=mine, api_name="/lineage")
-    _, theirs = txt2img(bob, prompt="a large red triangle on a white background", steps=2, parent=mine)
-    assert bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")[0]["image_id"] == theirs[0]["image_id"]
-    assert len(bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")) == 1  # ann's image ends the chain
+    with pytest.raises(Exception, match="parent: .* is not the id of one of your images"):
+        txt2img(bob, prompt="a large red triangle on a white background", steps=2, parent=mine)  # ann's image
+    _, theirs = txt2img(bob, prompt="a large red triangle on a white background", steps=2)
+    assert len(bob.predict(image_id=theirs[0]["image_id"], api_name="/lineage")) == 1
     assert list((outputs / "users" / "ann").rglob("*.png")) and list((outputs / "users" / "bob").rglob("*.png"))
-@pytest.mark.timeout(120)  # a start line that never comes must fail, not block the suite
-@pytest.mark.parametrize("when", ["Outputs:", "Atelier is running at"])
+
+
+def test_ordinary_refusals_print_no_traceback_in_the_servers_log(two_people):
+    """A refused value is the sender's slip, told to them in a sentence: the log stays for real faults."""
+    ann, _, _, log = two_people
+    refusals = [
+        lambda: txt2img(ann, steps=0),
+        lambda: txt2img(ann, steps=2, parent="../../etc/passwd"),
+        lambda: ann.predict(limit=-1, api_name="/library_search"),
+        lambda: ann.predict(image_id="0000000000000000", api_name="/lineage"),
+    ]
+    for refuse in refusals:
+        with pytest.raises(AppError):
+            refuse()
+    txt2img(ann, steps=2)  # the server is fine, and its log is written
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def test_every_error_the_page_raises_prints_no_traceback():
+    """gr.Error prints its traceback unless told not to; every one the page raises is a refusal."""
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).resolve().parent.parent / "ui").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "gr.Error":
+                quiet = {k.arg: ast.unparse(k.value) for k in node.keywords}.get("print_exception")
+                assert quiet == "False", f"{path.name}:{node.lineno}"
+
+
+@pytest.mark.timeout(180)  # a start line that never comes must fail, not block the suite
+@pytest.mark.parametrize("when", ["Outputs:", "Atelier is running at", "mid-run"])
 def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path, when):
     """Service managers (systemd, Kubernetes) stop the app with SIGTERM: it closes and exits 0, also
-    while the server is still starting (before gradio's own Ctrl+C handling is in place)."""
+    while the server is still starting (before gradio's own Ctrl+C handling is in place), and within
+    seconds while a long job runs (the job stops at its next step; it used to run to its end first)."""
     import signal
     import socket
     import subprocess
     import sys
     import time
     from pathlib import Path
+
+    from gradio_client import Client
 
     root = Path(__file__).resolve().parent.parent
     with socket.socket() as s:
@@ -302,8 +375,16 @@ def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path, when):
     )
     printed = []
     deadline = time.monotonic() + 60
-    while not any(when in line for line in printed):
+    while not any(when.replace("mid-run", "Atelier is running at") in line for line in printed):
         assert time.monotonic() < deadline and app.poll() is None, printed
         printed.append(app.stdout.readline())
+    if when == "mid-run":  # 150 steps of 8 images: minutes of work
+        job = Client(f"http://127.0.0.1:{port}/", verbose=False).submit(
+            **{**T2I, "steps": 150, "num_images": 8}, api_name="/txt2img")
+        while not (job.status().progress_data or []):
+            assert time.monotonic() < deadline, job.status()
+            time.sleep(0.2)
+    stopped = time.monotonic()
     app.send_signal(signal.SIGTERM)
     assert app.wait(timeout=30) == 0, app.stdout.read()
+    assert time.monotonic() - stopped < 15  # a step, the server's close; not the rest of the job

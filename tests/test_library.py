@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipelines.front.errors import AtelierError
+from pipelines.front.errors import AtelierError, ValidationError
 from pipelines.front.library import NO_RECIPE, Library, NoRecipe, NotFound, recipe_differences, step_label, user_folder
 from pipelines.front.library.index import INDEX, THUMB_SIZE
 from pipelines.front.outputs import OutputStore
@@ -68,7 +68,10 @@ def test_results_come_back_newest_first_in_pages(library):
     assert {"image_id", "prompt", "task", "model", "created", "parent", "label", "path"} <= rows[0].keys()
     assert [r["image_id"] for r in library.search(None, limit=2, offset=1)] == [r["image_id"] for r in rows[1:3]]
     assert library.count(None) == 5
-    assert library.search(None, limit=float("nan"), offset=-3)  # a client's odd numbers are bounded, not errors
+    for limit, offset, refused in ((float("nan"), 0, "limit"), (-1, 0, "limit"), (501, 0, "limit"),
+                                   (2, -10, "offset"), (2, 1.5, "offset")):
+        with pytest.raises(ValidationError, match=f"^{refused}: .*(whole number|out of range)"):
+            library.search(None, limit=limit, offset=offset)  # a page out of range is refused, saying which value
     on_disk = library.get(None, made[0]["image_id"])
     assert on_disk["recipe"]["prompt"] == "shape number 0" and (library._files.root / on_disk["path"]).is_file()
 

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from pipelines import (
+    AtelierError,
+    Cancelled,
     InpaintRequest,
     Job,
     ModelState,
@@ -75,7 +77,7 @@ def box_mask():
 
 REQUESTS = {
     "txt2img": Txt2ImgRequest(model=TINY, prompt="a red circle", seed=4, steps=3, width=64, height=64, num_images=2),
-    "variations": VariationsRequest(model=TINY, image=scene(), similarity=0.5, seed=5, steps=4, parent="0011"),
+    "variations": VariationsRequest(model=TINY, image=scene(), similarity=0.5, seed=5, steps=4),
     "morph": MorphRequest(
         model=TINY, prompt="a", prompt_b="b", num_frames=3, seed=6, steps=2, width=64, height=64, even_pacing=False
     ),
@@ -158,3 +160,43 @@ def test_waiting_on_a_running_job_times_out_without_spoiling_it():
         derived.result(timeout=0.01)
     source.run(lambda: 1)
     assert derived.result() == 2
+
+
+@pytest.fixture()
+def in_a_process(tiny_model_dir):
+    """A studio whose device work runs in a model process of its own, as the app's does."""
+    from pipelines.device.process import DeviceConfig, ProcessRunner
+
+    registry = tiny_registry(tiny_model_dir)
+    runner = ProcessRunner(DeviceConfig(registry, device="cpu", dtype="float32"))
+    yield Studio(runner, registry), runner
+    runner.close()
+
+
+def test_the_model_process_gives_the_same_pixels_recipes_and_residency(studios, in_a_process):
+    local, _, _ = studios
+    studio, _ = in_a_process
+    for task in ("txt2img", "inpaint"):
+        here, there = local.submit(REQUESTS[task]).result(), studio.submit(REQUESTS[task]).result()
+        assert [as_array(a).tobytes() for a in here.images] == [as_array(b).tobytes() for b in there.images]
+        strip = lambda recipes: [{**r.to_dict(), "versions": None} for r in recipes]  # noqa: E731
+        assert strip(here.recipes) == strip(there.recipes)
+    assert [m.state for m in studio.residency() if m.model == TINY] == ["resident"]
+    assert studio.unload(TINY) and [m.state for m in studio.residency() if m.model == TINY] == ["load from disk"]
+
+
+def test_stop_and_closing_reach_the_model_process(in_a_process):
+    import dataclasses
+
+    studio, runner = in_a_process
+    job = studio.submit(dataclasses.replace(REQUESTS["txt2img"], steps=150, num_images=4))
+    assert next(job.events()).total  # it runs over there
+    job.cancel()
+    with pytest.raises(Cancelled):
+        job.result(timeout=60)
+    running = studio.submit(dataclasses.replace(REQUESTS["txt2img"], steps=150, num_images=4))
+    next(running.events())
+    runner.close()  # the app's exit: the running job stops at its next step and the process ends
+    assert not runner._process.is_alive()
+    with pytest.raises(AtelierError):
+        running.result(timeout=10)

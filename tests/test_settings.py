@@ -55,6 +55,15 @@ def test_readme_configuration_table_lists_every_setting():
         assert f"| `--{f.name.replace('_', '-')}` | `{env_name(f.name)}` |" in readme, f.name
 
 
+@pytest.mark.parametrize("name", ["outputs", "max_pixels"])
+def test_help_and_readme_say_the_same_of_what_a_setting_does(name):
+    """What an empty --outputs keeps and what --max-pixels limits, the same words in --help and the README."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `--{name.replace('_', '-')}` |"))
+    said = next(f.metadata["help"] for f in dataclasses.fields(Settings) if f.name == name)
+    assert row.split(" | ")[-1].removesuffix(" |") == said
+
+
 def test_zerogpu_wrapper_is_the_identity_off_spaces_and_sizes_by_work(monkeypatch):
     from pipelines.device.zerogpu import MAX_SECONDS, MIN_SECONDS, gpu_seconds, on_gpu
 
@@ -114,18 +123,51 @@ def test_a_plain_start_is_quiet_and_says_where_to_open_the_app(tmp_path):
     assert "torchvision" not in stderr and "Traceback" not in stderr, stderr
 
 
-def test_the_code_runs_on_the_python_zerogpu_runs():
-    """ZeroGPU runs Python 3.10, which this machine lacks: vermin reads every module for newer syntax,
-    modules and functions; the Space's front matter asks for that Python."""
+def front_matter() -> dict[str, str]:
+    """The Space's configuration: the README's front matter, `key: value` a line."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text().split("---")[1]
+    return {key.strip(): value.strip().strip('"') for key, value in
+            (line.split(":", 1) for line in text.strip().splitlines())}
+
+
+def test_the_code_runs_on_the_python_the_space_declares():
+    """vermin reads every module for syntax, modules and functions newer than the front matter's Python."""
     root = Path(__file__).resolve().parent.parent
+    python = ".".join(front_matter()["python_version"].split(".")[:2])
     checked = subprocess.run(
-        [str(Path(sys.executable).parent / "vermin"), "-t=3.10-", "--violations", "--no-tips", "--eval-annotations",
-         "pipelines", "ui", "shapeworld", "bench", "tests", "app.py", "settings.py"],
+        [str(Path(sys.executable).parent / "vermin"), f"-t={python}-", "--violations", "--no-tips",
+         "--eval-annotations", "pipelines", "ui", "shapeworld", "bench", "tests", "app.py", "settings.py"],
         capture_output=True, text=True, cwd=root,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    front_matter = (root / "README.md").read_text().split("---")[1]
-    assert 'python_version: "3.10' in front_matter
+
+
+def test_the_spaces_gradio_is_one_requirements_txt_accepts():
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parent.parent
+    requirements = [Requirement(line.split("#")[0]) for line in (root / "requirements.txt").read_text().splitlines()
+                    if line.split("#")[0].strip()]
+    gradio = next(r for r in requirements if r.name == "gradio")
+    assert front_matter()["sdk"] == "gradio" and gradio.specifier.contains(front_matter()["sdk_version"])
+
+
+@pytest.mark.timeout(600)
+def test_requirements_txt_installs_on_the_python_the_space_declares(tmp_path):
+    """A Space installs requirements.txt with the front matter's Python: pip resolves it for that Python
+    from wheels alone (nothing installed). Skipped, saying so, where no package index can be reached."""
+    root = Path(__file__).resolve().parent.parent
+    python = front_matter()["python_version"]
+    resolved = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--only-binary=:all:", "--python-version",
+         python, "--target", str(tmp_path), "-r", str(root / "requirements.txt")],
+        capture_output=True, text=True, cwd=root,
+    )
+    unreachable = ("Failed to establish a new connection", "Temporary failure in name resolution",
+                   "Network is unreachable", "Max retries exceeded")
+    if resolved.returncode and any(sign in resolved.stderr for sign in unreachable):
+        pytest.skip(f"no package index can be reached to resolve requirements.txt for Python {python}")
+    assert resolved.returncode == 0, resolved.stderr[-3000:]
 
 
 def test_on_zerogpu_the_default_model_is_loaded_at_start_up(monkeypatch):

@@ -135,10 +135,12 @@ def test_the_sketch_endpoint_takes_named_parameters_and_refuses_bad_drawings(cli
     parameters = {p["parameter_name"] for p in named["parameters"]}
     every = {"sketch": handle_file(png_file(tmp_path, "blob.png", blob())), "prompt": PROMPT, "negative_prompt": ""}
     every |= {"seed": 1, "strength": 0.6, "steps": 12, "guidance_scale": 5, "num_images": 1, "scheduler": "Euler a"}
-    every |= {"model": "shapes", "parent": "abc", "loras": {"headers": ["LoRA", "weight"], "data": []}, "styles": []}
+    _, made = client.predict(prompt=PROMPT, seed=1, steps=2, model="shapes", api_name="/txt2img")
+    parent = made[0]["image_id"]  # one of the caller's own images: any other id is refused
+    every |= {"model": "shapes", "parent": parent, "loras": {"headers": ["LoRA", "weight"], "data": []}, "styles": []}
     gallery, recipes = client.predict(**every, api_name="/sketch")
     assert parameters == set(every)
-    assert len(gallery) == 1 and recipes[0]["task"] == "sketch" and recipes[0]["parent"] == "abc"
+    assert len(gallery) == 1 and recipes[0]["task"] == "sketch" and recipes[0]["parent"] == parent
     assert recipes[0]["settings"] == {"strength": 0.6}
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a picture" * 20)

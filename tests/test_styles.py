@@ -8,6 +8,7 @@ import json
 import pytest
 
 from pipelines import Style, StyleBook, Txt2ImgRequest, ValidationError
+from pipelines.front.requests import MAX_PROMPT_CHARS
 from pipelines.front.styles import expand
 from tests.conftest import as_array, make_studio
 
@@ -77,3 +78,17 @@ def test_the_embedded_model_ships_night_and_a_style_is_recorded_as_its_expanded_
     assert sum(judge(as_array(image)).background == "black" for image in result.images) >= 3
     with pytest.raises(ValidationError, match="no style named 'gone'"):
         studio.submit(Txt2ImgRequest(model="shapes", prompt="x", styles="gone"))
+
+
+def test_the_length_limit_is_the_typed_texts_and_a_styles_words_do_not_count_against_it(tmp_path):
+    """2,000 typed characters are accepted with a style that adds more; 2,001 are refused, saying so."""
+    book = StyleBook(tmp_path / "styles.json")
+    book.save(Style("long", "{prompt}, " + "detailed " * 40, "blurry " * 20))
+    studio = make_studio(styles=book)
+    typed = ("a large blue square on a white background " * 50)[:MAX_PROMPT_CHARS]
+    checked = Txt2ImgRequest(model="shapes", prompt=typed, styles=["long"], width=64, height=64).validated(
+        studio.limits("shapes"))
+    assert len(checked.prompt) > MAX_PROMPT_CHARS and checked.prompt.startswith(typed.strip())
+    with pytest.raises(ValidationError, match=f"prompt: {MAX_PROMPT_CHARS + 1} characters; at most {MAX_PROMPT_CHARS}"):
+        Txt2ImgRequest(model="shapes", prompt=typed + "x", styles=["long"], width=64, height=64).validated(
+            studio.limits("shapes"))

@@ -222,3 +222,11 @@ def test_the_library_tells_a_recipe_in_the_words_of_its_tab(tabs):
     assert "True" not in text and "False" not in text and "hash" not in text and "ae547e" not in text
     sketch = {**inpaint, "task": "sketch", "settings": {"strength": 0.6}}
     assert "How freely 0\\.6" in plain_words({**entry, "recipe": sketch}, words["sketch"])
+
+
+def test_no_prompt_box_cuts_what_is_pasted_into_it(tabs):
+    """A Textbox's max_length makes the browser drop the rest of a long paste without a word; the server's
+    refusal says how long the text is and leaves it in the box."""
+    boxes = [c for tab in tabs.values() for name, c in tab.controls.fields.items() if "prompt" in name]
+    assert len(boxes) >= 2 * len(tabs) and all(isinstance(c, gr.Textbox) for c in boxes)
+    assert [c.label for c in boxes if c.max_length] == []

@@ -213,8 +213,11 @@ def build_page(studio: Studio, model: str | None = None) -> tuple[gr.Blocks, dic
             _wire_send(name, tab, tabs, switcher)
             _wire_restore(studio, tab, picker, tabs)
         _keep_the_library_current(studio, demo, library_tab, shelf, tabs)
-        # Whether each model is here is read when the page opens, not when the server started.
+        # Whether each model is here is read when the page opens (not when the server started) and after
+        # every run (it loaded the model); the panel's timer catches the rest (another person, a restart).
         demo.load(*update_models, api_visibility="private", queue=False)
+        for tab in tabs.values():
+            tab.results.recipes.change(*update_models, api_visibility="private", queue=False, show_progress="hidden")
     return demo, tabs
 
 

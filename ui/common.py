@@ -659,10 +659,9 @@ def reuse_last_seed(button: gr.Button, controls: Controls, panel: ResultPanel) -
 
 
 def prompt_box(label: str = "Prompt", placeholder: str = "", *, required: bool = False, **kw) -> gr.Textbox:
-    """A text box for a prompt; a required one has no default in the HTTP API."""
-    return gr.Textbox(
-        None if required else "", label=label, placeholder=placeholder, max_length=2000, **{"lines": 2, **kw}
-    )
+    """A text box for a prompt; a required one has no default in the HTTP API. No `max_length`: the browser
+    would cut a long paste without a word; the server refuses it, saying how long it is, and the text stays."""
+    return gr.Textbox(None if required else "", label=label, placeholder=placeholder, **{"lines": 2, **kw})
 
 
 def run_buttons(task: str, label: str) -> tuple[gr.Button, gr.Button]:

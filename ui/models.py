@@ -40,9 +40,13 @@ def table(studio: Studio) -> list[list[str]]:
     ]
 
 
+FOLLOW_SECONDS = 10  # how often an open page asks whether a model was loaded or unloaded elsewhere
+
+
 def render(studio: Studio, picker: gr.Dropdown) -> tuple:
-    """The panel under its accordion. Returns the (function, inputs, outputs) that brings the panel and
-    the picker's words up to date, for the page to run when it opens."""
+    """The panel under its accordion. It follows the manager by itself: every FOLLOW_SECONDS it asks and
+    changes only when a model's state did. Returns the (function, inputs, outputs) that brings the panel and
+    the picker's words up to date, for the page to run when it opens and after every run."""
     with gr.Accordion("Models in memory", open=False):
         gr.Markdown(
             "Loaded models stay in memory and every tab shares their weights: switching to one *in memory* is "
@@ -92,11 +96,21 @@ def render(studio: Studio, picker: gr.Dropdown) -> tuple:
         studio.pin(name, not pinned)
         return update(name)
 
+    def follow(name: str, seen: list | None) -> tuple:
+        """The panel and the picker as the manager has them now; nothing sent when nothing changed."""
+        now = [[m.model, m.state, m.pinned] for m in studio.residency()]
+        if now == seen:
+            return (*[gr.skip()] * len(with_picker), gr.skip())
+        return (*update(name), now)
+
+    seen = gr.State(None)  # the states last shown on this page
     private = dict(api_visibility="private")
+    gr.Timer(FOLLOW_SECONDS).tick(follow, [chosen, seen], [*with_picker, seen], queue=False, show_progress="hidden",
+                                  **private)
     grid.select(choose, None, [chosen, *with_picker], queue=False, **private)
     unload.click(do_unload, chosen, with_picker, concurrency_id=GPU, **private)
     keep.click(do_keep, chosen, with_picker, queue=False, **private)
     refresh.click(update, chosen, with_picker, queue=False, **private)
     # Until a row is clicked, the panel acts on the model the picker shows.
     picker.change(lambda name: (name, *describe(name)), picker, [chosen, *panel], queue=False, **private)
-    return update, chosen, with_picker
+    return follow, [chosen, seen], [*with_picker, seen]

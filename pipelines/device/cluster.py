@@ -181,7 +181,9 @@ class ClusterRunner:
             raise AtelierError(f"The workers did not answer within {CONTROL_SECONDS} s; try again.") from None
 
     def close(self) -> None:
-        """Take no more jobs, let the running ones end, and stop Ray if it was started here."""
+        """Take no more jobs, let the running ones end, and stop Ray if it was started here (once)."""
+        if self._closed:
+            return
         self._closed = True
         with self._guard:
             running = list(self._jobs)

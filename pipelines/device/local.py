@@ -37,17 +37,22 @@ class LocalRunner:
         self.manager = manager
         self.vae_tiling_pixels = vae_tiling_pixels
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-accelerator")
+        self._jobs: set[Job[Output]] = set()  # submitted and not yet ended: what closing stops
 
     def submit(self, task: str, request: Request, seeds: list[int]) -> Job[Output]:
         job: Job[Output] = Job()
         work = TASKS.get(task)
 
         def accelerator() -> Output:
-            return self._run(job, work, request, seeds)
+            try:
+                return self._run(job, work, request, seeds)
+            finally:
+                self._jobs.discard(job)
 
         # The accelerator entry point: on a ZeroGPU Space the GPU is lent for this long, per job.
         width, height = request.output_size()
         seconds = gpu_seconds(request.steps, width, height, request.images_made())
+        self._jobs.add(job)
         self._worker.submit(job.run, on_gpu(accelerator, seconds))
         return job
 
@@ -61,6 +66,9 @@ class LocalRunner:
         self.manager.pin(model, pinned)
 
     def close(self) -> None:
+        """Stop: the running job ends at its next step, the waiting ones never start."""
+        for job in list(self._jobs):
+            job.cancel()
         self._worker.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, job: Job[Output], task: Task, request: Request, seeds: list[int]) -> Output:

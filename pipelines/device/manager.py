@@ -195,19 +195,19 @@ class PipelineManager:
     # -- residency ------------------------------------------------------------------------------------
 
     def resident(self) -> list[ModelState]:
-        """The resident models, most recently used first."""
-        with self.lock:
-            return [
-                ModelState(
-                    model=name,
-                    state="resident",
-                    device=str(self.device),
-                    dtype=str(self.dtype).removeprefix("torch."),
-                    megabytes=round(r.bytes / 2**20, 1),
-                    pinned=r.pinned,
-                )
-                for name, r in reversed(self._resident.items())
-            ]
+        """The resident models, most recently used first. A snapshot taken without the lock, which a job
+        holds from start to end: the page asks this while one runs, and must not wait for it."""
+        return [
+            ModelState(
+                model=name,
+                state="resident",
+                device=str(self.device),
+                dtype=str(self.dtype).removeprefix("torch."),
+                megabytes=round(r.bytes / 2**20, 1),
+                pinned=r.pinned,
+            )
+            for name, r in reversed(list(self._resident.items()))  # list(): one step, safe against a change
+        ]
 
     def models(self) -> list[ModelState]:
         """Every preset: resident ones as they are, the others with what choosing them would cost."""

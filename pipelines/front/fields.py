@@ -90,14 +90,14 @@ def settings_of(request_type: type) -> dict[str, Setting]:
 # -- the checks, one per kind ---------------------------------------------------------------------------
 
 
-def clean_text(name: str, value: Any, *, required: bool = False) -> str:
+def clean_text(name: str, value: Any, *, required: bool = False, limit: int = MAX_PROMPT_CHARS) -> str:
     """Text as typed, minus what cannot be shown or encoded: NUL and other controls, lone surrogates."""
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise ValidationError(name, f"expected text, got {type(value).__name__}")
-    if len(value) > MAX_PROMPT_CHARS:
-        raise ValidationError(name, f"{len(value)} characters; at most {MAX_PROMPT_CHARS} are accepted")
+    if len(value) > limit:
+        raise ValidationError(name, f"{len(value)} characters; at most {limit} are accepted")
     value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become "?"
     value = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
     if required and not value:

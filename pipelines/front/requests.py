@@ -28,6 +28,7 @@ from .styles import StyleText, as_style_names, expand
 
 __all__ = ["MAX_PROMPT_CHARS", "Limits", "Request", "as_image", "fit_side", "seeds_from"]
 
+MAX_STYLED_CHARS = 4 * MAX_PROMPT_CHARS  # the text with its styles: the limit on the typed text is MAX_PROMPT_CHARS
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 
@@ -115,8 +116,8 @@ class Request:
         prompt, tagged = split_tags(prompt)
         negative, tagged_negative = split_tags(negative)
         text = dict(
-            prompt=clean_text("prompt", prompt, required=self.prompt_required),
-            negative_prompt=clean_text("negative_prompt", negative),
+            prompt=clean_text("prompt", prompt, required=self.prompt_required, limit=MAX_STYLED_CHARS),
+            negative_prompt=clean_text("negative_prompt", negative, limit=MAX_STYLED_CHARS),
             loras=checked("loras", as_loras("loras", self.loras) + tagged + tagged_negative, dict(limits.loras)),
             styles=styles,
         )

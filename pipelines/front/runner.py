@@ -90,4 +90,4 @@ class Runner(Protocol):
         """Keep a resident model loaded whatever the memory budget (or stop keeping it)."""
 
     def close(self) -> None:
-        """Stop taking work and let the running job finish."""
+        """Stop taking work; the running job stops at its next step (the app is closing)."""

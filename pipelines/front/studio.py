@@ -125,9 +125,11 @@ class Studio:
         """
         task = TASKS.of(request)
         checked = request.validated(self.limits(request.model))
+        library = self.libraries.of(session)
+        known_parent(checked, library, user)
         notices = resize_notices(request, checked, self.max_pixels)
         seeds = checked.draw_seeds()
-        keep = partial(self._finish, task, checked, notices, self.libraries.of(session), user)
+        keep = partial(self._finish, task, checked, notices, library, user)
         return self.runner.submit(task.name, checked, seeds).then(keep)
 
     def library(self, session: str | None = None) -> Library | None:
@@ -249,20 +251,39 @@ def stamp(path) -> tuple[int, int]:
     return status.st_mtime_ns, status.st_size
 
 
+def known_parent(request: Request, library: Library | None, user: str | None) -> None:
+    """A parent names one of the person's own images: the lineage the Library shows later is read from
+    it, so a made-up id or someone else's is refused. (With no library, nothing is shown to anyone.)"""
+    if request.parent is None or library is None or library.has(user, request.parent):
+        return
+    raise ValidationError(
+        "parent",
+        f"{request.parent!r} is not the id of one of your images; give an image_id from your results "
+        "or from /library_search, or leave it empty to start a new lineage",
+    )
+
+
 def resize_notices(given: Request, checked: Request, max_pixels: int) -> tuple[str, ...]:
     """A sentence for each picture that validation scaled (into the pixel limit, or to the size the
     model works at): what it was, what it became, and why."""
-    notices = []
+    given_sizes = {}
     for name in (f.name for f in dataclasses.fields(given)):
         before, after = getattr(given, name), getattr(checked, name)
         if not isinstance(after, Image.Image) or not isinstance(before, (str, os.PathLike, Image.Image)):
             continue
         if isinstance(before, Image.Image):
-            size = before.size
+            given_sizes[name] = before.size
         else:
             with Image.open(before) as picture:  # reads the header only
-                size = picture.size
+                given_sizes[name] = picture.size
+    notices = []
+    for name, size in given_sizes.items():
+        after = getattr(checked, name)
         if sorted(size) == sorted(after.size):  # the same, or only turned upright
+            continue
+        if name == "mask":
+            if size != given_sizes.get("image"):  # a mask painted on the given picture follows it unsaid
+                notices.append(f"The mask ({size[0]}×{size[1]}) was scaled to the image's {after.width}×{after.height}.")
             continue
         pixels, now = size[0] * size[1], after.width * after.height
         way = "down" if pixels > now else "up"

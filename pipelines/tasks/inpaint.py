@@ -76,11 +76,27 @@ class InpaintRequest(PaintSettings):
             mask = open_upload(mask, "mask")  # in its own mode: a mask keeps its alpha
         if not isinstance(mask, Image.Image):
             raise ValidationError("mask", "paint over the area to repaint (the mask is empty)")
-        checked_mask(mask, checked["image"].size, self.grow)  # an empty mask is refused before queueing
+        mask = fitted_mask(mask, checked["image"].size)
+        checked_mask(mask, mask.size, self.grow)  # an empty mask is refused before queueing
         return dict(checked, mask=mask)
 
     def output_size(self) -> tuple[int, int]:
         return self.image.size
+
+
+def fitted_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The mask at the image's size. A mask of the image's shape at another size (painted on the picture
+    before it was scaled, or made at a lower resolution) is scaled to it — the front says so; one of
+    another shape was drawn for another picture, and no scaling would make it line up."""
+    if mask.size == size:
+        return mask
+    (width, height), (mask_width, mask_height) = size, mask.size
+    if abs(mask_height * width / mask_width - height) > max(2, height / 50):
+        raise ValidationError(
+            "mask", f"{mask_width}×{mask_height} is not the shape of the image ({width}×{height}): "
+            "give a mask of the image's proportions, white where it is to be repainted"
+        )
+    return mask.resize(size, Image.Resampling.NEAREST)
 
 
 def native_size(pipe) -> int:

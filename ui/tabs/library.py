@@ -26,6 +26,7 @@ from pipelines import (
     NotFound,
     Recipe,
     Studio,
+    ValidationError,
     describe_credentials,
     recipe_differences,
     step_label,
@@ -57,7 +58,7 @@ def shelf(studio: Studio, request: gr.Request | None) -> tuple[Library, str | No
     who = ui.owner(request)
     library = studio.library(who["session"])
     if library is None:
-        raise gr.Error("This server keeps no library.")
+        raise gr.Error("This server keeps no library.", print_exception=False)
     return library, who["user"]
 
 
@@ -462,8 +463,11 @@ def _api(studio: Studio) -> None:
                        offset=0) -> list[dict]:
         """The person's images, newest first: words of the prompt, a model, a task, favourites only, a page."""
         library, user = shelf(studio, request)
-        rows = library.search(user, str(query or ""), str(model or "") or None, str(task or "") or None,
-                              favourites_only is True or str(favourites_only).lower() == "true", limit, offset)
+        try:
+            rows = library.search(user, str(query or ""), str(model or "") or None, str(task or "") or None,
+                                  favourites_only is True or str(favourites_only).lower() == "true", limit, offset)
+        except ValidationError as e:  # a page out of range
+            raise gr.Error(str(e), print_exception=False) from None
         return [{k: row[k] for k in API_FIELDS} for row in rows]
 
     def lineage(request: gr.Request, image_id: str) -> list[dict]:
@@ -472,7 +476,7 @@ def _api(studio: Studio) -> None:
         try:
             chain = library.lineage(user, image_id)
         except NotFound as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None
         steps = []
         for row in chain:
             recipe = library.get(user, row["image_id"])["recipe"]

@@ -22,6 +22,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import AtelierError
+from ..fields import as_int
 from ..recipe import RECIPE_KEY, Recipe, png_bytes
 from ..recipe import image_id as pixel_id
 from .labels import match_expression, recipe_differences, setting, step_label
@@ -309,13 +310,13 @@ class Library:
         model, task: only images of this model / made by this task ("txt2img", "variations", …).
         favourites_only: only favourites. since, until: a date ("2026-11-27", `until` taking the whole
             day), a date and time, or seconds since the epoch. trashed: list the trash instead.
-        limit, offset: the page (at most MAX_LIMIT rows).
+        limit, offset: the page: 1…MAX_LIMIT rows from the offset-th on (a ValidationError outside that).
         Each row: image_id, path, user, task, model, prompt, negative_prompt, parent, created (ISO 8601),
         favourite, trashed, width, height, seed, bytes and label (the operation in plain words).
         """
         where, values = _where(user, query, model, task, favourites_only, since=since, until=until,
                                trashed=trashed, in_negative=in_negative)
-        limit, offset = _whole(limit, 1, MAX_LIMIT, 48), _whole(offset, 0, 2**62, 0)
+        limit, offset = as_int("limit", limit, 1, MAX_LIMIT), as_int("offset", offset, 0, 2**62)
         sql = f"SELECT * FROM images WHERE {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
         with self._lock:
             rows = self._db.execute(sql, [*values, limit, offset]).fetchall()
@@ -341,6 +342,10 @@ class Library:
         """One image's row with its whole recipe (`recipe`, a dict). Raises NotFound."""
         row = self._find(user, image_id)
         return {**_public(row), "recipe": json.loads(row["recipe"])}
+
+    def has(self, user: str | None, image_id: Any) -> bool:
+        """Whether the person has a file of this image (in the trash too)."""
+        return self._lookup(user, image_id) is not None
 
     def _find(self, user: str | None, image_id: Any) -> sqlite3.Row:
         row = self._lookup(user, image_id)
@@ -574,11 +579,3 @@ def _moment(value: str | float | None, end: bool) -> float | None:
     if end and len(str(value).strip()) == 10:  # "YYYY-MM-DD": through the end of that day
         moment += timedelta(days=1)
     return moment.timestamp()
-
-
-def _whole(value: Any, low: int, high: int, default: int) -> int:
-    """An integer within bounds from whatever a client sent (a float, a string, NaN)."""
-    try:
-        return min(max(int(value), low), high)
-    except (TypeError, ValueError, OverflowError):
-        return default
