@@ -47,9 +47,8 @@ def build_studio(settings: Settings) -> Studio:
 
 
 def device_runner(settings: Settings, registry: Registry):
-    """The device work on this machine's accelerator (or CPU): in a process of its own beside the server's
-    (the server's loops in this one slowed every image: bench/speed.py), or in this one (--no-model-process,
-    and on ZeroGPU, which lends the GPU to this process's forks)."""
+    """The device work on this machine's accelerator (or CPU): in this process, or (--model-process) in a
+    process of its own beside the server's; never so on ZeroGPU, which lends the GPU to this process's forks."""
     from pipelines.device.local import LocalRunner
     from pipelines.device.manager import PipelineManager
     from pipelines.device.process import DeviceConfig, ProcessRunner

@@ -50,7 +50,7 @@ def page(studio):
 
 def endpoint(demo, task: str) -> tuple[dict, dict]:
     """The task's HTTP endpoint: its components by parameter name, and what its API page says of each."""
-    fn = next(f for f in demo.fns.values() if f.api_name == task)
+    (fn,) = [f for f in demo.fns.values() if f.api_name == task]
     info = demo.get_api_info()["named_endpoints"][f"/{task}"]["parameters"]
     return dict(zip(fn.input_keyword_names, fn.inputs)), {p["parameter_name"]: p for p in info}
 
@@ -183,7 +183,7 @@ def test_a_models_limits_are_one_view_rebuilt_only_when_its_files_change(tmp_pat
 @pytest.mark.parametrize("task", TASKS.names)
 def test_each_endpoint_is_named_and_described_from_its_declarations(page, task):
     """What the API page and MCP tools show of a task: its name, and each setting in the page's words."""
-    fn = next(f for f in page.fns.values() if f.api_name == task)
-    assert fn.name == task
+    (fn,) = [f for f in page.fns.values() if f.api_name == task]  # one endpoint of that name, public
+    assert fn.name == task and fn.api_visibility == "public"
     for name, s in settings_of(TASKS.get(task).request).items():
         assert f"    {name}: {s.label}" in fn.fn.__doc__, (task, name)

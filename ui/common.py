@@ -454,8 +454,9 @@ def task_handler(
             return
         yield panel.show(result)
 
-    # Named and described after the task (its declared settings), for the API page and MCP tools.
-    run.__name__ = run.__qualname__ = request_type.task
+    # Named and described after the task (its declared settings), for the API page and MCP tools; the
+    # page's own event has a name of its own, so the endpoint keeps the task's.
+    run.__name__ = run.__qualname__ = request_type.task if page is None else f"{request_type.task}_on_the_page"
     run.__doc__ = described(request_type)
     return run
 

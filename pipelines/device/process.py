@@ -57,6 +57,8 @@ class _ForwardedStop(threading.Event):
 
 
 class ProcessRunner:
+    capacity = 1  # the child runs one job at a time, as a LocalRunner does
+
     def __init__(self, config: DeviceConfig):
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no server threads copied in
         self._pipe, child = context.Pipe()
