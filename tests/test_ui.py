@@ -113,7 +113,7 @@ def test_an_upload_keeps_the_parent_only_when_it_is_the_image_sent(tmp_path):
     """An image editor reports the image "Send to" handed it as an upload: that one keeps its id for the
     lineage; any other picture starts a new lineage."""
     from pipelines.front.recipe import image_id
-    from ui.common import same_parent
+    from ui.images import same_parent
 
     sent, other = Image.new("RGB", (8, 8), (1, 2, 3)), Image.new("RGB", (8, 8), (9, 9, 9))
     sent.convert("RGBA").save(tmp_path / "sent.png")
@@ -179,7 +179,7 @@ def test_an_inpainted_result_says_in_words_how_its_edge_was_handled():
 
 def test_a_refusal_in_the_page_names_the_label_and_over_http_the_parameter():
     from pipelines import ValidationError
-    from ui.common import field_message
+    from ui.messages import field_message
 
     error = ValidationError("prompt_b", "must not be empty")
     assert field_message(error, {"prompt_b": "To"}) == "To: must not be empty"

@@ -13,7 +13,10 @@ import gradio as gr
 from pipelines import Studio
 
 from . import models, styles
-from .common import Tab, picked, recipe_in, recipe_updates, restore_values, slip
+from .events import Tab
+from .images import picked
+from .messages import slip
+from .restore import recipe_in, recipe_updates, restore_values
 from .tabs import library
 
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", radius_size="md")

@@ -1,11 +1,14 @@
-"""A request field's control, made from its one declaration (`pipelines.settings_of`): the label, the
-help line, the range, the step and the default the page shows are those validation and the API use.
-A tab keeps its own layout and only asks for the control of a field."""
+"""A tab's controls. Each request field's control is made from its one declaration (`pipelines.settings_of`):
+the label, the help line, the range, the step and the default the page shows are those validation and the
+API use; a tab keeps its own layout and only asks for the control of a field. `Controls` holds a tab's
+controls under the names of the request fields they fill, and how the model-dependent ones follow the
+model; the controls every tab has (sampler, size, prompt, buttons) are made here too."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -82,3 +85,115 @@ class Declared:
 
     def __call__(self, name: str, **kw: Any) -> gr.components.Component:
         return control(self.request_type, name, self.limits, self.preset, **kw)
+
+
+Follow = Callable[[ModelPreset, Any], Any]  # (the model chosen, a value to keep or None) → the control's update
+
+
+class Controls:
+    """A tab's settings, each under the name of the request field it fills: the event that runs the
+    task passes them by name, restoring a recipe fills them by name, and those that depend on the model
+    say how they follow it."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, gr.components.Component] = {}
+        self.helpers: dict[str, gr.components.Component] = {}  # follow the model but fill no field (a LoRA adder)
+        self._follow: dict[str, Follow] = {}
+        self.style_saved = None  # the event of "Save style", for the page to refresh every tab's styles after it
+
+    def add(self, name: str, component, follow: Follow | None = None):
+        self.fields[name] = component
+        if follow is not None:
+            self._follow[name] = follow
+        return component
+
+    def helper(self, name: str, component, follow: Follow):
+        """A control that follows the model without being a request field."""
+        self.helpers[name] = component
+        self._follow[name] = follow
+        return component
+
+    def _component(self, name: str):
+        return self.fields.get(name) or self.helpers[name]
+
+    @property
+    def following(self) -> list:
+        return [self._component(name) for name in self._follow]
+
+    def follow(self, preset: ModelPreset, values: dict[str, Any] | None = None) -> dict:
+        """Updates of the model-dependent controls for `preset`: its limits, choices and defaults, or
+        the given values where they fit."""
+        values = values or {}
+        return {self._component(name): follow(preset, values.get(name)) for name, follow in self._follow.items()}
+
+    def restore(self, preset: ModelPreset, values: dict[str, Any]) -> dict:
+        """Updates that put a recipe's values into every control that has a field of that name."""
+        updates = {component: values[name] for name, component in self.fields.items() if name in values}
+        return {**updates, **self.follow(preset, values)}
+
+
+def sampler_controls(
+    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None
+) -> gr.Button:
+    """Seed, steps, guidance and scheduler, the controls every generating tab has; the steps, guidance
+    and scheduler follow the model. Returns the "Reuse last" button for the tab to wire."""
+    declared = Declared(Request, limits, preset)
+
+    def pick(p: ModelPreset, value: str | None) -> str:
+        return next((s for s in (value, scheduler) if s in p.schedulers), p.scheduler)
+
+    with gr.Row(equal_height=True):
+        seed = controls.add("seed", declared("seed", scale=3))
+        random_seed = gr.Button("Random", size="sm", scale=0, min_width=80)
+        reuse_seed = gr.Button("Reuse last", size="sm", scale=0, min_width=96)
+    controls.add("steps", declared("steps"), lambda p, v: gr.Slider(value=p.steps if v is None else v))
+    controls.add(
+        "guidance_scale", declared("guidance_scale"), lambda p, v: gr.Slider(value=p.guidance if v is None else v)
+    )
+    controls.add(
+        "scheduler",
+        declared("scheduler", value=pick(preset, None)),
+        lambda p, v: gr.Dropdown(list(p.schedulers), value=pick(p, v)),
+    )
+    random_seed.click(lambda: -1, None, seed, api_visibility="private", queue=False)
+    return reuse_seed
+
+
+def negative_and_sampler(
+    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None
+) -> gr.Button:
+    """What a tab's Advanced section starts with: the negative prompt and the sampler controls."""
+    controls.add("negative_prompt", prompt_box("Negative prompt", "what to avoid", lines=1))
+    return sampler_controls(controls, preset, limits, scheduler=scheduler)
+
+
+def columns() -> tuple[gr.Column, gr.Column]:
+    """A tab's two columns: its settings on the left, its results on the right. On a phone they stack,
+    and the results come right after the main button, before the rest of the settings (see CSS)."""
+    with gr.Row(equal_height=False, elem_classes="tab-body"):
+        settings = gr.Column(scale=5, min_width=320, elem_classes="settings")
+        return settings, gr.Column(scale=6, min_width=320, elem_classes="output")
+
+
+def size_controls(controls: Controls, declared: Declared) -> None:
+    """Width and height sliders within the model's limits, at its size; they follow the model."""
+    for name in ("width", "height"):
+        controls.add(
+            name,
+            declared(name),
+            lambda p, v, name=name: gr.Slider(p.min_size, p.max_size, value=getattr(p, name) if v is None else v),
+        )
+
+
+def prompt_box(label: str = "Prompt", placeholder: str = "", *, required: bool = False, **kw) -> gr.Textbox:
+    """A text box for a prompt; a required one has no default in the HTTP API. No `max_length`: the browser
+    would cut a long paste without a word; the server refuses it, saying how long it is, and the text stays."""
+    return gr.Textbox(None if required else "", label=label, placeholder=placeholder, **{"lines": 2, **kw})
+
+
+def run_buttons(task: str, label: str) -> tuple[gr.Button, gr.Button]:
+    """The tab's main button (Ctrl+Enter presses it) and its Stop (Esc)."""
+    with gr.Row(elem_classes="run-row"):
+        go = gr.Button(label, variant="primary", elem_id=f"{task}-generate", scale=3)
+        stop = gr.Button("Stop", variant="stop", elem_id=f"{task}-stop", scale=1)
+    return go, stop

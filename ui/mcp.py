@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines import Studio, Txt2ImgRequest, ValidationError, settings_of
 
-from .common import GPU, owner
+from .events import GPU, owner
 
 
 def render(studio: Studio, model: str) -> None:

@@ -7,7 +7,7 @@ import gradio as gr
 
 from pipelines import ModelState, Studio
 
-from .common import GPU
+from .events import GPU
 
 COLUMNS = ["Model", "State", "Memory", "Kept loaded"]
 

@@ -7,7 +7,9 @@ import gradio as gr
 
 from pipelines import Studio, ValidationError
 
-from .common import Tab, said, upload_path
+from .events import Tab
+from .images import upload_path
+from .messages import said
 
 
 def render(studio: Studio, model: gr.Dropdown, tabs: dict[str, Tab]) -> None:

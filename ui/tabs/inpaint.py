@@ -11,7 +11,11 @@ from PIL import Image
 
 from pipelines import InpaintRequest, OutpaintRequest, Studio
 
-from .. import common as ui
+from ..controls import Controls, Declared, columns, negative_and_sampler, prompt_box, run_buttons
+from ..creative import creative_controls
+from ..events import Tab, finish_tab, task_events
+from ..images import editor_value, image_editor, layers_mask, upload_path
+from ..results import result_panel
 
 TITLE = "Inpaint"
 FILL_LABELS = {"original": "Original", "fill": "Fill from surroundings", "noise": "Noise"}
@@ -31,7 +35,7 @@ def brush_for(size: tuple[int, int]) -> gr.Brush:
 
 def sized_brush(value) -> gr.ImageMask:
     """After an upload: the brush for the picture now in the editor."""
-    path = ui.upload_path((value or {}).get("background"))
+    path = upload_path((value or {}).get("background"))
     if not path:
         return gr.skip()
     try:
@@ -43,7 +47,7 @@ def sized_brush(value) -> gr.ImageMask:
 
 def receive(image: Image.Image) -> gr.ImageMask:
     """An image sent here: in the editor with no strokes, and the brush sized to it."""
-    return gr.ImageMask(ui.editor_value(image), brush=brush_for(image.size), format="png")
+    return gr.ImageMask(editor_value(image), brush=brush_for(image.size), format="png")
 
 
 def from_editor(values: dict, *, with_mask: bool) -> dict:
@@ -54,7 +58,7 @@ def from_editor(values: dict, *, with_mask: bool) -> dict:
             "Upload an image first, then paint over the area to repaint." if with_mask else "Upload an image first.",
             print_exception=False,
         )
-    mask = {"mask": ui.layers_mask(editor.get("layers"))} if with_mask else {}
+    mask = {"mask": layers_mask(editor.get("layers"))} if with_mask else {}
     return {**values, "image": editor["background"], **mask}
 
 
@@ -67,21 +71,21 @@ def seed_and_seam(recipe) -> str:
     return f"seed {recipe.seed} · {edge}" if edge else f"seed {recipe.seed}"
 
 
-def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+def render(studio: Studio, model: gr.Dropdown) -> Tab:
     preset, limits = studio.preset(model.value), studio.limits(model.value)
-    declared, sides = ui.Declared(InpaintRequest, limits, preset), ui.Declared(OutpaintRequest, limits, preset)
-    controls, parent = ui.Controls(), gr.State(None)
-    settings, output = ui.columns()
+    declared, sides = Declared(InpaintRequest, limits, preset), Declared(OutpaintRequest, limits, preset)
+    controls, parent = Controls(), gr.State(None)
+    settings, output = columns()
     with settings:
-        editor = ui.image_editor(
+        editor = image_editor(
             gr.ImageMask,
             label="Image — paint over what to repaint",
             image_mode="RGBA",  # the painted layers' alpha is the mask: RGB would drop it
             brush=brush(),
             elem_id="inpaint-editor",
         )
-        controls.add("prompt", ui.prompt_box("What goes there", "a red circle", required=True))
-        generate, stop = ui.run_buttons("inpaint", "Inpaint")
+        controls.add("prompt", prompt_box("What goes there", "a red circle", required=True))
+        generate, stop = run_buttons("inpaint", "Inpaint")
         with gr.Row():
             controls.add("strength", declared("strength"))
             controls.add("num_images", declared("num_images"))
@@ -102,10 +106,10 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
                         controls.add(side, sides(side))
             outpaint_button = gr.Button("Outpaint", variant="secondary", elem_id="outpaint-generate")
         with gr.Accordion("Advanced", open=False):
-            reuse = ui.negative_and_sampler(controls, preset, limits)
-            ui.creative_controls(controls, studio, model)
+            reuse = negative_and_sampler(controls, preset, limits)
+            creative_controls(controls, studio, model)
     with output:
-        results = ui.result_panel("Inpainted", caption=seed_and_seam)
+        results = result_panel("Inpainted", caption=seed_and_seam)
 
     # Inpaint and Outpaint share every control but the mask's growth and the sides.
     shared = {name: c for name, c in controls.fields.items() if name not in ("grow", *SIDES)} | {"model": model}
@@ -120,9 +124,9 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         inputs = {"editor": editor, **fields, "parent": parent}
         prepare = partial(from_editor, with_mask=with_mask)
         labels = {"image": "Image", "mask": "Mask"}  # what the editor's value becomes
-        event = ui.task_events(
+        event = task_events(
             studio, request_type, results, button, inputs, fields, prepare=prepare, files=files, labels=labels
         )
         events.append(event)
     source = dict(source=editor, parent=parent, accept=receive, uploaded=sized_brush)
-    return ui.finish_tab(TITLE, controls, results, stop=stop, events=events, reuse=reuse, **source)
+    return finish_tab(TITLE, controls, results, stop=stop, events=events, reuse=reuse, **source)

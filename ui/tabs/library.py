@@ -32,8 +32,10 @@ from pipelines import (
     step_label,
 )
 
-from .. import common as ui
-from ..common import served
+from ..events import Tab, owner
+from ..messages import said, slip
+from ..restore import recipe_updates
+from ..results import served
 
 TITLE = "Library"
 PAGE = 48  # thumbnails a page
@@ -55,7 +57,7 @@ class LibraryTab:
 
 def shelf(studio: Studio, request: gr.Request | None) -> tuple[Library, str | None]:
     """The person's library and name: the outputs folder's, or the browser session's own in memory."""
-    who = ui.owner(request)
+    who = owner(request)
     library = studio.library(who["session"])
     if library is None:
         raise gr.Error("This server keeps no library.", print_exception=False)
@@ -89,7 +91,7 @@ def escape(text: Any) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(text))
 
 
-def page_words(tabs: dict[str, ui.Tab]) -> dict[str, dict[str, str]]:
+def page_words(tabs: dict[str, Tab]) -> dict[str, dict[str, str]]:
     """Each task's settings by the labels its tab shows them with, without their explanations in
     parentheses ("Strength (how much the area changes)" → "Strength"); Outpaint's are Inpaint's."""
     words = {name: {field: re.sub(r"\s*\(.*?\)", "", component.label) for field, component in tab.controls.fields.items()
@@ -168,7 +170,7 @@ def tree_items(node: dict, depth: int = 0) -> list[tuple[dict, int]]:
     return out
 
 
-def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switcher: gr.Tabs) -> LibraryTab:
+def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab], switcher: gr.Tabs) -> LibraryTab:
     where = ("Kept in the outputs folder; every result appears here as it is made." if studio.libraries.persistent
              else "Kept in memory for this browser session only: nothing is saved on the server, and it is gone "
                   "when you close or reload the page. Download what you want to keep.")
@@ -261,7 +263,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         try:
             entry = library.get(user, image_id)
         except NotFound as e:
-            return ui.slip(str(e), details_out)
+            return slip(str(e), details_out)
         chain = library.lineage(user, image_id)
         tree = tree_items(library.descendants(user, image_id))
         png = library.png(user, image_id)
@@ -304,7 +306,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
         except NoRecipe as e:
             seen, missing = None, str(e)
         except AtelierError as e:
-            gr.Warning(ui.said(e))
+            gr.Warning(said(e))
             return {opened: None}
         if seen is not None and seen["in_library"]:
             return {**details(request, seen["recipe"]["image_id"], data), opened: None}
@@ -330,7 +332,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     def toggle_favourite(request: gr.Request, image_id):
         if not image_id:
-            return ui.slip(NOTHING_PICKED, [favourite])
+            return slip(NOTHING_PICKED, [favourite])
         library, user = shelf(studio, request)
         row = library.get(user, image_id)
         row = library.favourite(user, row["image_id"], not row["favourite"])
@@ -347,7 +349,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     def remove(request: gr.Request, image_id, number, *values):
         if not image_id:
-            return ui.slip(NOTHING_PICKED, after)
+            return slip(NOTHING_PICKED, after)
         library, user = shelf(studio, request)
         library.trash(user, image_id)
         gr.Info("Moved to the trash. Undo puts it back.")
@@ -356,7 +358,7 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     def put_back(request: gr.Request, image_id, number, *values):
         if not image_id:
-            return ui.slip("Nothing to put back.", after)
+            return slip("Nothing to put back.", after)
         library, user = shelf(studio, request)
         library.restore(user, image_id)
         return {**refresh(request, number, *values), **details(request, image_id), trashed: None,
@@ -368,16 +370,16 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, ui.Tab], switche
 
     def pick_a(request: gr.Request, image_id):
         if not image_id:
-            return ui.slip(NOTHING_PICKED, [marked])
+            return slip(NOTHING_PICKED, [marked])
         library, user = shelf(studio, request)
-        gr.Info(f"A: {ui.said(library.get(user, image_id)['label'])}. Now pick B and press “Compare A with this”.")
+        gr.Info(f"A: {said(library.get(user, image_id)['label'])}. Now pick B and press “Compare A with this”.")
         return image_id
 
     def side_by_side(request: gr.Request, a, b):
         if not a:
-            return ui.slip("Pick an image as A first (“Compare: pick as A”).", [slider, differing, comparing])
+            return slip("Pick an image as A first (“Compare: pick as A”).", [slider, differing, comparing])
         if not b:
-            return ui.slip(NOTHING_PICKED, [slider, differing, comparing])
+            return slip(NOTHING_PICKED, [slider, differing, comparing])
         library, user = shelf(studio, request)
         first, second = library.get(user, a), library.get(user, b)
         pair = (served(library.png(user, a), f"{a}.png"), served(library.png(user, b), f"{b}.png"))
@@ -402,7 +404,7 @@ def _typed(fn):
     return handler
 
 
-def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], switcher: gr.Tabs, restore: gr.Button,
+def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, Tab], switcher: gr.Tabs, restore: gr.Button,
                            send_row: gr.Row, current: gr.State) -> None:
     """Restore puts the recipe's settings into the tab that made it (and, where that tab starts from an
     image, the image it was made from); "Send to" hands the image to any tab that takes one."""
@@ -415,18 +417,18 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
 
     def into_tab(request: gr.Request, image_id):
         if not image_id:
-            return ui.slip(NOTHING_PICKED, outputs)
+            return slip(NOTHING_PICKED, outputs)
         library, user = shelf(studio, request)
         entry = library.get(user, image_id)
         recipe = Recipe.from_dict(entry["recipe"])
         if recipe.model not in studio.model_names:
-            return ui.slip(f"That image was made with {ui.said(repr(recipe.model))}, which this server does not offer.",
+            return slip(f"That image was made with {said(repr(recipe.model))}, which this server does not offer.",
                         outputs)
         values = recipe.values()
         # The tab of the task's name, or the one whose controls cover most of its settings (Outpaint: Inpaint's).
         name = recipe.task if recipe.task in tabs else max(tabs, key=lambda n: len(set(tabs[n].controls.fields) & set(values)))
         tab = tabs[name]
-        updates = ui.recipe_updates(studio, picker, tabs, tab, recipe)
+        updates = recipe_updates(studio, picker, tabs, tab, recipe)
         if tab.receive is not None and recipe.parent:
             try:
                 source = picture(library.png(user, recipe.parent)).convert("RGB")
@@ -442,12 +444,12 @@ def _wire_restore_and_send(studio: Studio, picker, tabs: dict[str, ui.Tab], swit
             def send(request: gr.Request, image_id, tab=tab, name=name):
                 sent = [*tab.receive.outputs, switcher]
                 if not image_id:
-                    return ui.slip(NOTHING_PICKED, sent)
+                    return slip(NOTHING_PICKED, sent)
                 library, user = shelf(studio, request)
                 try:
                     image = picture(library.png(user, image_id)).convert("RGB")
                 except NotFound as e:
-                    return ui.slip(str(e), sent)
+                    return slip(str(e), sent)
                 return dict(zip(sent, (*tab.receive.accept(image, image_id), gr.Tabs(selected=name))))
 
             gr.Button(f"Send to {tab.title}", size="sm", variant="secondary", min_width=100).click(

@@ -6,7 +6,11 @@ import gradio as gr
 
 from pipelines import MorphRequest, Studio
 
-from .. import common as ui
+from ..controls import Controls, Declared, columns, negative_and_sampler, prompt_box, run_buttons, size_controls
+from ..creative import creative_controls
+from ..events import Tab, finish_tab, task_events
+from ..images import source_image
+from ..results import result_panel
 
 TITLE = "Morph"
 ONE_END = "**{given}** is set: add a **{missing}** to morph from one picture to the other, or remove it (×) to morph the captions."
@@ -18,15 +22,15 @@ def frame_progress(values: dict):
     return lambda event: f"Frame {min(frames, event.step * frames // event.total + 1)} of {frames}"
 
 
-def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+def render(studio: Studio, model: gr.Dropdown) -> Tab:
     preset, limits = studio.preset(model.value), studio.limits(model.value)
-    declared = ui.Declared(MorphRequest, limits, preset)
-    controls, parent = ui.Controls(), gr.State(None)
-    settings, output = ui.columns()
+    declared = Declared(MorphRequest, limits, preset)
+    controls, parent = Controls(), gr.State(None)
+    settings, output = columns()
     with settings:
-        controls.add("prompt", ui.prompt_box("From", "a red circle on a white background", required=True))
-        controls.add("prompt_b", ui.prompt_box("To", "a blue circle on a white background"))
-        generate, stop = ui.run_buttons("morph", "Morph")
+        controls.add("prompt", prompt_box("From", "a red circle on a white background", required=True))
+        controls.add("prompt_b", prompt_box("To", "a blue circle on a white background"))
+        generate, stop = run_buttons("morph", "Morph")
         with gr.Row():
             controls.add("num_frames", declared("num_frames"))
             controls.add("even_pacing", declared("even_pacing"))
@@ -37,17 +41,17 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
         with gr.Accordion("Image morph", open=False, elem_id="morph-images") as image_morph:
             one_end = gr.Markdown(visible=False, elem_id="morph-one-end")
             with gr.Row():
-                image_a = ui.source_image("From image", height=200)
-                image_b = ui.source_image("To image", height=200)
+                image_a = source_image("From image", height=200)
+                image_b = source_image("To image", height=200)
             controls.add("depth", declared("depth"))
         with gr.Accordion("Advanced", open=False):
             # A non-ancestral sampler keeps neighbouring frames coherent.
-            reuse = ui.negative_and_sampler(controls, preset, limits, scheduler="Euler")
-            ui.creative_controls(controls, studio, model)
+            reuse = negative_and_sampler(controls, preset, limits, scheduler="Euler")
+            creative_controls(controls, studio, model)
             with gr.Row():
-                ui.size_controls(controls, declared)
+                size_controls(controls, declared)
     with output:
-        results = ui.result_panel("Frames", caption=lambda recipe: f"t = {recipe.settings['position']:.2f}")
+        results = result_panel("Frames", caption=lambda recipe: f"t = {recipe.settings['position']:.2f}")
         animation = gr.Video(label="Animation", format="mp4", autoplay=True, loop=True, height=300)
         downloads = gr.File(label="GIF and MP4", file_count="multiple", interactive=False)
     results.extra = [animation, downloads]
@@ -56,7 +60,7 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
     fields = {**controls.fields, "model": model}
     inputs = {**fields, "image_a": image_a, "image_b": image_b, "parent": parent}
     images = ("image_a", "image_b")  # an image morph's two ends; a caption morph has none
-    event = ui.task_events(
+    event = task_events(
         studio, MorphRequest, results, generate, inputs, fields, files=images, optional=images, describe=frame_progress
     )
 
@@ -74,4 +78,4 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
             None, js=scroll
         )
     source = dict(source=image_a, parent=parent)
-    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)
+    return finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

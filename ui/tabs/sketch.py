@@ -7,7 +7,11 @@ import gradio as gr
 
 from pipelines import SketchRequest, Studio
 
-from .. import common as ui
+from ..controls import Controls, Declared, columns, negative_and_sampler, prompt_box, run_buttons
+from ..creative import creative_controls
+from ..events import Tab, finish_tab, task_events
+from ..images import editor_value, image_editor
+from ..results import result_panel
 
 TITLE = "Sketch"
 INKS = ["#e11e1e", "#f58c14", "#f0dc1e", "#1eaa3c", "#2350e6", "#912dc8", "#000000", "#808080", "#ffffff"]
@@ -19,34 +23,34 @@ def from_canvas(values: dict) -> dict:
     return {**values, "sketch": canvas.get("composite")}
 
 
-def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+def render(studio: Studio, model: gr.Dropdown) -> Tab:
     preset, limits = studio.preset(model.value), studio.limits(model.value)
-    declared = ui.Declared(SketchRequest, limits, preset)
-    controls, parent = ui.Controls(), gr.State(None)
-    settings, output = ui.columns()
+    declared = Declared(SketchRequest, limits, preset)
+    controls, parent = Controls(), gr.State(None)
+    settings, output = columns()
     with settings:
-        canvas = ui.image_editor(
+        canvas = image_editor(
             label="Sketch: shapes, colours, places",  # short: the canvas's toolbar sits beside it
             image_mode="RGB",  # the strokes flattened over the background, on white paper
             brush=gr.Brush(default_size="auto", colors=INKS, default_color=INKS[4], color_mode="defaults"),
             canvas_size=(512, 512),
             elem_id="sketch-canvas",
         )
-        describe = ui.prompt_box("Describe the picture", "a blue triangle on a white background", required=True)
+        describe = prompt_box("Describe the picture", "a blue triangle on a white background", required=True)
         controls.add("prompt", describe)
-        generate, stop = ui.run_buttons("sketch", "Draw it")
+        generate, stop = run_buttons("sketch", "Draw it")
         with gr.Row():
             controls.add("strength", declared("strength"))
             controls.add("num_images", declared("num_images"))
         with gr.Accordion("Advanced", open=False):
-            reuse = ui.negative_and_sampler(controls, preset, limits)
-            ui.creative_controls(controls, studio, model)
+            reuse = negative_and_sampler(controls, preset, limits)
+            creative_controls(controls, studio, model)
     with output:
-        results = ui.result_panel("Pictures")
+        results = result_panel("Pictures")
 
     fields = {**controls.fields, "model": model}
     inputs = {"canvas": canvas, **fields, "parent": parent}
     drawing = dict(prepare=from_canvas, files=("sketch",), labels={"sketch": "Sketch"})
-    event = ui.task_events(studio, SketchRequest, results, generate, inputs, fields, **drawing)
-    source = dict(source=canvas, parent=parent, accept=ui.editor_value)
-    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)
+    event = task_events(studio, SketchRequest, results, generate, inputs, fields, **drawing)
+    source = dict(source=canvas, parent=parent, accept=editor_value)
+    return finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, **source)

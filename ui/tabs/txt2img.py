@@ -6,7 +6,10 @@ import gradio as gr
 
 from pipelines import Studio, Txt2ImgRequest
 
-from .. import common as ui
+from ..controls import Controls, Declared, columns, prompt_box, run_buttons, sampler_controls, size_controls
+from ..creative import creative_controls
+from ..events import Tab, finish_tab, task_events
+from ..results import result_panel
 
 TITLE = "Text to image"
 ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16)}
@@ -23,32 +26,32 @@ def aspect_size(base: int, aspect: str, low: int, high: int) -> tuple[int, int]:
     return fit(w), fit(h)
 
 
-def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+def render(studio: Studio, model: gr.Dropdown) -> Tab:
     preset, limits = studio.preset(model.value), studio.limits(model.value)
-    declared = ui.Declared(Txt2ImgRequest, limits, preset)
-    controls = ui.Controls()
-    settings, output = ui.columns()
+    declared = Declared(Txt2ImgRequest, limits, preset)
+    controls = Controls()
+    settings, output = columns()
     with settings:
         placeholder = "a large blue triangle on a white background"
-        prompt = ui.prompt_box(placeholder=placeholder, required=True, lines=3, elem_id="txt2img-prompt")
+        prompt = prompt_box(placeholder=placeholder, required=True, lines=3, elem_id="txt2img-prompt")
         controls.add("prompt", prompt)
-        controls.add("negative_prompt", ui.prompt_box("Negative prompt", "what to avoid", lines=1))
-        generate, stop = ui.run_buttons("txt2img", "Generate")
+        controls.add("negative_prompt", prompt_box("Negative prompt", "what to avoid", lines=1))
+        generate, stop = run_buttons("txt2img", "Generate")
         gr.Markdown("<kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates · <kbd>Esc</kbd> stops", elem_classes="hint")
         aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
         controls.add("num_images", declared("num_images"))
-        reuse = ui.sampler_controls(controls, preset, limits)
-        ui.creative_controls(controls, studio, model)
+        reuse = sampler_controls(controls, preset, limits)
+        creative_controls(controls, studio, model)
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
-                ui.size_controls(controls, declared)
+                size_controls(controls, declared)
             controls.add("guidance_rescale", declared("guidance_rescale"))
     with output:
-        results = ui.result_panel()
+        results = result_panel()
 
     # The HTTP API's parameters keep their order; the optional `parent` (for the Library's lineage) comes last.
     fields = {name: model if name == "model" else controls.fields[name] for name in API}
-    event = ui.task_events(studio, Txt2ImgRequest, results, generate, fields, fields)
+    event = task_events(studio, Txt2ImgRequest, results, generate, fields, fields)
 
     def choose_aspect(aspect: str, model: str):
         p = studio.preset(model)
@@ -56,4 +59,4 @@ def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
 
     sizes = [controls.fields["width"], controls.fields["height"]]
     aspect.change(choose_aspect, [aspect, model], sizes, api_visibility="private", queue=False)
-    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse)
+    return finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse)

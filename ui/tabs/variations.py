@@ -6,31 +6,35 @@ import gradio as gr
 
 from pipelines import Studio, VariationsRequest
 
-from .. import common as ui
+from ..controls import Controls, Declared, columns, negative_and_sampler, prompt_box, run_buttons
+from ..creative import creative_controls
+from ..events import Tab, finish_tab, task_events
+from ..images import source_image
+from ..results import result_panel
 
 TITLE = "Variations"
 MODE_LABELS = {"image": "Image to image", "embedding": "Image prompt (IP-Adapter)"}
 
 
-def render(studio: Studio, model: gr.Dropdown) -> ui.Tab:
+def render(studio: Studio, model: gr.Dropdown) -> Tab:
     preset, limits = studio.preset(model.value), studio.limits(model.value)
-    declared = ui.Declared(VariationsRequest, limits, preset)
-    controls, parent = ui.Controls(), gr.State(None)
-    settings, output = ui.columns()
+    declared = Declared(VariationsRequest, limits, preset)
+    controls, parent = Controls(), gr.State(None)
+    settings, output = columns()
     with settings:
-        image = ui.source_image("Image to vary", height=300)
+        image = source_image("Image to vary", height=300)
         controls.add("similarity", declared("similarity"))
-        controls.add("prompt", ui.prompt_box("Steer (optional)", "same, but on a black background"))
-        generate, stop = ui.run_buttons("variations", "Make variations")
+        controls.add("prompt", prompt_box("Steer (optional)", "same, but on a black background"))
+        generate, stop = run_buttons("variations", "Make variations")
         controls.add("num_images", declared("num_images"))
         with gr.Accordion("Advanced", open=False):
             controls.add("mode", declared("mode", labels=MODE_LABELS))
-            reuse = ui.negative_and_sampler(controls, preset, limits)
-            ui.creative_controls(controls, studio, model)
+            reuse = negative_and_sampler(controls, preset, limits)
+            creative_controls(controls, studio, model)
     with output:
-        results = ui.result_panel("Variations")
+        results = result_panel("Variations")
 
     fields = {**controls.fields, "model": model}
     inputs = {"image": image, **fields, "parent": parent}
-    event = ui.task_events(studio, VariationsRequest, results, generate, inputs, fields, files=("image",))
-    return ui.finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, source=image, parent=parent)
+    event = task_events(studio, VariationsRequest, results, generate, inputs, fields, files=("image",))
+    return finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, source=image, parent=parent)
