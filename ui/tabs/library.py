@@ -171,6 +171,54 @@ def tree_items(node: dict, depth: int = 0) -> list[tuple[dict, int]]:
 
 
 def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab], switcher: gr.Tabs) -> LibraryTab:
+    panes = _layout(studio)
+    refresh, shown, inputs = _wire_gallery(studio, panes)
+    details, details_out = _wire_details(studio, panes, page_words(tabs))
+    _wire_actions(studio, panes, refresh, details, details_out, shown, inputs)
+    _wire_restore_and_send(studio, picker, tabs, switcher, panes.restore, panes.send_row, panes.current)
+    _api(studio)
+    return LibraryTab(_typed(refresh), [panes.page, *inputs], shown)
+
+
+@dataclass
+class Panes:
+    """The Library tab's components, by name, for the functions that wire them."""
+
+    page: Any
+    ids: Any
+    current: Any
+    walk: Any
+    marked: Any
+    trashed: Any
+    query: Any
+    task: Any
+    model: Any
+    period: Any
+    favourites: Any
+    gallery: Any
+    previous: Any
+    pager: Any
+    following: Any
+    opened: Any
+    large: Any
+    words: Any
+    restore: Any
+    favourite: Any
+    delete: Any
+    undo: Any
+    download: Any
+    send_row: Any
+    lineage: Any
+    children: Any
+    mark: Any
+    compare: Any
+    comparing: Any
+    slider: Any
+    differing: Any
+
+
+def _layout(studio: Studio) -> Panes:
+    """The tab's components: the filters, the grid and its pages, the details pane, Compare."""
     where = ("Kept in the outputs folder; every result appears here as it is made." if studio.libraries.persistent
              else "Kept in memory for this browser session only: nothing is saved on the server, and it is gone "
                   "when you close or reload the page. Download what you want to keep.")
@@ -219,15 +267,26 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab], switcher: 
         slider = gr.ImageSlider(label="A ◂ drag ▸ B", format="png", type="pil", interactive=False, height=420,
                                 elem_id="library-slider")
         differing = gr.HTML(elem_id="library-differences")
+    return Panes(
+        page=page, ids=ids, current=current, walk=walk, marked=marked, trashed=trashed,
+        query=query, task=task, model=model, period=period, favourites=favourites, gallery=gallery,
+        previous=previous, pager=pager, following=following, opened=opened, large=large, words=words,
+        restore=restore, favourite=favourite, delete=delete, undo=undo, download=download, send_row=send_row,
+        lineage=lineage, children=children, mark=mark, compare=compare, comparing=comparing, slider=slider,
+        differing=differing,
+    )
 
-    words_of = page_words(tabs)
-    filters = {"query": query, "task": task, "model": model, "period": period, "favourites": favourites}
 
-    # -- the gallery ------------------------------------------------------------------------------------
+def _wire_gallery(studio: Studio, panes: Panes):
+    """The grid: the filters and pages list the person's images, newest first. Returns what lists them again
+    (for the actions and the page's refresh), its outputs and its inputs."""
+    page, ids, query, task = panes.page, panes.ids, panes.query, panes.task
+    model, period, favourites, gallery = panes.model, panes.period, panes.favourites, panes.gallery
+    previous, pager, following = panes.previous, panes.pager, panes.following
 
-    def listing(request: gr.Request, words, operation, maker, when, only_favourites, number=0):
+    def listing(request: gr.Request, text, operation, maker, when, only_favourites, number=0):
         library, user = shelf(studio, request)
-        search = dict(query=words or "", model=None if maker in (None, ANY) else maker,
+        search = dict(query=text or "", model=None if maker in (None, ANY) else maker,
                       task=None if operation in (None, ANY) else operation, favourites_only=bool(only_favourites),
                       since=since(when))
         total = library.count(user, **search)
@@ -244,16 +303,22 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab], switcher: 
         }
 
     shown = [gallery, ids, page, pager, task, model]
-    inputs = list(filters.values())
+    inputs = [query, task, model, period, favourites]
     for trigger in (query.submit, task.input, model.input, period.input, favourites.input):
         trigger(listing, inputs, shown, api_visibility="private", queue=False)
     turn = lambda step: lambda request, number, *values: listing(request, *values, number=number + step)  # noqa: E731
     previous.click(_typed(turn(-1)), [page, *inputs], shown, api_visibility="private", queue=False)
     following.click(_typed(turn(1)), [page, *inputs], shown, api_visibility="private", queue=False)
     refresh = lambda request, number, *values: listing(request, *values, number=number)  # noqa: E731
+    return refresh, shown, inputs
 
-    # -- the details pane -------------------------------------------------------------------------------
 
+def _wire_details(studio: Studio, panes: Panes, words_of: dict):
+    """The details pane: a picked image (or a dropped file) in plain words, its lineage and what was made
+    from it, each a step to walk. Returns the details (for the actions) and their outputs."""
+    ids, current, walk, gallery = panes.ids, panes.current, panes.walk, panes.gallery
+    opened, large, words, favourite = panes.opened, panes.large, panes.words, panes.favourite
+    download, lineage, children = panes.download, panes.lineage, panes.children
     details_out = [current, large, words, lineage, children, walk, favourite, download]
 
     def details(request: gr.Request, image_id: str | None, dropped: bytes | None = None) -> dict:
@@ -327,8 +392,16 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab], switcher: 
         }
 
     opened.upload(open_png, opened, [*details_out, opened], api_visibility="private")
+    return details, details_out
 
-    # -- actions ----------------------------------------------------------------------------------------
+
+def _wire_actions(studio: Studio, panes: Panes, refresh, details, details_out: list, shown: list, inputs: list):
+    """Favourite, Download, Delete with Undo, and Compare."""
+    page, current, marked, trashed = panes.page, panes.current, panes.marked, panes.trashed
+    large, words, favourite, delete = panes.large, panes.words, panes.favourite, panes.delete
+    undo, download, lineage, children = panes.undo, panes.download, panes.lineage, panes.children
+    mark, compare, comparing, slider = panes.mark, panes.compare, panes.comparing, panes.slider
+    differing = panes.differing
 
     def toggle_favourite(request: gr.Request, image_id):
         if not image_id:
@@ -389,10 +462,6 @@ def render(studio: Studio, picker: gr.Dropdown, tabs: dict[str, Tab], switcher: 
     to_compare = "() => document.querySelector('#library-slider')?.scrollIntoView({behavior: 'smooth', block: 'start'})"
     compare.click(side_by_side, [marked, current], [slider, differing, comparing], api_visibility="private").then(
         None, js=to_compare)
-
-    _wire_restore_and_send(studio, picker, tabs, switcher, restore, send_row, current)
-    _api(studio)
-    return LibraryTab(_typed(refresh), [page, *inputs], shown)
 
 
 def _typed(fn):
