@@ -559,7 +559,7 @@ def _api(studio: Studio) -> None:
         """A PNG's or JPEG's Content Credentials, validated: present, valid, trusted, changed (after signing),
         signer, ai_generated, edited, model, ingredients, problems, and the whole manifest store."""
         if not path:
-            raise gr.Error("Give an image file.")
+            raise gr.Error("Give an image file.", print_exception=False)
         with open(path, "rb") as f:
             return studio.read_credentials(f.read())
 
