@@ -244,15 +244,15 @@ def finish_tab(
 ) -> Tab:
     """What every tab ends with: Stop cancels its events (the half-made preview goes, the previous
     results stay, and the status says so), "Reuse last" works, and where it takes an image (`source`),
-    an upload starts a new lineage (then `uploaded` updates the source for the new picture) and "Send to"
-    lands there with the image's id."""
+    an upload starts a new lineage (then `uploaded(value, parent)` updates the source for a new picture) and
+    "Send to" lands there with the image's id."""
     stop.click(panel.stopped, None, [panel.status, panel.live], cancels=events, api_visibility="private", queue=False)
     reuse_last_seed(reuse, controls, panel)
     if source is None:
         return Tab(title, controls, panel)
     lineage = source.upload(same_parent, [source, parent], parent, api_visibility="private", queue=False)
     if uploaded is not None:  # after, not beside: two events reading one upload race its file being written
-        lineage.then(uploaded, source, source, api_visibility="private", queue=False)
+        lineage.then(uploaded, [source, parent], source, api_visibility="private", queue=False)
     if isinstance(source, gr.Image):  # the image editor's own check is in the page's script
         # Queued, so that its warning reaches the page.
         source.upload(refuse_non_image, source, source, preprocess=False, api_visibility="private")

@@ -33,10 +33,12 @@ def brush_for(size: tuple[int, int]) -> gr.Brush:
     return brush(max(2, round(min(size) / BRUSH_SHARE)))
 
 
-def sized_brush(value) -> gr.ImageMask:
-    """After an upload: the brush for the picture now in the editor."""
+def sized_brush(value, parent: str | None) -> gr.ImageMask:
+    """After an upload: the brush for the picture now in the editor. A picture "Send to" put there (the
+    editor reports it as an upload too, and its id is kept) already has its brush: updating the editor again
+    would land after the person's first strokes and reset its tool."""
     path = upload_path((value or {}).get("background"))
-    if not path:
+    if not path or parent:
         return gr.skip()
     try:
         with Image.open(path) as picture:
