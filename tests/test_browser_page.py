@@ -428,7 +428,6 @@ def test_inpaint_brush_fits_the_picture(browser, app_url):
     page.context.close()
 
 
-@pytest.mark.xfail(reason="the page's stroke count and the editor's history still disagree in this sequence")
 def test_inpaint_undo_never_removes_the_picture(browser, app_url):
     page, errors, editor = inpaint_a_purple_square(browser, app_url)
     shown = painted_share(page, editor)
