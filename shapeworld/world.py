@@ -269,14 +269,16 @@ def apart(figures: list[Figure]) -> bool:
     return all(not (masks[i] & footprint(figures[j])).any() for i in range(len(figures)) for j in range(i + 1, len(figures)))
 
 
-def draw(scene: Scene, style: str = "filled") -> np.ndarray:
-    """Render a scene as a 64×64×3 uint8 RGB array, its figures filled or as outlines."""
-    big = IMAGE_SIZE * _SUPERSAMPLE
+def draw(scene: Scene, style: str = "filled", size: int = IMAGE_SIZE) -> np.ndarray:
+    """Render a scene as a size×size×3 uint8 RGB array (64² unless asked), its figures filled or as outlines.
+
+    Other sizes are the same scene drawn finer (the upscaler's truth), not the 64² picture resized."""
+    big = size * _SUPERSAMPLE
     canvas = np.empty((big, big, 3), np.uint8)
     canvas[:] = BACKGROUNDS[scene.background]
     for figure in scene.figures:
         _paint(canvas, figure, COLOURS[figure.colour], style)
-    return cv2.resize(canvas, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def make_dataset(
