@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
 from diffusers.training_utils import EMAModel
+from PIL import Image
 from transformers import CLIPTextModel
 
 from pipelines.device.pixel_upscale import PixelUpscalePipeline, upsampled
@@ -123,6 +123,9 @@ def held_out_psnr(pipe, n: int, steps: int, noise_level: int) -> tuple[float, fl
 def train(args: argparse.Namespace, log) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    # Adam's second moments of tiny gradients turn subnormal, and subnormal arithmetic on a CPU runs about
+    # ten times slower (measured: 0.75 → 7.5 s a step after the first hundred steps).
+    torch.set_flush_denormal(True)
     tokenizer = build_tokenizer()
     text_encoder = CLIPTextModel.from_pretrained(args.base / "text_encoder", dtype=torch.float32).eval().requires_grad_(False)
     unet = build_unet(tuple(args.channels), text_encoder.config.hidden_size, args.pack)

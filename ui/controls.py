@@ -133,22 +133,29 @@ class Controls:
 
 
 def sampler_controls(
-    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None
+    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None,
+    request_type: type[Request] = Request,
 ) -> gr.Button:
     """Seed, steps, guidance and scheduler, the controls every generating tab has; the steps, guidance
-    and scheduler follow the model. Returns the "Reuse last" button for the tab to wire."""
-    declared = Declared(Request, limits, preset)
+    and scheduler follow the model (the model's defaults their declarations name). Returns the "Reuse
+    last" button for the tab to wire."""
+    declared = Declared(request_type, limits, preset)
+    settings = settings_of(request_type)
+
+    def own(p: ModelPreset, name: str):
+        return getattr(p, settings[name].preset)
 
     def pick(p: ModelPreset, value: str | None) -> str:
-        return next((s for s in (value, scheduler) if s in p.schedulers), p.scheduler)
+        return next((s for s in (value, scheduler) if s in p.schedulers), own(p, "scheduler"))
 
     with gr.Row(equal_height=True):
         seed = controls.add("seed", declared("seed", scale=3))
         random_seed = gr.Button("Random", size="sm", scale=0, min_width=80)
         reuse_seed = gr.Button("Reuse last", size="sm", scale=0, min_width=96)
-    controls.add("steps", declared("steps"), lambda p, v: gr.Slider(value=p.steps if v is None else v))
+    controls.add("steps", declared("steps"), lambda p, v: gr.Slider(value=own(p, "steps") if v is None else v))
     controls.add(
-        "guidance_scale", declared("guidance_scale"), lambda p, v: gr.Slider(value=p.guidance if v is None else v)
+        "guidance_scale", declared("guidance_scale"),
+        lambda p, v: gr.Slider(value=own(p, "guidance_scale") if v is None else v),
     )
     controls.add(
         "scheduler",
@@ -160,11 +167,12 @@ def sampler_controls(
 
 
 def negative_and_sampler(
-    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None
+    controls: Controls, preset: ModelPreset, limits: Limits, *, scheduler: str | None = None,
+    request_type: type[Request] = Request,
 ) -> gr.Button:
     """What a tab's Advanced section starts with: the negative prompt and the sampler controls."""
     controls.add("negative_prompt", prompt_box("Negative prompt", "what to avoid", lines=1))
-    return sampler_controls(controls, preset, limits, scheduler=scheduler)
+    return sampler_controls(controls, preset, limits, scheduler=scheduler, request_type=request_type)
 
 
 def columns() -> tuple[gr.Column, gr.Column]:

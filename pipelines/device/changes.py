@@ -54,7 +54,10 @@ def vae_tiling(run: Run) -> Iterator[None]:
     """Above the threshold the autoencoder works tile by tile, its memory that of one tile. It is
     shared by every view, so it is switched for this run only."""
     width, height = run.request.output_size()
-    vae = run.pipe.vae
+    vae = getattr(run.pipe, "vae", None)
+    if vae is None:  # a pixel-space stage: nothing to decode
+        yield
+        return
     if width * height > run.vae_tiling_pixels:
         vae.enable_tiling()
     else:

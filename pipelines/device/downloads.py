@@ -7,6 +7,7 @@ reports progress; offline, a clear message names the command that fetches the mo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
 from ..front.errors import AtelierError, ModelUnavailable
-from ..front.registry import IPAdapter, ModelPreset
+from ..front.registry import IPAdapter, ModelPreset, Upscaler
 
 Progress = Callable[[float, str], None]  # (fraction done, message)
 
@@ -125,5 +126,34 @@ def load_inpaint_pipeline(
         )
     except (OSError, ValueError) as e:
         raise AtelierError(f"{inpaint.label} could not be loaded from {folder.name}: {e}") from e
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load_upscale_pipeline(
+    stage: Upscaler, preset: ModelPreset, base: DiffusionPipeline, device: torch.device, dtype: torch.dtype, *, offline: bool
+) -> DiffusionPipeline:
+    """A model's super-resolution stage: the embedded model's own (sharing the base model's text encoder),
+    or one of Stability's upscalers (with their own), known classes only."""
+    from dataclasses import replace
+
+    from diffusers import StableDiffusionLatentUpscalePipeline, StableDiffusionUpscalePipeline
+
+    from .pixel_upscale import PixelUpscalePipeline
+
+    known = {c.__name__: c for c in (PixelUpscalePipeline, StableDiffusionUpscalePipeline, StableDiffusionLatentUpscalePipeline)}
+    upscaler = replace(preset, source=stage.source, label=f"{preset.label} (×{stage.scale} upscaler)", download_gb=stage.download_gb)
+    folder = Path(upscaler.source) if upscaler.is_local else download(upscaler, dtype, offline=offline)
+    try:
+        name = json.loads((folder / "model_index.json").read_text())["_class_name"]
+        if name not in known:
+            raise ValueError(f"{name} is not an upscaler Atelier runs")
+        shared = {k: base.components[k] for k in ("text_encoder", "tokenizer")} if name == "PixelUpscalePipeline" else {}
+        pipe = known[name].from_pretrained(
+            folder, dtype=dtype, variant=None if upscaler.is_local else _variant_for(upscaler, dtype),
+            use_safetensors=True, local_files_only=True, **shared,
+        )
+    except (OSError, ValueError, KeyError) as e:
+        raise AtelierError(f"{upscaler.label} could not be loaded from {folder.name}: {e}") from e
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)

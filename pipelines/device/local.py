@@ -109,7 +109,7 @@ def _previews(job: Job, pipe, preset: ModelPreset):
     def on_step(step: int, total: int, latents) -> None:
         now = time.perf_counter()
         preview = None
-        if now - last[0] >= PREVIEW_SECONDS and step < total:
+        if latents is not None and now - last[0] >= PREVIEW_SECONDS and step < total:
             preview, last[0] = latent_preview(pipe, latents, preset), now
         job.report(step, total, preview)
 

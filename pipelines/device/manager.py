@@ -28,7 +28,8 @@ from .downloads import Progress
 
 # The kinds of pipeline a task may run on: the base model itself, and views over its modules.
 VIEWS = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
-KINDS = ("txt2img", *VIEWS)
+UPSCALES = {"upscale2": 2, "upscale4": 4}  # a super-resolution stage of the model, by scale
+KINDS = ("txt2img", *VIEWS, *UPSCALES)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -177,11 +178,24 @@ class PipelineManager:
             raise ValueError(f"unknown pipeline kind {kind!r}; one of {', '.join(KINDS)}")
         with self.lock:
             resident = self.resident_model(model, report)
-            if kind not in resident.views:
-                resident.views[kind] = self._derive(resident, kind)
-            return resident.views[kind]
+            return self._view(resident, kind)
+
+    def _view(self, resident: Resident, kind: str) -> DiffusionPipeline:
+        if kind not in resident.views:
+            resident.views[kind] = self._derive(resident, kind)
+        return resident.views[kind]
 
     def _derive(self, resident: Resident, kind: str) -> DiffusionPipeline:
+        if kind in UPSCALES:
+            # The stage for this scale, else a larger one (its view shared), else a hires pass on the model.
+            stage = resident.preset.upscaler(UPSCALES[kind])
+            if stage is None:
+                return self._view(resident, "img2img")
+            if stage.scale != UPSCALES[kind]:
+                return self._view(resident, f"upscale{stage.scale}")
+            from .downloads import load_upscale_pipeline
+
+            return self._prepare(load_upscale_pipeline(stage, resident.preset, resident.base, self.device, self.dtype, offline=self.offline))
         if kind == "inpaint" and resident.preset.inpaint_source:
             # A dedicated 9-channel inpainting U-Net; the autoencoder and text encoders stay shared.
             from .downloads import load_inpaint_pipeline

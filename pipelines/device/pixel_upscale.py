@@ -18,6 +18,7 @@ from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline,
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
 
 
 def upsampled(pixels: torch.Tensor, scale: int) -> torch.Tensor:
@@ -51,6 +52,11 @@ class PixelUpscalePipeline(DiffusionPipeline):
 
     def unpack(self, packed: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(packed, self.config.pack)
+
+    def preview(self, latents: torch.Tensor) -> Image.Image:
+        """The first picture of a batch as it stands: the latents are its pixels, packed."""
+        pixels = self.unpack(latents[:1].float()).clamp(-1, 1)
+        return self.image_processor.postprocess(pixels, output_type="pil")[0]
 
     @property
     def num_timesteps(self) -> int:

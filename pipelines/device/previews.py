@@ -17,6 +17,8 @@ from ..front.registry import ModelPreset
 @torch.no_grad()
 def latent_preview(pipe: DiffusionPipeline, latents: torch.Tensor, preset: ModelPreset) -> Image.Image:
     """An RGB picture of the first image in a batch of latents."""
+    if hasattr(pipe, "preview"):  # a pipeline that knows its own latents (a pixel-space stage)
+        return pipe.preview(latents)
     latent = latents[:1].float()
     if preset.latent_rgb is not None:
         weights = torch.tensor(preset.latent_rgb, dtype=torch.float32, device=latent.device)

@@ -29,6 +29,19 @@ class IPAdapter:
 
 
 @dataclass(frozen=True)
+class Upscaler:
+    """A super-resolution pipeline that serves a model's Upscale task and its hires pass."""
+
+    source: str  # Hub id or folder of a diffusers upscaling pipeline
+    scale: int  # 4 or 2
+    steps: int = 20
+    guidance: float = 0.0  # 0–1: no guidance (one U-Net call a step)
+    detail: float = 0.06  # the "new detail" dial's default: the share of the noise-augmentation range
+    scheduler: str = "Euler a"
+    download_gb: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelPreset:
     name: str
     label: str
@@ -48,6 +61,10 @@ class ModelPreset:
     download_gb: float = 0.0  # about how much its first use downloads in half precision (0: nothing)
     # Linear map from the 4 latent channels (plus bias) to RGB in 0–1, for free live previews.
     latent_rgb: tuple[tuple[float, float, float], ...] | None = None
+    # Its super-resolution stages, largest scale first; without one, upscaling is a hires pass (resize,
+    # then image to image at a low strength, AUTOMATIC1111's "hires fix") on the model itself.
+    upscalers: tuple[Upscaler, ...] = ()
+    hires_detail: float = 0.35  # the hires pass's default strength
 
     def __post_init__(self) -> None:
         check_names((self.scheduler, *self.schedulers))
@@ -62,6 +79,28 @@ class ModelPreset:
     @property
     def is_local(self) -> bool:
         return Path(self.source).is_dir()
+
+    def upscaler(self, scale: int) -> Upscaler | None:
+        """The stage that serves ×`scale`: its own, else a larger one (its result is then scaled down)."""
+        fitting = [u for u in self.upscalers if u.scale >= scale]
+        return min(fitting, key=lambda u: u.scale) if fitting else None
+
+    # The Upscale task's defaults on the page follow the stage that serves ×4.
+    @property
+    def upscale_steps(self) -> int:
+        return self.upscalers[0].steps if self.upscalers else self.steps
+
+    @property
+    def upscale_guidance(self) -> float:
+        return self.upscalers[0].guidance if self.upscalers else self.guidance
+
+    @property
+    def upscale_scheduler(self) -> str:
+        return self.upscalers[0].scheduler if self.upscalers else self.scheduler
+
+    @property
+    def upscale_detail(self) -> float:
+        return self.upscalers[0].detail if self.upscalers else self.hires_detail
 
 
 # SD 1.x / 2.x latent → RGB factors, as used by ComfyUI's and A1111's cheap previews.
@@ -78,6 +117,14 @@ SDXL_LATENT_RGB = (
     (0.1076, 0.1111, -0.0362),
     (-0.3165, -0.2492, -0.2188),
     (0.5, 0.5, 0.5),
+)
+
+
+# Stability's two upscalers work on any picture: the ×4 is a text-conditioned pixel-to-latent diffusion
+# model (noise level 0–350), the ×2 works in SD's own latent space. Both are offered with SD 1.x/2.x.
+SD_UPSCALERS = (
+    Upscaler("stabilityai/stable-diffusion-x4-upscaler", 4, steps=20, guidance=9.0, scheduler="Euler a", download_gb=1.7),
+    Upscaler("stabilityai/sd-x2-latent-upscaler", 2, steps=20, guidance=0.0, detail=0.0, scheduler="Euler a", download_gb=2.4),
 )
 
 
@@ -100,6 +147,8 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             max_size=128,  # trained at 64; larger sizes repeat the shape
             variant=None,
             latent_rgb=None,  # none: previews decode with its own (tiny) autoencoder
+            # Its own pixel-space ×4 stage (shapeworld/upscale.py), trained on the scenes drawn at 256².
+            upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=8, guidance=0.0, scheduler="DPM++ 2M Karras"),),
         ),
         ModelPreset(
             name="sd15",
@@ -111,6 +160,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             ip_adapter=sd15_adapter,
             max_size=768,
             latent_rgb=SD15_LATENT_RGB,
+            upscalers=SD_UPSCALERS,
         ),
         ModelPreset(
             name="sd-turbo",

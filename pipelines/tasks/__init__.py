@@ -22,6 +22,7 @@ REGISTERED = (
     "inpaint",
     "outpaint",
     "sketch",
+    "upscale",
 )
 
 

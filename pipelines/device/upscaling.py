@@ -1,0 +1,140 @@
+"""The Upscale task's work: a super-resolution stage or a hires pass, tile by tile past one tile's size.
+
+Device side: imported by the task's work when it runs, never by the front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from diffusers import StableDiffusionLatentUpscalePipeline, StableDiffusionUpscalePipeline
+from PIL import Image
+
+from ..front.errors import Cancelled
+from .pixel_upscale import PixelUpscalePipeline
+from .sampling import StepHook, generators, schedule_length
+
+STAGES = (PixelUpscalePipeline, StableDiffusionUpscalePipeline, StableDiffusionLatentUpscalePipeline)
+OVERLAP = 1 / 8  # of a tile's side, shared with each neighbour and blended across
+STAGE_TILE = {PixelUpscalePipeline: 128, StableDiffusionUpscalePipeline: 128, StableDiffusionLatentUpscalePipeline: 512}
+
+
+def starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one side: `tile` apart less `overlap`, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    origins = list(range(0, length - tile, step))
+    return origins + [length - tile]
+
+
+def ramp(size: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    """A tile's blending weight along one side: rising across the overlap it shares with a neighbour."""
+    weight = np.ones(size, np.float32)
+    if overlap:
+        rise = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if not first:
+            weight[:overlap] = rise
+        if not last:
+            weight[-overlap:] = rise[::-1]
+    return weight
+
+
+def tiled(work: Callable[[Image.Image, int], Image.Image], image: Image.Image, scale: int, tile: int) -> Image.Image:
+    """`work(piece, index)` ×`scale` on overlapping tiles of `image` (sides ≤ `tile`), blended into one.
+
+    Each tile's result is weighted by ramps across its overlaps (weights of neighbours sum to one there),
+    so seams fade over the overlap instead of showing as a line; memory is that of one tile's work plus
+    the result itself.
+    """
+    width, height = image.size
+    if max(width, height) <= tile:
+        return work(image, 0)
+    overlap = max(8, round(tile * OVERLAP))
+    xs, ys = starts(width, tile, overlap), starts(height, tile, overlap)
+    canvas = np.zeros((height * scale, width * scale, 3), np.float32)
+    total = np.zeros((height * scale, width * scale, 1), np.float32)
+    for row, y in enumerate(ys):
+        for column, x in enumerate(xs):
+            box = (x, y, min(x + tile, width), min(y + tile, height))
+            piece = np.asarray(work(image.crop(box), row * len(xs) + column).convert("RGB"), np.float32)
+            h, w = piece.shape[:2]
+            weight = np.outer(ramp(h, overlap * scale, row == 0, row == len(ys) - 1),
+                              ramp(w, overlap * scale, column == 0, column == len(xs) - 1))[..., None]
+            canvas[y * scale : y * scale + h, x * scale : x * scale + w] += piece * weight
+            total[y * scale : y * scale + h, x * scale : x * scale + w] += weight
+    return Image.fromarray(np.clip(canvas / total, 0, 255).round().astype(np.uint8))
+
+
+def tile_count(size: tuple[int, int], tile: int) -> int:
+    overlap = max(8, round(tile * OVERLAP))
+    return len(starts(size[0], tile, overlap)) * len(starts(size[1], tile, overlap))
+
+
+def upscale(pipe, request, seed: int, on_step: StepHook | None, should_stop: Callable[[], bool]) -> Image.Image:
+    """`request.image` at ×`request.scale` from `pipe` (a stage, or image to image for a hires pass)."""
+    image, scale = request.image, request.scale
+    target = (image.width * scale, image.height * scale)
+    stage = isinstance(pipe, STAGES)
+    if stage:  # a larger stage than asked is scaled down after
+        source, made_scale, tile = image, stage_scale(pipe), STAGE_TILE[type(pipe)]
+    else:  # hires pass: resized first, then redrawn tile by tile at the model's own size
+        source, made_scale, tile = image.resize(target, Image.Resampling.LANCZOS), 1, _native(pipe)
+        if request.new_detail == 0:  # nothing to redraw
+            return source
+    tiles = tile_count(source.size, tile)
+    steps = request.steps if stage else schedule_length(request.steps, request.new_detail)
+    per_tile = steps if stage else int(steps * request.new_detail)
+
+    def work(piece: Image.Image, index: int) -> Image.Image:
+        def report(step: int, latents) -> None:
+            if should_stop():
+                raise Cancelled()
+            if on_step is not None:
+                on_step(index * per_tile + step, tiles * per_tile, latents)
+
+        arguments = dict(
+            prompt=request.prompt, negative_prompt=request.negative_prompt or None, num_inference_steps=steps,
+            guidance_scale=request.guidance_scale, generator=generators([(seed + index) % 2**32])[0],
+        )
+        if stage:
+            return _stage(pipe, piece, request, arguments, report)
+        return pipe(image=piece, strength=request.new_detail, callback_on_step_end=step_end(report),
+                    callback_on_step_end_tensor_inputs=["latents"], **arguments).images[0]
+
+    made = tiled(work, source, made_scale, tile)
+    return made if made.size == target else made.resize(target, Image.Resampling.LANCZOS)
+
+
+def step_end(report: Callable[[int, torch.Tensor | None], None]):
+    """A `callback_on_step_end` that hands each step and its latents to `report`."""
+
+    def callback(pipe, index: int, timestep, kwargs: dict) -> dict:
+        report(index + 1, kwargs["latents"])
+        return kwargs
+
+    return callback
+
+
+def stage_scale(pipe) -> int:
+    return 2 if isinstance(pipe, StableDiffusionLatentUpscalePipeline) else 4
+
+
+def _native(pipe) -> int:
+    """The side an image-to-image pipeline draws best at: its U-Net's trained size in pixels."""
+    return int(pipe.unet.config.sample_size * pipe.vae_scale_factor)
+
+
+def _stage(pipe, piece: Image.Image, request, arguments: dict, report: Callable[[int, torch.Tensor | None], None]) -> Image.Image:
+    """One tile through a super-resolution stage, each kind called as its own documentation shows."""
+    if isinstance(pipe, PixelUpscalePipeline):
+        level = round(request.new_detail * pipe.config.max_noise_level)
+        return pipe(image=piece, noise_level=level, callback_on_step_end=step_end(report), **arguments).images[0]
+    # Stability's stages take the older per-step callback; their latents have no cheap preview here.
+    callback = dict(callback=lambda i, t, latents: report(i + 1, None), callback_steps=1)
+    if isinstance(pipe, StableDiffusionUpscalePipeline):
+        level = round(request.new_detail * pipe.config.max_noise_level)
+        return pipe(image=piece, noise_level=level, **callback, **arguments).images[0]
+    return pipe(image=piece, **callback, **arguments).images[0]
