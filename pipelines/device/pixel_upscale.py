@@ -12,6 +12,8 @@ of the positions, the same information; its input is the packed noisy picture an
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline, UNet2DConditionModel
@@ -100,6 +102,8 @@ class PixelUpscalePipeline(DiffusionPipeline):
         text = (torch.cat([negative, embeds]) if guided else embeds).to(dtype)
         labels = torch.cat([level, level]) if guided else level
         cond = torch.cat([condition, condition]) if guided else condition
+        # Ancestral samplers draw noise each step from the generator; the others take no generator.
+        step_options = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
         for i, t in enumerate(timesteps):
             model_in = self.scheduler.scale_model_input(latents, t)
             model_in = torch.cat([model_in, model_in]) if guided else model_in
@@ -107,7 +111,7 @@ class PixelUpscalePipeline(DiffusionPipeline):
             if guided:
                 uncond, conditioned = pred.chunk(2)
                 pred = uncond + guidance_scale * (conditioned - uncond)
-            latents = self.scheduler.step(pred, t, latents, generator=generator).prev_sample
+            latents = self.scheduler.step(pred, t, latents, **step_options).prev_sample
             if callback_on_step_end is not None:
                 latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
 

@@ -148,7 +148,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             variant=None,
             latent_rgb=None,  # none: previews decode with its own (tiny) autoencoder
             # Its own pixel-space ×4 stage (shapeworld/upscale.py), trained on the scenes drawn at 256².
-            upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=8, guidance=0.0, scheduler="DPM++ 2M Karras"),),
+            upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=8, guidance=0.0, scheduler="DPM++ 2M"),),
         ),
         ModelPreset(
             name="sd15",

@@ -24,6 +24,7 @@ SCHEDULERS: Mapping[str, Sampler] = MappingProxyType(
     {
         "Euler a": Sampler("EulerAncestralDiscreteScheduler"),
         "Euler": Sampler("EulerDiscreteScheduler"),
+        "DPM++ 2M": Sampler("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
         "DPM++ 2M Karras": Sampler(
             "DPMSolverMultistepScheduler", {"use_karras_sigmas": True, "algorithm_type": "dpmsolver++"}
         ),

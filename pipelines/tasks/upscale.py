@@ -39,7 +39,7 @@ class UpscaleRequest(Request):
     guidance_scale: float = setting(0.0, "float", "Guidance (how closely to follow the prompt)", minimum=0.0,
                                     maximum=MAX_GUIDANCE, step=0.5, recorded=False, a1111="cfg_scale",
                                     preset="upscale_guidance")
-    scheduler: str = setting("DPM++ 2M Karras", "choice", "Scheduler", choices="schedulers", recorded=False,
+    scheduler: str = setting("DPM++ 2M", "choice", "Scheduler", choices="schedulers", recorded=False,
                              a1111="sampler_name", preset="upscale_scheduler")
 
     task = "upscale"
