@@ -2,6 +2,8 @@
 
     python -m shapeworld.upscale --out assets/shapes-model/upscaler --max-minutes 70     # on two CPU cores
 
+The U-Net learns the residual (the truth less the upsampled small picture, ×`RESIDUAL_SCALE`), as SRDiff
+does: the upsampled picture is right almost everywhere, so what there is to learn is edges and detail.
 The truth is known: shapeworld draws every scene at 256² as finely as at 64², so each example is (the
 64² render, the 256² render, a caption). The U-Net (`pipelines.device.pixel_upscale`) learns v-prediction
 of the 256² picture conditioned on the caption and on the 64² picture upsampled and noised to a random
@@ -37,6 +39,7 @@ from .world import IMAGE_SIZE, caption_for, draw, sample_scene
 
 SCALE = 4
 LARGE = IMAGE_SIZE * SCALE
+RESIDUAL_SCALE = 2.0  # the residual is small beside the picture: scaled up so it is not lost in the noise
 MAX_NOISE_LEVEL = 350  # as Stable Diffusion's ×4 upscaler: the augmentation's levels, 0…350 of a linear schedule
 NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
 SAMPLING = dict(timestep_spacing="trailing", algorithm_type="dpmsolver++", solver_order=2)
@@ -96,7 +99,7 @@ def pipeline(unet, text_encoder, tokenizer) -> PixelUpscalePipeline:
     return PixelUpscalePipeline(
         unet=unet, scheduler=DPMSolverMultistepScheduler(**NOISE_SCHEDULE, **SAMPLING), low_res_scheduler=DDPMScheduler(),
         text_encoder=text_encoder, tokenizer=tokenizer, scale=SCALE, pack=int(math.isqrt(unet.config.out_channels // 3)),
-        max_noise_level=MAX_NOISE_LEVEL,
+        max_noise_level=MAX_NOISE_LEVEL, residual_scale=RESIDUAL_SCALE,
     )
 
 
@@ -104,7 +107,7 @@ def save(folder: Path, pipe: PixelUpscalePipeline) -> None:
     """The stage's own folder holds its U-Net and schedulers; it is loaded with the base model's text
     encoder and tokenizer, as the inpainting variant is."""
     half = copy.deepcopy(pipe.unet).half().eval()
-    PixelUpscalePipeline(**{**pipe.components, "unet": half}, **{k: pipe.config[k] for k in ("scale", "pack", "max_noise_level")}
+    PixelUpscalePipeline(**{**pipe.components, "unet": half}, **{k: pipe.config[k] for k in ("scale", "pack", "max_noise_level", "residual_scale")}
                          ).save_pretrained(folder, safe_serialization=True)
     for shared in ("text_encoder", "tokenizer"):
         shutil.rmtree(folder / shared, ignore_errors=True)
@@ -154,7 +157,8 @@ def train(args: argparse.Namespace, log) -> None:
         for group in opt.param_groups:  # warm-up, then cosine to a tenth
             group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         small, large, captions = examples(rng, args.scenes, args.outline_p)
-        condition, x0 = crops(small, large, args.crop, args.batch // args.scenes, gen)
+        condition, truth = crops(small, large, args.crop, args.batch // args.scenes, gen)
+        x0 = (truth - condition) * RESIDUAL_SCALE
         captions = [c for c in captions for _ in range(args.batch // args.scenes)]
         captions = [("" if torch.rand((), generator=gen) < args.caption_dropout else c) for c in captions]
         batch = len(x0)
