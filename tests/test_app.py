@@ -404,3 +404,8 @@ def test_a_script_gets_progress_and_the_result_but_no_preview_files(client):
     assert len(job.outputs()) == 1  # the result alone
     gallery, recipes = job.outputs()[0]
     assert len(gallery) == 1 and recipes[0]["steps"] == 60
+
+
+def test_a_style_at_odds_with_the_prompt_is_said_in_the_recipes(client):
+    _, recipes = txt2img(client, steps=2, styles=["night"])  # the prompt asks for a white background
+    assert any('"white background"' in notice and '"night"' in notice for notice in recipes[0]["notices"])
