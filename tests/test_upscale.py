@@ -1,0 +1,134 @@
+"""The Upscale task and Text to image's hires cascade on the embedded model: its own ×4 stage, offline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from PIL import Image
+
+from pipelines import Cancelled, Txt2ImgRequest, UpscaleRequest, ValidationError, read_recipe
+from pipelines.device.upscaling import ramp, starts
+from shapeworld.world import draw, sample_scene, scene_text
+from ui.tabs.upscale import described_by
+
+MODEL = "shapes"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def made(studio):
+    """A text-to-image result to upscale (its recipe is the parent's)."""
+    return studio.submit(Txt2ImgRequest(model=MODEL, prompt="a large red circle on a white background", seed=3,
+                                        width=64, height=64, steps=12)).result()
+
+
+def test_x4_and_x2_of_a_result_are_recorded_with_their_parent(studio, made):
+    parent = made.recipes[0].image_id
+    four = studio.submit(UpscaleRequest(model=MODEL, image=made.images[0], prompt=made.recipes[0].prompt,
+                                        parent=parent, seed=1)).result()
+    assert four.images[0].size == (256, 256)
+    recipe = four.recipes[0]
+    assert (recipe.task, recipe.parent, recipe.settings["scale"]) == ("upscale", parent, 4)
+    assert recipe.settings["new_detail"] == pytest.approx(studio.preset(MODEL).upscale_detail)
+    assert read_recipe(four.pngs[0]).task == "upscale"  # the PNG carries it too
+    # ×2 is the ×4 stage's result scaled down: its colours and layout are the ×4's.
+    two = studio.submit(UpscaleRequest(model=MODEL, image=made.images[0], scale=2, seed=1)).result()
+    assert two.images[0].size == (128, 128)
+    halved = np.asarray(four.images[0].resize((128, 128), Image.Resampling.LANCZOS), float)
+    assert np.abs(np.asarray(two.images[0], float) - halved).mean() < 12
+
+
+def test_the_stage_is_closer_to_the_truth_than_bicubic(studio):
+    """The scene drawn at 64² and upscaled, against the same scene drawn at 256² (bench/upscale.py has the figures)."""
+    rng = np.random.default_rng(11)
+    ours, bicubic = [], []
+    for _ in range(2):
+        scene = sample_scene(rng)
+        small, truth = draw(scene), draw(scene, size=256)
+        caption = scene_text([f"a {f.colour} {f.shape}" for f in scene.figures], scene.background)
+        out = studio.submit(UpscaleRequest(model=MODEL, image=Image.fromarray(small), prompt=caption, seed=0)).result()
+        ours.append(psnr(np.asarray(out.images[0]), truth))
+        bicubic.append(psnr(np.asarray(Image.fromarray(small).resize((256, 256), Image.Resampling.BICUBIC)), truth))
+    assert np.mean(ours) > np.mean(bicubic) + 1.0, (ours, bicubic)
+
+
+def test_a_picture_larger_than_a_tile_is_done_in_tiles_to_the_exact_size(studio):
+    picture = Image.fromarray(draw(sample_scene(np.random.default_rng(2)))).resize((150, 100), Image.Resampling.LANCZOS)
+    out = studio.submit(UpscaleRequest(model=MODEL, image=picture, scale=2, steps=2, seed=4)).result()
+    assert out.images[0].size == (300, 200)
+    # The tiles' weights sum to one wherever two overlap, and the last tile ends flush with the picture.
+    assert starts(150, 128, 16) == [0, 22] and starts(100, 128, 16) == [0]
+    left, right = ramp(128, 16, True, False), ramp(128, 16, False, True)
+    assert np.allclose(left[-16:] + right[:16], 1.0)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (dict(scale=3), "scale"),
+    (dict(loras=(("outline", 1.0),)), "loras"),
+    (dict(image=Image.new("RGB", (1100, 64))), "image"),  # ×4 would be 4400 pixels wide
+    (dict(image=None), "image"),
+    (dict(new_detail=1.5), "new_detail"),
+])
+def test_bad_requests_are_refused_by_name(studio, made, change, field):
+    with pytest.raises(ValidationError) as refusal:
+        studio.submit(UpscaleRequest(**{"model": MODEL, "image": made.images[0], **change}))
+    assert refusal.value.field == field
+
+
+def test_stop_cancels_an_upscale_between_steps(studio, made):
+    job = studio.submit(UpscaleRequest(model=MODEL, image=made.images[0], steps=50, seed=2))
+    job.cancel()
+    with pytest.raises(Cancelled):
+        job.result()
+
+
+def test_hires_runs_the_cascade_as_one_job_with_one_progress_bar(studio):
+    request = Txt2ImgRequest(model=MODEL, prompt="a blue square on a black background", seed=6, width=64, height=64,
+                             steps=6, hires=True, hires_steps=3, num_images=2)
+    job = studio.submit(request)
+    seen = []
+    while True:
+        event, ended = job.latest(0.05)
+        if event is not None and event.total:
+            seen.append((event.step, event.total))
+        if ended:
+            break
+    result = job.result()
+    assert [i.size for i in result.images] == [(256, 256)] * 2
+    assert {total for _, total in seen} == {6 + 2 * 3}  # the base's steps, then each picture's upscaling
+    assert [step for step, _ in seen] == sorted(step for step, _ in seen)
+    settings = result.recipes[0].settings
+    assert (settings["hires"], settings["hires_scale"], settings["hires_steps"]) == (True, 4, 3)
+    # The base picture of the cascade is the plain run's: the stage adds detail, it does not redraw.
+    plain = studio.submit(Txt2ImgRequest(model=MODEL, prompt=request.prompt, seed=6, width=64, height=64, steps=6)).result()
+    assert "hires" not in plain.recipes[0].settings
+    small = np.asarray(result.images[0].resize((64, 64), Image.Resampling.BOX), float)
+    assert np.abs(small - np.asarray(plain.images[0], float)).mean() < 10
+
+
+def test_hires_past_the_largest_size_is_refused_by_name(studio):
+    limits = studio.limits(MODEL)
+    with pytest.raises(ValidationError) as refusal:
+        Txt2ImgRequest(model=MODEL, prompt="x", width=64, height=64, hires=True, hires_scale=3).validated(limits)
+    assert refusal.value.field == "hires_scale"
+
+
+def test_the_tab_fills_the_prompt_from_the_pictures_recipe(made, tmp_path):
+    path = tmp_path / "made.png"
+    path.write_bytes(made.pngs[0])
+    assert described_by(str(path)) == (made.recipes[0].prompt, made.recipes[0].negative_prompt)
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    assert described_by(str(tmp_path / "plain.png")) == ("", "")
+    (tmp_path / "text.png").write_text("not a picture")
+    assert described_by(str(tmp_path / "text.png")) == ("", "")
+
+
+def test_the_upscale_endpoint_over_http(client, tmp_path):
+    Image.fromarray(draw(sample_scene(np.random.default_rng(5)))).save(tmp_path / "in.png")
+    gallery, recipes = client.predict(image=handle_file(str(tmp_path / "in.png")), prompt="", scale=4, seed=3,
+                                      api_name="/upscale")
+    assert Image.open(gallery[0]["image"]).size == (256, 256) and recipes[0]["task"] == "upscale"
