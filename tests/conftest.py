@@ -119,6 +119,78 @@ def build_tiny_xl_pipeline(folder: Path) -> Path:
     return folder
 
 
+def build_tiny_x4_upscaler(folder: Path) -> Path:
+    """Stability's ×4 upscaler's architecture with random weights: a U-Net over the latents beside the
+    small picture itself (4 + 3 channels), its noise level as a class label, an autoencoder that scales by 4."""
+    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, _, text = tiny_parts()
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(8, 8, 16),
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        mid_block_add_attention=False,  # attention over every latent pixel costs seconds at 128²
+        scaling_factor=0.08333,
+    )
+    unet = UNet2DConditionModel(
+        # The latents are as large as the picture's tile (128²): attention only at a quarter of that.
+        sample_size=32,
+        in_channels=7,
+        out_channels=4,
+        block_out_channels=(16, 16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
+        num_class_embeds=1000,
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=350,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_tiny_x2_upscaler(folder: Path) -> Path:
+    """Stability's ×2 latent upscaler's architecture with random weights: a U-Net over the latents beside the
+    picture's own latents (4 + 4 channels, one output channel more that the pipeline drops), conditioned on
+    the pooled text through `timestep_cond` (128 noise-level numbers + the text's 32)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, vae, text = tiny_parts()
+    unet = UNet2DConditionModel(
+        **{**TINY_UNET, "in_channels": 8, "out_channels": 5},
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
+        time_cond_proj_dim=128 + 32,
+    )
+    pipe = StableDiffusionLatentUpscalePipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(prediction_type="sample"),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def build_lora(model: Path, folder: Path, name: str, seed: int, targets=("to_q", "to_k", "to_v", "to_out.0")) -> Path:
     """A LoRA with random, non-zero matrices on the model's attention (strong enough to change a picture of
     a few steps), saved as diffusers saves LoRAs: `folder/name.safetensors`."""
