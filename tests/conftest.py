@@ -122,7 +122,13 @@ def build_tiny_xl_pipeline(folder: Path) -> Path:
 def build_tiny_x4_upscaler(folder: Path) -> Path:
     """Stability's ×4 upscaler's architecture with random weights: a U-Net over the latents beside the
     small picture itself (4 + 3 channels), its noise level as a class label, an autoencoder that scales by 4."""
-    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer, _, text = tiny_parts()

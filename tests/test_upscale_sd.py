@@ -2,7 +2,6 @@
 architectures saved at test time), a larger stage serving a smaller scale, the hires pass for a model
 without a stage, and the tiles' blending measured with the project's seam measure."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
