@@ -114,6 +114,15 @@ def test_without_a_stage_the_hires_pass_redraws_the_resized_picture(up_studio):
     assert np.abs(as_array(redrawn).astype(int) - as_array(resized)).mean() > 1
 
 
+def test_a_hires_pass_past_the_models_size_is_redrawn_tile_by_tile(up_studio):
+    """The tiny model draws 128² best: ×2 of 100×80 is redrawn as four tiles of it, one progress bar."""
+    job = up_studio.submit(UpscaleRequest(model=TINY, prompt=PROMPT, image=picture(100, 80), scale=2, seed=2,
+                                          steps=4, scheduler="Euler a", new_detail=0.5))
+    totals = {event.total for event in job.events() if event.step}  # not the loading message
+    assert job.result().images[0].size == (200, 160)
+    assert totals == {4 * 2}  # four tiles of int(4 × 0.5) steps
+
+
 def test_recipe_records_scale_detail_and_lineage(up_studio, tmp_path):
     studio = Studio(up_studio.runner, up_studio.registry, outputs=str(tmp_path))
     first = studio.submit(UpscaleRequest(model=BOTH, prompt=PROMPT, image=picture(), scale=2, seed=3, **STAGE)).result()
