@@ -29,7 +29,6 @@ REQUESTS = {"txt2img": (pipelines.Txt2ImgRequest,), "img2img": (pipelines.Inpain
 FILL_MODES = {0: "fill", 1: "original", 2: "noise", 3: "fill"}
 # Accepted and ignored: said in the answer's notices when a body asks for them.
 IGNORED = {
-    "enable_hr": "the high-resolution pass is not available yet",
     "restore_faces": "there is no face restorer",
     "tiling": "tiling is not available",
     "subseed_strength": "variation seeds are not available",
@@ -68,8 +67,12 @@ def request_values(body: dict[str, Any], request_type: type, preset: ModelPreset
         values["scheduler"] = sampler_named(values["scheduler"], body.get("scheduler"), preset.schedulers)
     elif body.get("sampler_index"):  # the older name of the field
         values["scheduler"] = sampler_named(body["sampler_index"], body.get("scheduler"), preset.schedulers)
+    if values.get("hires_steps") == 0:  # AUTOMATIC1111's "as many as the first pass": here, the upscaler's own
+        del values["hires_steps"]
+    hires = bool(values.get("hires"))  # its settings mean nothing without the pass (clients send them always)
+    values = {k: v for k, v in values.items() if hires or not k.startswith("hires")}
     for name, declared in settings_of(request_type).items():
-        if declared.preset:
+        if declared.preset and (hires or not name.startswith("hires")):
             values.setdefault(name, getattr(preset, declared.preset))
     return values
 

@@ -112,20 +112,23 @@ def start_app(folder: Path, flags: list[str]) -> tuple[subprocess.Popen, str]:
 
 def measure(runs: int, apps: list[str]) -> dict:
     """Medians of each path; `apps` are app.py's flags for each HTTP path ("" as a user starts it)."""
-    from gradio_client import Client
-
     with tempfile.TemporaryDirectory() as folder:
         started = {flags: start_app(Path(folder) / str(i), flags.split()) for i, flags in enumerate(apps)}
         workers = {name: start_worker(name) for name in ("bare", "studio")}
         try:
             paths = {"bare": timed_by(workers["bare"]), "studio": timed_by(workers["studio"])}
+            client_cpu: dict[str, list[float]] = {}
             for flags, (app, url) in started.items():
-                paths[f"http {flags}".strip()] = over_http(app, Client(url, verbose=False))
-                paths[f"sdapi {flags}".strip()] = over_sdapi(app, url)
+                for kind, over in (("http", over_http), ("sdapi", over_sdapi)):
+                    name = f"{kind} {flags}".strip()
+                    client_cpu[name] = []
+                    paths[name] = while_running(app, over(url), client_cpu[name])
                 app.send_signal(signal.SIGSTOP)
             times: dict[str, list[float]] = {name: [] for name in paths}
             for once in paths.values():
                 once()  # warm-up: the model loads, caches fill
+            for spent in client_cpu.values():
+                spent.clear()
             for run in range(runs):
                 for name, once in paths.items():
                     times[name].append(once())
@@ -145,6 +148,9 @@ def measure(runs: int, apps: list[str]) -> dict:
         **{f"{name} / studio": round(m / median["studio"], 3) for name, m in median.items()
            if name.startswith(("http", "sdapi"))},
         "studio / bare": round(median["studio"] / median["bare"], 3),
+        # The caller's own work per image (its client's threads, its HTTP clients, the downloads), on the
+        # cores the model works on: CPU seconds, steady where wall times are not (a loaded machine).
+        **{f"{name} client cpu s": round(statistics.median(spent), 3) for name, spent in client_cpu.items()},
         "runs": runs,
         "pngs_saved_by_the_apps": saved,
         "all_s": {name: [round(x, 3) for x in t] for name, t in times.items()},
@@ -153,15 +159,16 @@ def measure(runs: int, apps: list[str]) -> dict:
     }
 
 
-def while_running(app: subprocess.Popen, call: Callable[[], None]) -> Callable[[], float]:
-    """Seconds of one call to a started app; the app runs only while it is timed (SIGSTOP otherwise), so
-    its server's loops take no core from the other paths."""
+def while_running(app: subprocess.Popen, call: Callable[[], None], client_cpu: list[float]) -> Callable[[], float]:
+    """Seconds of one call to a started app (this process's CPU seconds for it go to `client_cpu`); the app
+    runs only while it is timed (SIGSTOP otherwise), so its server's loops take no core from the other paths."""
 
     def once() -> float:
         app.send_signal(signal.SIGCONT)
         try:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             call()
+            client_cpu.append(time.process_time() - cpu)
             return time.perf_counter() - start
         finally:
             app.send_signal(signal.SIGSTOP)
@@ -169,13 +176,16 @@ def while_running(app: subprocess.Popen, call: Callable[[], None]) -> Callable[[
     return once
 
 
-def over_http(app: subprocess.Popen, client) -> Callable[[], float]:
+def over_http(url: str) -> Callable[[], None]:
     """One image through the page's API (gradio_client)."""
-    return while_running(app, lambda: client.predict(prompt=PROMPT, negative_prompt="", num_images=1, model="shapes",
-                                                     api_name="/txt2img", **SETTINGS))
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    return lambda: client.predict(prompt=PROMPT, negative_prompt="", num_images=1, model="shapes",
+                                  api_name="/txt2img", **SETTINGS)
 
 
-def over_sdapi(app: subprocess.Popen, url: str) -> Callable[[], float]:
+def over_sdapi(url: str) -> Callable[[], None]:
     """One image through AUTOMATIC1111's /sdapi/v1/txt2img, its base64 PNG decoded into pixels."""
     import base64
     import io
@@ -193,7 +203,7 @@ def over_sdapi(app: subprocess.Popen, url: str) -> Callable[[], float]:
         answer.raise_for_status()
         Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0]))).load()
 
-    return while_running(app, call)
+    return call
 
 
 def main() -> None:

@@ -281,18 +281,19 @@ def app_url(tmp_path_factory, tiny_model_dir):
 
 
 @contextlib.contextmanager
-def app_process(flags: list[str], log: Path, timeout: float = 120):
-    """`python app.py` with these flags on a free loopback port, its output in `log`; yields its address
-    once it says it is running, and stops it (SIGTERM, as a service manager does) afterwards."""
+def app_process(flags: list[str], log: Path, timeout: float = 120, port: int | None = None):
+    """`python app.py` with these flags on a free loopback port (or `port`), its output in `log`; yields its
+    address once it says it is running, and stops it (SIGTERM, as a service manager does) afterwards."""
     import socket
     import subprocess
     import sys
     import time
 
     root = Path(__file__).resolve().parent.parent
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
     with open(log, "w") as out:
         app = subprocess.Popen([sys.executable, "app.py", "--no-open-browser", "--port", str(port), *flags],

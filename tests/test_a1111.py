@@ -45,8 +45,8 @@ def test_refusals_use_the_clients_names():
 
 
 def test_ignored_settings_are_said():
-    notices = a1111.ignored_notices({"enable_hr": True, "restore_faces": False, "override_settings": {"sd_vae": "x"}})
-    assert len(notices) == 2 and notices[0].startswith("enable_hr") and "sd_vae" in notices[1]
+    notices = a1111.ignored_notices({"tiling": True, "restore_faces": False, "override_settings": {"sd_vae": "x"}})
+    assert len(notices) == 2 and notices[0].startswith("tiling") and "sd_vae" in notices[1]
 
 
 def test_checkpoint_names_as_clients_send_them():
@@ -74,3 +74,13 @@ def test_pictures_arrive_as_base64_or_data_urls():
     raw = base64.b64encode(buffer.getvalue()).decode()
     for text in (raw, f"data:image/png;base64,{raw}"):
         assert a1111.decode_image("image", text).size == (8, 4)
+
+
+def test_enable_hr_maps_to_the_hires_pass_with_the_clients_scale_and_the_upscalers_own_steps(shapes):
+    body = {"prompt": "a", "enable_hr": True, "hr_scale": 2.0, "hr_second_pass_steps": 0, "denoising_strength": 0.2}
+    values = a1111.request_values(body, Txt2ImgRequest, shapes)
+    assert values["hires"] is True and values["hires_scale"] == 2.0 and values["hires_detail"] == 0.2
+    assert values["hires_steps"] == shapes.upscale_steps  # A1111's 0 is "the default", not zero steps
+    plain = a1111.request_values({**body, "enable_hr": False}, Txt2ImgRequest, shapes)
+    assert not [name for name in plain if name.startswith("hires")]
+    assert a1111.ignored_notices(body) == []  # the pass is done, not ignored

@@ -388,3 +388,24 @@ def test_sigterm_closes_the_app_as_ctrl_c_does(tmp_path, when):
     app.send_signal(signal.SIGTERM)
     assert app.wait(timeout=30) == 0, app.stdout.read()
     assert time.monotonic() - stopped < 15  # a step, the server's close; not the rest of the job
+
+
+def test_a_script_gets_progress_and_the_result_but_no_preview_files(client):
+    """Previews are the page's: over the API each would be a file its client fetches while the model works.
+    Progress (what a script's ETA reads) still comes."""
+    import time
+
+    job = client.submit(**{**T2I, "steps": 60}, api_name="/txt2img")  # long enough for previews to be made
+    progress = []
+    while not job.done():
+        progress += job.status().progress_data or []
+        time.sleep(0.05)
+    assert progress and progress[-1].unit == "steps" and progress[-1].length == 60
+    assert len(job.outputs()) == 1  # the result alone
+    gallery, recipes = job.outputs()[0]
+    assert len(gallery) == 1 and recipes[0]["steps"] == 60
+
+
+def test_a_style_at_odds_with_the_prompt_is_said_in_the_recipes(client):
+    _, recipes = txt2img(client, steps=2, styles=["night"])  # the prompt asks for a white background
+    assert any('"white background"' in notice and '"night"' in notice for notice in recipes[0]["notices"])

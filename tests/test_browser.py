@@ -540,3 +540,33 @@ def test_a_style_a_lora_and_a_weighted_word_are_recorded_saved_and_restored(brow
     assert lora_row(tab, "grain").locator("input[type=number]").input_value() == "0.5"
     assert errors == []
     page.context.close()
+
+
+def test_a_server_stopped_mid_run_is_said_in_words_and_a_run_works_once_it_is_back(browser, tmp_path):
+    """Stopped as Ctrl+C stops it (SIGTERM), then started again on the same address: the page says so in
+    words, keeps what was typed, and runs again."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import app_process
+
+    flags = ["--outputs", str(tmp_path / "outputs")]
+    steps = "#tab-txt2img input[aria-label='number input for Steps']"
+    with app_process(flags, tmp_path / "first.log") as url:
+        page, _ = open_page(browser, url)
+        page.locator("#txt2img-prompt textarea").fill("a large red circle on a white background")
+        page.locator(steps).fill("150")  # a run long enough to stop in the middle
+        page.locator(steps).press("Enter")
+        page.locator("#txt2img-generate").click()
+        page.locator(".live-preview img").first.wait_for(timeout=60_000)
+    banner = page.locator("#server-lost")
+    expect(banner).to_have_text("The server stopped during this run — nothing was lost from the Library. "
+                                "Try again when it is back.", timeout=30_000)
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    with app_process(flags, tmp_path / "second.log", port=port):
+        expect(banner).to_contain_text("The server is back", timeout=30_000)  # the page loaded again
+        expect(page.locator("#txt2img-prompt textarea")).to_have_value("a large red circle on a white background")
+        page.locator(steps).fill("2")
+        page.locator(steps).press("Enter")
+        page.locator("#txt2img-generate").click()
+        expect(banner).to_have_count(0)
+        page.locator(".results img[alt^='seed']").first.wait_for(timeout=60_000)

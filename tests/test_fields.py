@@ -39,6 +39,7 @@ NEEDS = {
     "inpaint": lambda: dict(prompt="a red circle", image=picture(256), mask=square_mask()),
     "outpaint": lambda: dict(prompt="a red circle", image=picture(), left=8, top=8),
     "sketch": lambda: dict(prompt="a blue square", sketch=drawing()),
+    "upscale": lambda: dict(image=picture()),
 }
 
 
@@ -125,10 +126,14 @@ def test_validation_accepts_the_declared_range_and_refuses_outside_it_by_name(st
 
 @pytest.mark.parametrize("task", TASKS.names)
 def test_the_recipe_records_every_setting_declared_recorded_with_its_value(studio, task):
-    request = valid(task, studio.limits(MODEL))
+    # Text to image records its hires settings where the cascade ran, and only there.
+    request = valid(task, studio.limits(MODEL), **({"hires": True} if task == "txt2img" else {}))
     recorded = {name for name, s in settings_of(type(request)).items() if s.recorded}
     fields = request.recipe_fields()
     assert recorded <= set(fields) or task == "morph" and recorded - set(fields) == {"depth"}, (task, fields)
+    if task == "txt2img":
+        plain = valid(task, studio.limits(MODEL)).recipe_fields()
+        assert not [name for name in plain if name.startswith("hires")] and "guidance_rescale" in plain
     for name in recorded & set(fields):
         assert fields[name] == getattr(request, name)
 

@@ -3,13 +3,15 @@ embedded model's shipped ones, AUTOMATIC1111's styles.csv imported, recorded in 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from pipelines import Style, StyleBook, Txt2ImgRequest, ValidationError
 from pipelines.front.requests import MAX_PROMPT_CHARS
-from pipelines.front.styles import expand
+from pipelines.front.styles import disagreements, expand, read_file
 from tests.conftest import as_array, make_studio
 
 OFFERED = (("night", "{prompt} on a black background", "white background"), ("detail", "sharp, detailed", "blurry"))
@@ -92,3 +94,31 @@ def test_the_length_limit_is_the_typed_texts_and_a_styles_words_do_not_count_aga
     with pytest.raises(ValidationError, match=f"prompt: {MAX_PROMPT_CHARS + 1} characters; at most {MAX_PROMPT_CHARS}"):
         Txt2ImgRequest(model="shapes", prompt=typed + "x", styles=["long"], width=64, height=64).validated(
             studio.limits("shapes"))
+
+
+def shipped() -> tuple:
+    return tuple(style.text for style in read_file(Path(__file__).parent.parent / "assets/shapes-model/styles.json"))
+
+
+def test_a_style_that_sets_another_background_than_the_prompt_is_said():
+    """Both reach the model, which draws one of them: the person is told, and chooses."""
+    [said] = disagreements("a blue square on a White background", ("night",), shipped())
+    assert '"white background"' in said and '"night"' in said and '"black background"' in said
+    [said] = disagreements("a red circle on a black background", ("bold", "overcast"), shipped())
+    assert '"overcast"' in said and '"gray background"' in said
+    assert disagreements("a red circle on a black background", ("night",), shipped()) == ()  # they agree
+    assert disagreements("a red circle", ("night", "overcast"), shipped()) == ()  # the prompt leaves it to the style
+    assert disagreements("a red circle on a gray background", (), shipped()) == ()
+    [said] = disagreements("a white background", ("plain",), (("plain", "{prompt}", "white background"),))
+    assert said.startswith('The style "plain" avoids a white background')
+
+
+def test_the_disagreement_comes_back_with_the_run(tmp_path):
+    """In the result's notices: the page's status line and the API's recipes carry them."""
+    studio = make_studio(styles=StyleBook(tmp_path / "styles.json"))
+    request = Txt2ImgRequest(model="shapes", prompt="a blue square on a white background", styles=["night"], seed=1,
+                             steps=2, width=64, height=64)
+    result = studio.submit(request).result()
+    assert len(result.images) == 1 and any('"night"' in notice for notice in result.notices)
+    plain = studio.submit(dataclasses.replace(request, styles=[])).result()
+    assert not any("background" in notice for notice in plain.notices)

@@ -39,6 +39,8 @@ footer { display: none !important }
 .results .grid-container { max-width: max(320px, calc(100vh - 290px)); margin: 0 auto }
 .send-row button { flex: 1 1 auto; min-width: 140px !important }
 .status:empty, .offer-drop { display: none !important }
+#server-lost { position: fixed; top: 0; left: 0; right: 0; z-index: 1000; padding: .6em 1em; text-align: center;
+  background: var(--color-accent-soft); color: var(--body-text-color); font-weight: 600 }
 /* Messages can be selected and copied (the command that fetches a model, say). */
 .toast-body, .toast-body * { user-select: text !important; -webkit-user-select: text !important }
 /* The model picker's text ends before its arrow; a picked LoRA's Remove sits beside its weight. */
@@ -143,6 +145,45 @@ JS = """
                        `(${bound[1]} ${bound[2]}), so it was set to ${bound[2]}.`;
     block.appendChild(note);
   };
+  // The server gone mid-run (stopped, restarted) leaves Gradio's progress frozen and the preview broken:
+  // while a run shows progress, the page asks the server every 2 s whether it still answers (the address
+  // Gradio's own reconnection asks). If not, it says so and keeps the words typed in this tab's session;
+  // once the server answers, the page is loaded again (as Gradio does after a lost connection: the old
+  // run's state is gone with the server), with the words back and a note that it can be run again.
+  const LOST = 'atelier-server-lost';
+  const answers = () => fetch('gradio_api/app_id', {cache: 'no-store'}).then((r) => r.ok, () => false);
+  const tell = (text) => {
+    const banner = document.getElementById('server-lost') ||
+      document.body.appendChild(Object.assign(document.createElement('div'), {id: 'server-lost', role: 'alert'}));
+    banner.textContent = text;
+  };
+  const typed = () => Object.fromEntries([...document.querySelectorAll('.block[id] textarea')]
+    .filter((box) => box.value).map((box) => [box.closest('.block[id]').id, box.value]));
+  const kept = sessionStorage.getItem(LOST);
+  if (kept) {
+    sessionStorage.removeItem(LOST);
+    for (const [id, value] of Object.entries(JSON.parse(kept))) {
+      const box = document.querySelector(`#${CSS.escape(id)} textarea`);
+      if (box && !box.value) { box.value = value; box.dispatchEvent(new Event('input', {bubbles: true})); }
+    }
+    tell('The server is back, and the page with it (your words are kept): run it again.');
+  }
+  let lost = false, asking = false;
+  setInterval(async () => {
+    if (asking || !(lost || pick('[role=tabpanel] .results .wrap:not(.hide)'))) return;
+    asking = true;
+    const up = await answers();
+    asking = false;
+    if (up && lost) window.location.reload();
+    else if (!up && !lost) {
+      lost = true;
+      sessionStorage.setItem(LOST, JSON.stringify(typed()));
+      tell('The server stopped during this run \u2014 nothing was lost from the Library. Try again when it is back.');
+    }
+  }, 2000);
+  document.addEventListener('click', (e) => {  // running again: the note has been read
+    if (!lost && e.target.closest?.('button.primary')) document.getElementById('server-lost')?.remove();
+  }, true);
   const numberBox = (e) => e.target.matches && e.target.matches('input[type=number]') ? e.target : null;
   document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && numberBox(e)) noteClamp(e.target); }, true);
   document.addEventListener('blur', (e) => { if (numberBox(e)) noteClamp(e.target); }, true);

@@ -5,6 +5,7 @@ one handler for both, named and described after the task.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ GPU = "accelerator"  # one concurrency group for every event that runs a model: 
 
 
 POLL_SECONDS = 0.25  # how often the handler looks for a job's newest progress and preview
+# An API caller's progress (for its ETA) at most this often: each update is a message its client parses
+# while the model works beside it.
+API_PROGRESS_SECONDS = 0.25
 
 
 @dataclass
@@ -55,16 +59,18 @@ class Tab:
 def stream(
     start: Callable[[], Any],
     progress: gr.Progress,
-    show: Callable[[Image.Image], tuple],
+    show: Callable[[Image.Image], tuple] | None = None,
     *,
     labels: dict[str, str] | None = None,
     describe: Callable[[Progress], str] | None = None,
+    progress_every: float = 0.0,
 ) -> Generator[tuple, None, Result]:
-    """Start a job and yield `show(preview)` for its live previews; return its result.
+    """Start a job and yield `show(preview)` for its live previews (none without `show`); return its result.
 
     Validation errors come back before anything is queued, naming the field by its label where
     `labels` has one (the page) or by its parameter name (the HTTP API). Any failure becomes a readable
     message; a model that is not on the machine says how to fetch it, and that stays until closed.
+    Progress goes out at most every `progress_every` seconds (a message, a load or the first step always).
     When the browser goes away or Stop is pressed, Gradio closes this generator and the `finally`
     cancels the job, which ends within one denoising step.
     """
@@ -72,16 +78,19 @@ def stream(
         job = start()
     except ValidationError as e:
         raise gr.Error(field_message(e, labels or {}), title="Check the settings", print_exception=False) from None
+    reported = -progress_every  # when progress last went out
     try:
         while True:
             event, ended = job.latest(POLL_SECONDS)
             if event is not None:
-                if event.total:
+                now = time.monotonic()
+                if not event.total:
+                    progress(0, desc=event.message)
+                elif now - reported >= progress_every or event.message:
                     text = event.message or (describe(event) if describe else "Sampling")
                     progress((event.step, event.total), desc=text, unit="steps")
-                else:
-                    progress(0, desc=event.message)
-                if event.preview is not None:
+                    reported = now
+                if event.preview is not None and show is not None:
                     yield show(event.preview)
             if ended:
                 break
@@ -119,8 +128,8 @@ def task_handler(
         def start():
             return studio.submit(request_type(**(prepare(values) if prepare else values)), **owner(request))
 
-        if page is None:
-            result = yield from stream(start, progress, panel.preview)
+        if page is None:  # a script: progress for its ETA, no previews (each would be a file its client fetches)
+            result = yield from stream(start, progress, progress_every=API_PROGRESS_SECONDS)
             for notice in result.notices:
                 gr.Warning(said(notice))
             yield panel.present(result)

@@ -66,10 +66,6 @@ class ResultPanel:
         items = [(picture, self.caption(recipe)) for picture, recipe in zip(pictures, result.recipes)]
         return (items, *self.extra_values(result), [r.to_dict() for r in result.recipes])
 
-    def preview(self, picture: Image.Image) -> tuple:
-        """A live preview in the API's gallery; the other outputs are left as they are."""
-        return ([(picture, "preview")], *[gr.skip()] * (len(self.outputs) - 1))
-
     def show(self, result: Result) -> tuple:
         """The page after a run: the whole batch in a grid that fits it, what the person should know, no
         preview."""

@@ -83,13 +83,16 @@ class LocalRunner:
                 request.pipeline,
                 report=lambda done, message: job.report(0, 0, message=f"{message} {done:.0%}"),
             )
+            # A cascade's later stages, handed to the work by kind (none for most tasks).
+            stages = {kind: manager.pipeline(request.model, kind) for kind in request.stages()}
             try:
                 loras = manager.registry.loras(request.model)
                 files = {name: loras[name].path for name, _ in request.loras if name in loras}
                 run = Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline, manager.gpu_speed, files)
                 with applied(run):
                     return task.run(
-                        pipe, request, seeds, on_step=_previews(job, pipe, preset), should_stop=job.stop_requested
+                        pipe, request, seeds, on_step=_previews(job, pipe, preset), should_stop=job.stop_requested,
+                        **({"stages": stages} if stages else {}),
                     )
             except torch.OutOfMemoryError as e:
                 manager.release_memory()
@@ -106,11 +109,12 @@ def _previews(job: Job, pipe, preset: ModelPreset):
     device sync and a decode), the first after PREVIEW_SECONDS rather than at step 1."""
     last = [time.perf_counter()]
 
-    def on_step(step: int, total: int, latents) -> None:
+    def on_step(step: int, total: int, latents, source=None) -> None:
+        """`source`: the pipeline whose latents these are, where it is not the job's own (a later stage)."""
         now = time.perf_counter()
         preview = None
         if latents is not None and now - last[0] >= PREVIEW_SECONDS and step < total:
-            preview, last[0] = latent_preview(pipe, latents, preset), now
+            preview, last[0] = latent_preview(source or pipe, latents, preset), now
         job.report(step, total, preview)
 
     return on_step

@@ -67,27 +67,37 @@ def tile_count(size: tuple[int, int], tile: int) -> int:
     return len(starts(size[0], tile, overlap)) * len(starts(size[1], tile, overlap))
 
 
+def plan(pipe, request) -> tuple[Image.Image, int, int, int, int]:
+    """(the picture the tiles cut, its scale, the tile's side, the steps of one tile's run, the steps
+    that report progress over the whole picture) for `request` on `pipe`."""
+    image, scale = request.image, request.scale
+    if isinstance(pipe, STAGES):  # a larger stage than asked is scaled down after
+        source, made_scale, tile, steps = image, stage_scale(pipe), STAGE_TILE[type(pipe)], request.steps
+        return source, made_scale, tile, steps, steps * tile_count(source.size, tile)
+    # A hires pass: resized first, then redrawn tile by tile at the model's own size.
+    source = image.resize((image.width * scale, image.height * scale), Image.Resampling.LANCZOS)
+    if request.new_detail == 0:  # nothing to redraw
+        return source, 1, max(source.size), 0, 0
+    steps = schedule_length(request.steps, request.new_detail)
+    tile = _native(pipe)
+    return source, 1, tile, steps, int(steps * request.new_detail) * tile_count(source.size, tile)
+
+
 def upscale(pipe, request, seed: int, on_step: StepHook | None, should_stop: Callable[[], bool]) -> Image.Image:
     """`request.image` at ×`request.scale` from `pipe` (a stage, or image to image for a hires pass)."""
-    image, scale = request.image, request.scale
-    target = (image.width * scale, image.height * scale)
+    target = (request.image.width * request.scale, request.image.height * request.scale)
+    source, made_scale, tile, steps, total = plan(pipe, request)
+    if total == 0:
+        return source
     stage = isinstance(pipe, STAGES)
-    if stage:  # a larger stage than asked is scaled down after
-        source, made_scale, tile = image, stage_scale(pipe), STAGE_TILE[type(pipe)]
-    else:  # hires pass: resized first, then redrawn tile by tile at the model's own size
-        source, made_scale, tile = image.resize(target, Image.Resampling.LANCZOS), 1, _native(pipe)
-        if request.new_detail == 0:  # nothing to redraw
-            return source
-    tiles = tile_count(source.size, tile)
-    steps = request.steps if stage else schedule_length(request.steps, request.new_detail)
-    per_tile = steps if stage else int(steps * request.new_detail)
+    per_tile = total // tile_count(source.size, tile)
 
     def work(piece: Image.Image, index: int) -> Image.Image:
         def report(step: int, latents) -> None:
             if should_stop():
                 raise Cancelled()
             if on_step is not None:
-                on_step(index * per_tile + step, tiles * per_tile, latents)
+                on_step(index * per_tile + step, total, latents, pipe)
 
         arguments = dict(
             prompt=request.prompt, negative_prompt=request.negative_prompt or None, num_inference_steps=steps,
@@ -102,6 +112,17 @@ def upscale(pipe, request, seed: int, on_step: StepHook | None, should_stop: Cal
     return made if made.size == target else made.resize(target, Image.Resampling.LANCZOS)
 
 
+def later(on_step: StepHook | None, done: int, total: int) -> StepHook | None:
+    """The hook of a stage that starts after `done` of the job's `total` steps: one progress bar for all."""
+    if on_step is None:
+        return None
+
+    def hook(step: int, _: int, latents, source=None) -> None:
+        on_step(done + step, total, latents, source)
+
+    return hook
+
+
 def step_end(report: Callable[[int, torch.Tensor | None], None]):
     """A `callback_on_step_end` that hands each step and its latents to `report`."""
 
@@ -110,6 +131,11 @@ def step_end(report: Callable[[int, torch.Tensor | None], None]):
         return kwargs
 
     return callback
+
+
+def stage_steps(pipe, request) -> int:
+    """How many steps upscaling `request` on `pipe` reports, all tiles together."""
+    return plan(pipe, request)[4]
 
 
 def stage_scale(pipe) -> int:

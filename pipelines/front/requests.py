@@ -155,3 +155,7 @@ class Request:
     def ip_adapter_scale(self) -> float | None:
         """How strongly the image prompt conditions this run, or None when it uses no image prompt."""
         return None
+
+    def stages(self) -> tuple[str, ...]:
+        """The model's other pipelines the work needs besides `pipeline` (a cascade's upscaler), by kind."""
+        return ()

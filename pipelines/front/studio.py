@@ -32,7 +32,7 @@ from .recipe import Recipe, attach, image_id, png_bytes
 from .registry import ModelPreset, Registry
 from .requests import Limits, Request
 from .runner import ModelState, Output, Runner, Task
-from .styles import Style, StyleBook
+from .styles import Style, StyleBook, disagreements
 
 
 class Studio:
@@ -124,10 +124,13 @@ class Studio:
             outputs folder (a public demo).
         """
         task = TASKS.of(request)
-        checked = request.validated(self.limits(request.model))
+        limits = self.limits(request.model)
+        checked = request.validated(limits)
         library = self.libraries.of(session)
         known_parent(checked, library, user)
-        notices = resize_notices(request, checked, self.max_pixels)
+        # The typed prompt against the picked styles' words; then what was resized.
+        notices = (*disagreements(request.prompt, checked.styles, limits.styles),
+                   *resize_notices(request, checked, self.max_pixels))
         seeds = checked.draw_seeds()
         keep = partial(self._finish, task, checked, notices, library, user)
         return self.runner.submit(task.name, checked, seeds).then(keep)

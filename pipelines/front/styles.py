@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,6 +74,36 @@ def expand(prompt: str, negative: str, names: tuple[str, ...], offered: tuple[St
         template, negative_template = by_name[name]
         prompt, negative = _join(prompt, template), _join(negative, negative_template)
     return prompt.strip(), negative.strip()
+
+
+BACKGROUND = re.compile(r"\b([a-z]+) background\b", re.IGNORECASE)  # "on a white background" sets "white"
+
+
+def _backgrounds(text: str) -> list[str]:
+    return list(dict.fromkeys(word.lower() for word in BACKGROUND.findall(text)))
+
+
+def disagreements(prompt: str, names: tuple[str, ...], offered: tuple[StyleText, ...]) -> tuple[str, ...]:
+    """A sentence for each picked style whose words set the background otherwise than the person's prompt
+    (or whose negative prompt avoids the one asked for). Both then reach the model, which draws one of
+    them — not always the same one (on the embedded model the style's colour won in three of four pairs
+    tried) — so the person should know, and choose."""
+    asked = _backgrounds(prompt)
+    if not asked:
+        return ()
+    by_name = {name: (p, n) for name, p, n in offered}
+    sentences = []
+    for name in names:
+        template, negative = by_name[name]
+        other = [word for word in _backgrounds(template.replace("{prompt}", "")) if word not in asked]
+        avoided = [word for word in _backgrounds(negative) if word in asked]
+        if other:
+            sentences.append(f"The prompt's \"{asked[0]} background\" and the style \"{name}\"'s \"{other[0]} background\" "
+                        "disagree: the picture gets one of them, not always the same one. Drop one to choose.")
+        elif avoided:
+            sentences.append(f"The style \"{name}\" avoids a {avoided[0]} background, which the prompt asks for: the "
+                        "picture may not have it. Drop the style to keep it.")
+    return tuple(sentences)
 
 
 def as_style_names(name: str, value: Any, offered: tuple[StyleText, ...]) -> tuple[str, ...]:

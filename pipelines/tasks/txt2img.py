@@ -1,4 +1,9 @@
-"""Text to image: classifier-free guided sampling from seeded noise."""
+"""Text to image: classifier-free guided sampling from seeded noise, and optionally a cascade.
+
+With "Hires" on, each picture goes on through the model's super-resolution stage (or a hires pass, see
+the Upscale task) in the same job: one progress bar over both stages, previews from both, and the recipe
+records the upscaling beside the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
 from ..front.errors import ValidationError
 from ..front.fields import setting
-from ..front.requests import Limits, Request
+from ..front.requests import MAX_STEPS, Limits, Request
 from ..front.runner import Output, Task, never
+from .upscale import MAX_UPSCALED_SIDE, SCALES, UpscaleRequest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,20 +30,50 @@ class Txt2ImgRequest(Request):
     guidance_rescale: float = setting(0.0, "float", "Guidance rescale (0.7 tames over-exposed colours)", minimum=0.0,
                                       maximum=1.0, step=0.05)
 
+    hires: bool = setting(False, "bool", "Hires: upscale in the same run", a1111="enable_hr",
+                          help="the picture goes on through the model's upscaler")
+    hires_scale: int = setting(4, "int", "Hires scale", minimum=2, maximum=4, step=2, a1111="hr_scale")
+    hires_detail: float = setting(0.06, "float", "Hires new detail", minimum=0.0, maximum=1.0, step=0.01,
+                                  preset="upscale_detail", a1111="denoising_strength",
+                                  help="0 = only sharpen what is there · 1 = redraw freely")
+    hires_steps: int = setting(8, "int", "Hires steps", minimum=1, maximum=MAX_STEPS, step=1,
+                               preset="upscale_steps", a1111="hr_second_pass_steps")
+
     task = "txt2img"
     pipeline = "txt2img"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         if self.width * self.height > limits.max_pixels:
             raise ValidationError("width", f"{self.width}×{self.height} is more than {limits.max_pixels} pixels")
+        if self.hires and self.hires_scale not in SCALES:
+            raise ValidationError("hires_scale", f"the hires scale must be 2 or 4, not {self.hires_scale}")
+        if self.hires and max(self.output_size()) > MAX_UPSCALED_SIDE:
+            raise ValidationError("hires_scale", f"{self.width}×{self.height} ×{self.hires_scale} is more than "
+                                  f"{MAX_UPSCALED_SIDE} pixels wide: try ×2")
         return {}
 
     def output_size(self) -> tuple[int, int]:
-        return self.width, self.height
+        scale = self.hires_scale if self.hires else 1
+        return self.width * scale, self.height * scale
+
+    def stages(self) -> tuple[str, ...]:
+        return (f"upscale{self.hires_scale}",) if self.hires else ()
+
+    def recipe_fields(self) -> dict[str, Any]:
+        """The hires settings only where the cascade ran (a plain picture's recipe stays as it was)."""
+        fields = super().recipe_fields()
+        return fields if self.hires else {k: v for k, v in fields.items() if not k.startswith("hires")}
+
+    def upscaling(self, image: Image.Image) -> UpscaleRequest:
+        """The Upscale task's request for one picture of this run: its words, the hires settings, unguided."""
+        return UpscaleRequest(model=self.model, prompt=self.prompt, negative_prompt=self.negative_prompt,
+                              image=image, scale=self.hires_scale, new_detail=self.hires_detail,
+                              steps=self.hires_steps, guidance_scale=0.0, scheduler=self.scheduler)
 
 
 def run(
-    pipe, request: Txt2ImgRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+    pipe, request: Txt2ImgRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """Generate one image per seed.
 
@@ -45,14 +83,26 @@ def run(
         seeds: one seed per image; image i is reproducible alone with seeds[i].
         on_step: called after every denoising step with (step, total, latents).
         should_stop: polled every step; True stops the run with `Cancelled`.
+        stages: with hires, the model's upscaling pipeline under its kind.
     """
     from ..device.sampling import guided  # torch: loaded where the work runs
+    from ..device.upscaling import later, stage_steps, upscale
 
     # 1. Guidance rescale only where it is asked for; some pipelines lack the argument.
     extra = {"guidance_rescale": request.guidance_rescale} if request.guidance_rescale else {}
-    # 2. Sample: noise drawn per image on the CPU from its own seed.
-    output = pipe(width=request.width, height=request.height, **guided(request, seeds, on_step, should_stop), **extra)
-    return Output(list(output.images), seeds)
+    # 2. With hires, one progress bar over both stages: the base steps, then each picture's upscaling.
+    stage = (stages or {}).get(f"upscale{request.hires_scale}") if request.hires else None
+    stage_total = stage_steps(stage, request.upscaling(Image.new("RGB", (request.width, request.height)))) if stage else 0
+    total = request.steps + len(seeds) * stage_total
+    first = later(on_step, 0, total) if stage else on_step
+    # 3. Sample: noise drawn per image on the CPU from its own seed.
+    output = pipe(width=request.width, height=request.height, **guided(request, seeds, first, should_stop), **extra)
+    images = list(output.images)
+    # 4. Each picture through the upscaler, from the same seed.
+    if stage is not None:
+        images = [upscale(stage, request.upscaling(image), seed, later(on_step, request.steps + i * stage_total, total),
+                          should_stop) for i, (image, seed) in enumerate(zip(images, seeds))]
+    return Output(images, seeds)
 
 
 TASK = Task(Txt2ImgRequest, run)

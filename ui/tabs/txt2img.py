@@ -15,7 +15,7 @@ TITLE = "Text to image"
 ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16)}
 # The HTTP API's parameters, in order (`model` is the page's picker).
 API = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "num_images", "scheduler")
-API += ("model", "guidance_rescale", "loras", "styles")
+API += ("model", "guidance_rescale", "loras", "styles", "hires", "hires_scale", "hires_detail", "hires_steps")
 
 
 def aspect_size(base: int, aspect: str, low: int, high: int) -> tuple[int, int]:
@@ -40,6 +40,14 @@ def render(studio: Studio, model: gr.Dropdown) -> Tab:
         gr.Markdown("<kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates · <kbd>Esc</kbd> stops", elem_classes="hint")
         aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
         controls.add("num_images", declared("num_images"))
+        with gr.Accordion("Hires: upscale in the same run", open=False, elem_id="txt2img-hires"):
+            controls.add("hires", declared("hires"))
+            with gr.Row():
+                controls.add("hires_scale", declared("hires_scale"))
+                controls.add("hires_detail", declared("hires_detail"),
+                             lambda p, v: gr.Slider(value=p.upscale_detail if v is None else v))
+                controls.add("hires_steps", declared("hires_steps"),
+                             lambda p, v: gr.Slider(value=p.upscale_steps if v is None else v))
         reuse = sampler_controls(controls, preset, limits)
         creative_controls(controls, studio, model)
         with gr.Accordion("Advanced", open=False):
