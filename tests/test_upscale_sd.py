@@ -231,6 +231,19 @@ def test_tiled_work_matches_the_whole_and_shows_no_seam(image):
     assert tile_seam(made, *lines) <= tile_seam(whole, *lines) + 0.1
 
 
+def test_a_tile_the_work_returns_rounded_still_fills_its_place():
+    """Stability's stages round a side to their autoencoder's factor (a 101-pixel-high strip comes back 400
+    high at ×4, not 404): the tile is fitted to its place, so no row of the result is left empty."""
+
+    def rounding(piece, index):
+        return bicubic(piece.crop((0, 0, piece.width // 4 * 4, piece.height // 4 * 4)), index)
+
+    image = gradient(200, 101)
+    made = as_array(tiled(rounding, image, 4, 128)).astype(int)
+    assert made.shape == (404, 800, 3)
+    assert np.abs(made - as_array(bicubic(image, 0))).mean(axis=(1, 2)).max() < 4  # every row near the whole's
+
+
 def test_a_colour_shift_between_tiles_fades_instead_of_showing():
     """Diffusion draws each tile a little differently; blended, a shift of 12 levels a tile adds less than
     one unit to the gradient's own colour change across the borders, far below a visible seam (the

@@ -56,7 +56,9 @@ def tiled(work: Callable[[Image.Image, int], Image.Image], image: Image.Image, s
     for row, y in enumerate(ys):
         for column, x in enumerate(xs):
             box = (x, y, min(x + tile, width), min(y + tile, height))
-            piece = work(image.crop(box), row * len(xs) + column).convert("RGB")
+            size = ((box[2] - x) * scale, (box[3] - y) * scale)
+            # A stage rounds a side that is not a multiple of its autoencoder's factor: back to the tile's.
+            piece = work(image.crop(box), row * len(xs) + column).convert("RGB").resize(size, Image.Resampling.LANCZOS)
             opacity = np.outer(ramp(piece.height, overlap * scale, row == 0), ramp(piece.width, overlap * scale, column == 0))
             result.paste(piece, (x * scale, y * scale), Image.fromarray(np.round(opacity * 255).astype(np.uint8)))
     return result
