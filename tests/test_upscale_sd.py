@@ -293,10 +293,3 @@ def test_tiled_x4_through_the_sd_stage_is_its_tiles_blended(up_studio, monkeypat
     assert np.abs(blend - a)[:, :8].mean() < np.abs(blend - b)[:, :8].mean()  # fading in from the first
     assert np.abs(blend - b)[:, -8:].mean() < np.abs(blend - a)[:, -8:].mean()  # to the second
 
-
-def test_an_upscale_past_the_largest_side_is_refused_in_words(up_studio):
-    from pipelines import ValidationError
-
-    with pytest.raises(ValidationError, match="4096 is the most"):
-        up_studio.submit(UpscaleRequest(model=BOTH, prompt=PROMPT, image=Image.new("RGB", (1100, 200)), scale=4))
-
