@@ -59,20 +59,27 @@ def tiny_parts():
     return tokenizer, vae, text
 
 
-def build_tiny_pipeline(folder: Path) -> Path:
-    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
-    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+def tiny_unet(**changes):
+    """The tiny Stable Diffusion U-Net, cross-attention at its full size; `changes` to its settings."""
+    from diffusers import UNet2DConditionModel
 
-    tokenizer, vae, text = tiny_parts()
-    unet = UNet2DConditionModel(
-        **TINY_UNET,
+    return UNet2DConditionModel(
+        **{**TINY_UNET, **changes},
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=32,
         attention_head_dim=4,
         norm_num_groups=16,
     )
+
+
+def build_tiny_pipeline(folder: Path) -> Path:
+    """A Stable Diffusion pipeline with random weights, a few hundred kB, saved in diffusers format."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, vae, text = tiny_parts()
+    unet = tiny_unet()  # before the text encoder: the order random weights are drawn in
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
@@ -114,6 +121,73 @@ def build_tiny_xl_pipeline(folder: Path) -> Path:
         tokenizer_2=tokenizer,
         unet=unet,
         scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_tiny_x4_upscaler(folder: Path) -> Path:
+    """Stability's ×4 upscaler's architecture with random weights: a U-Net over the latents beside the
+    small picture itself (4 + 3 channels), its noise level as a class label, an autoencoder that scales by 4."""
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, _, text = tiny_parts()
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        mid_block_add_attention=False,  # attention over every latent pixel costs seconds at 128²
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        norm_num_groups=8,
+        scaling_factor=0.08333,  # Stability's
+    )
+    unet = UNet2DConditionModel(
+        # The latents are as large as the picture's tile (128²): attention only at a quarter of that.
+        sample_size=32,
+        in_channels=7,
+        out_channels=4,
+        block_out_channels=(16, 16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=16,
+        num_class_embeds=1000,
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=350,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_tiny_x2_upscaler(folder: Path) -> Path:
+    """Stability's ×2 latent upscaler's architecture with random weights: a U-Net over the latents beside the
+    picture's own latents (4 + 4 channels, one output channel more that the pipeline drops), conditioned on
+    the pooled text through `timestep_cond` (128 noise-level numbers + the text's 32)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer, vae, text = tiny_parts()
+    pipe = StableDiffusionLatentUpscalePipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+        tokenizer=tokenizer,
+        unet=tiny_unet(in_channels=8, out_channels=5, time_cond_proj_dim=128 + 32),
+        scheduler=EulerDiscreteScheduler(prediction_type="sample"),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from diffusers import StableDiffusionLatentUpscalePipeline, StableDiffusionUpscalePipeline
+from diffusers import EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline, StableDiffusionUpscalePipeline
 from PIL import Image
 
 from ..front.errors import Cancelled
@@ -30,42 +30,38 @@ def starts(length: int, tile: int, overlap: int) -> list[int]:
     return origins + [length - tile]
 
 
-def ramp(size: int, overlap: int, first: bool, last: bool) -> np.ndarray:
-    """A tile's blending weight along one side: rising across the overlap it shares with a neighbour."""
+def ramp(size: int, overlap: int, first: bool) -> np.ndarray:
+    """A tile's opacity along one side: rising across the overlap it shares with the tile before it (which
+    keeps one minus it there, so the two always sum to one), whole elsewhere."""
     weight = np.ones(size, np.float32)
-    if overlap:
-        rise = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
-        if not first:
-            weight[:overlap] = rise
-        if not last:
-            weight[-overlap:] = rise[::-1]
+    if overlap and not first:
+        weight[:overlap] = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
     return weight
 
 
 def tiled(work: Callable[[Image.Image, int], Image.Image], image: Image.Image, scale: int, tile: int) -> Image.Image:
     """`work(piece, index)` ×`scale` on overlapping tiles of `image` (sides ≤ `tile`), blended into one.
 
-    Each tile's result is weighted by ramps across its overlaps (weights of neighbours sum to one there),
-    so seams fade over the overlap instead of showing as a line; memory is that of one tile's work plus
-    the result itself.
+    Tiles are laid on the result in reading order, each fading in across the overlaps it shares with the
+    tiles before it (left and above): a seam fades over the overlap instead of showing as a line, and the
+    edge a tile's work leaves along its own border lies under its neighbour's interior. Nothing but the
+    result is kept per pixel (no blending canvas), so memory is one tile's work plus the result itself.
     """
     width, height = image.size
     if max(width, height) <= tile:
         return work(image, 0)
     overlap = max(8, round(tile * OVERLAP))
     xs, ys = starts(width, tile, overlap), starts(height, tile, overlap)
-    canvas = np.zeros((height * scale, width * scale, 3), np.float32)
-    total = np.zeros((height * scale, width * scale, 1), np.float32)
+    result = Image.new("RGB", (width * scale, height * scale))
     for row, y in enumerate(ys):
         for column, x in enumerate(xs):
             box = (x, y, min(x + tile, width), min(y + tile, height))
-            piece = np.asarray(work(image.crop(box), row * len(xs) + column).convert("RGB"), np.float32)
-            h, w = piece.shape[:2]
-            weight = np.outer(ramp(h, overlap * scale, row == 0, row == len(ys) - 1),
-                              ramp(w, overlap * scale, column == 0, column == len(xs) - 1))[..., None]
-            canvas[y * scale : y * scale + h, x * scale : x * scale + w] += piece * weight
-            total[y * scale : y * scale + h, x * scale : x * scale + w] += weight
-    return Image.fromarray(np.clip(canvas / total, 0, 255).round().astype(np.uint8))
+            size = ((box[2] - x) * scale, (box[3] - y) * scale)
+            # A stage rounds a side that is not a multiple of its autoencoder's factor: back to the tile's.
+            piece = work(image.crop(box), row * len(xs) + column).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+            opacity = np.outer(ramp(piece.height, overlap * scale, row == 0), ramp(piece.width, overlap * scale, column == 0))
+            result.paste(piece, (x * scale, y * scale), Image.fromarray(np.round(opacity * 255).astype(np.uint8)))
+    return result
 
 
 def tile_count(size: tuple[int, int], tile: int) -> int:
@@ -163,4 +159,8 @@ def _stage(pipe, piece: Image.Image, request, arguments: dict, report: Callable[
     if isinstance(pipe, StableDiffusionUpscalePipeline):
         level = round(request.new_detail * pipe.config.max_noise_level)
         return pipe(image=piece, noise_level=level, **callback, **arguments).images[0]
+    # The ×2 stage denoises with Karras' preconditioning itself and steps with the denoised latents, which
+    # only Euler takes (the other samplers raise on a "sample" prediction): Euler, whatever was asked.
+    if not isinstance(pipe.scheduler, EulerDiscreteScheduler):
+        pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
     return pipe(image=piece, **callback, **arguments).images[0]

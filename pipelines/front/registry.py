@@ -124,7 +124,7 @@ SDXL_LATENT_RGB = (
 # model (noise level 0–350), the ×2 works in SD's own latent space. Both are offered with SD 1.x/2.x.
 SD_UPSCALERS = (
     Upscaler("stabilityai/stable-diffusion-x4-upscaler", 4, steps=20, guidance=9.0, scheduler="Euler a", download_gb=1.7),
-    Upscaler("stabilityai/sd-x2-latent-upscaler", 2, steps=20, guidance=0.0, detail=0.0, scheduler="Euler a", download_gb=2.4),
+    Upscaler("stabilityai/sd-x2-latent-upscaler", 2, steps=20, guidance=0.0, detail=0.0, scheduler="Euler", download_gb=2.4),
 )
 
 
