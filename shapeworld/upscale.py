@@ -1,6 +1,7 @@
 """Train the embedded model's super-resolution stage, 64² → 256², as Imagen trains its cascade.
 
-    python -m shapeworld.upscale --out assets/shapes-model/upscaler --max-minutes 70     # on two CPU cores
+    python -m shapeworld.upscale --out assets/shapes-model/upscaler --max-minutes 45 --threads 1   # a CPU core
+    python -m shapeworld.upscale --out runs/upscaler --device cuda --batch 512 --scenes 128 --max-minutes 8
 
 The U-Net learns the residual (the truth less the upsampled small picture, ×`RESIDUAL_SCALE`), as SRDiff
 does: the upsampled picture is right almost everywhere, so what there is to learn is edges and detail.
@@ -106,7 +107,7 @@ def pipeline(unet, text_encoder, tokenizer) -> PixelUpscalePipeline:
 def save(folder: Path, pipe: PixelUpscalePipeline) -> None:
     """The stage's own folder holds its U-Net and schedulers; it is loaded with the base model's text
     encoder and tokenizer, as the inpainting variant is."""
-    half = copy.deepcopy(pipe.unet).half().eval()
+    half = copy.deepcopy(pipe.unet).cpu().half().eval()
     PixelUpscalePipeline(**{**pipe.components, "unet": half}, **{k: pipe.config[k] for k in ("scale", "pack", "max_noise_level", "residual_scale")}
                          ).save_pretrained(folder, safe_serialization=True)
     for shared in ("text_encoder", "tokenizer"):
@@ -132,9 +133,11 @@ def train(args: argparse.Namespace, log) -> None:
     tokenizer = build_tokenizer()
     text_encoder = CLIPTextModel.from_pretrained(args.base / "text_encoder", dtype=torch.float32).eval().requires_grad_(False)
     unet = build_unet(tuple(args.channels), text_encoder.config.hidden_size, args.pack)
+    device = torch.device(args.device)
     if args.resume:
         unet.load_state_dict(UNet2DConditionModel.from_pretrained(args.resume, subfolder="unet").float().state_dict())
     log(f"U-Net: {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M parameters")
+    unet, text_encoder = unet.to(device), text_encoder.to(device)
     noise_scheduler, low_res = DDPMScheduler(**NOISE_SCHEDULE), DDPMScheduler()
     params = list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -158,18 +161,20 @@ def train(args: argparse.Namespace, log) -> None:
             group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         small, large, captions = examples(rng, args.scenes, args.outline_p)
         condition, truth = crops(small, large, args.crop, args.batch // args.scenes, gen)
+        condition, truth = condition.to(device), truth.to(device)
         x0 = (truth - condition) * RESIDUAL_SCALE
         captions = [c for c in captions for _ in range(args.batch // args.scenes)]
         captions = [("" if torch.rand((), generator=gen) < args.caption_dropout else c) for c in captions]
         batch = len(x0)
         # Noise-conditioning augmentation: mostly light levels, sometimes heavy (the dial's whole range).
-        level = (MAX_NOISE_LEVEL * torch.rand(batch, generator=gen) ** 2).long()
-        condition = low_res.add_noise(condition, torch.randn(condition.shape, generator=gen), level)
-        noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, 1000, (batch,), generator=gen)
+        # (drawn on the CPU from one generator: the same run on any device)
+        level = (MAX_NOISE_LEVEL * torch.rand(batch, generator=gen) ** 2).long().to(device)
+        condition = low_res.add_noise(condition, torch.randn(condition.shape, generator=gen).to(device), level)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        t = torch.randint(0, 1000, (batch,), generator=gen).to(device)
         noisy = noise_scheduler.add_noise(x0, noise, t)
         with torch.no_grad():
-            text = text_encoder(tokens(captions)).last_hidden_state
+            text = text_encoder(tokens(captions).to(device)).last_hidden_state
         pack = lambda x: F.pixel_unshuffle(x, args.pack)  # noqa: E731
         pred = unet(torch.cat([pack(noisy), pack(condition)], 1), t, text, class_labels=level).sample
         loss = F.mse_loss(F.pixel_shuffle(pred, args.pack), noise_scheduler.get_velocity(x0, noise, t))
@@ -210,6 +215,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-scenes", type=int, default=12)
     p.add_argument("--eval-steps", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cuda on a lent GPU (larger --batch and --scenes there)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -227,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     began = time.time()
     train(args, log)
     record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    record.update(wall_minutes=round((time.time() - began) / 60, 2), torch=torch.__version__, accelerator="cpu")
+    record.update(wall_minutes=round((time.time() - began) / 60, 2), torch=torch.__version__,
+                  accelerator=torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu")
     (args.out / "training.json").write_text(json.dumps(record, indent=2))
     log(f"saved to {args.out} after {record['wall_minutes']} min")
 
