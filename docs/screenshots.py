@@ -2,7 +2,8 @@
 tab on a laptop (1440×900) after making something, the Library, Inpaint on a tablet (768×1024), and Text to image on a
 phone (390×844).
 
-    python docs/screenshots.py       # needs Debian's chromium and playwright
+    python docs/screenshots.py             # needs Debian's chromium and playwright
+    python docs/screenshots.py upscale     # only some of them, by name
 """
 
 from __future__ import annotations
@@ -83,6 +84,19 @@ def laptop(browser, url: str, out: Path) -> None:
     page.close()
 
 
+def upscale(browser, url: str, out: Path) -> None:
+    """A 64² result sent to Upscale and made 256², its prompt filled from its recipe."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#txt2img-generate")
+    generate(page, "a large yellow triangle and a purple circle on a white background", 1)
+    page.get_by_role("button", name="Send to Upscale").first.click()
+    page.locator("#upscale-generate").click()
+    wait_results(page, "upscale", 1)
+    page.screenshot(path=out / "upscale.png")
+    page.close()
+
+
 def lora(browser, url: str, out: Path) -> None:
     """The outline LoRA picked at weight 1: its row and four results in one view."""
     page = browser.new_page(viewport={"width": 1440, "height": 1480})
@@ -139,10 +153,9 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-                laptop(browser, url, out)
-                lora(browser, url, out)
-                tablet(browser, url, out)
-                phone(browser, url, out)
+                shots = dict(laptop=laptop, upscale=upscale, lora=lora, tablet=tablet, phone=phone)
+                for name in sys.argv[1:] or shots:
+                    shots[name](browser, url, out)
                 browser.close()
         finally:
             app.terminate()

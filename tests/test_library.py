@@ -335,6 +335,8 @@ def test_recipes_of_two_versions_compare_by_meaning():
     ({"task": "morph", "position": 0.25, "prompt_b": "a blue square"}, "morph · 0.25 toward a blue square"),
     ({"task": "morph", "settings": {"position": 1.0}}, "morph · frame at 1"),
     ({"task": "upscale", "seed": 3}, "upscale · seed 3"),
+    ({"task": "upscale", "seed": 3, "settings": {"scale": 4}}, "upscale ×4 · seed 3"),
+    ({"task": "txt2img", "seed": 5, "settings": {"hires": True, "hires_scale": 2}}, "text to image, hires ×2 · seed 5"),
 ])
 def test_step_labels_in_plain_words(recipe, label):
     assert step_label(recipe) == label

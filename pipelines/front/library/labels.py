@@ -31,10 +31,15 @@ def setting(recipe: dict[str, Any], name: str) -> Any:
 
 def step_label(recipe: Any) -> str:
     """The operation that made an image and its key setting, in plain words: "text to image · seed 42",
-    "variation · similarity 0.8", "inpaint · a red circle", "morph · 0.25 toward a blue square"."""
+    "variation · similarity 0.8", "inpaint · a red circle", "morph · 0.25 toward a blue square",
+    "upscale ×4 · seed 3", "text to image, hires ×4 · seed 42"."""
     data = as_dict(recipe)
     task = str(data.get("task") or "image")
     name = TASK_WORDS.get(task, task.replace("_", " "))
+    if task == "upscale" and setting(data, "scale"):
+        name = f"upscale ×{setting(data, 'scale')}"
+    elif setting(data, "hires"):
+        name = f"{name}, hires ×{setting(data, 'hires_scale')}"
     prompt = _quoted(setting(data, "prompt"))
     if task == "variations":
         similarity, strength = setting(data, "similarity"), setting(data, "strength")
