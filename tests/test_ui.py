@@ -2,13 +2,16 @@
 every model-dependent control follows the picker, and "Send to" carries the image's id everywhere."""
 
 import dataclasses
+import io
+import json
 import types
 
 import gradio as gr
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from pipelines import TASKS, Registry, Studio
+from pipelines.front.recipe import RECIPE_KEY
 from tests.helpers import CannedRunner
 from ui.app import build_page
 
@@ -88,8 +91,15 @@ def test_a_restored_value_is_kept_where_the_model_allows_it(tabs):
 
 def test_send_to_carries_the_image_and_its_id_into_every_tab_that_takes_one(tabs):
     receiving = {name: tab.receive for name, tab in tabs.items() if tab.receive}
-    assert set(receiving) == {"variations", "morph", "inpaint", "sketch"}
+    assert set(receiving) == {"variations", "morph", "inpaint", "sketch", "upscale"}
     image = Image.new("RGB", (8, 8), (1, 2, 3))
+    # Upscale takes the picture's words from its recipe along with it.
+    info = PngImagePlugin.PngInfo()
+    info.add_text(RECIPE_KEY, json.dumps(dict(task="txt2img", model="shapes", prompt="a red circle", negative_prompt="blur",
+                                              seed=1, steps=2, guidance_scale=5.0, scheduler="Euler a", width=8, height=8)))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", pnginfo=info)
+    assert receiving["upscale"].accept(Image.open(buffer), "0123abcd")[1:3] == ("a red circle", "blur")
     for name, receive in receiving.items():
         values = receive.accept(image, "0123abcd")
         assert isinstance(receive.outputs[-1], gr.State) and values[-1] == "0123abcd", name

@@ -53,5 +53,5 @@ def render(studio: Studio, model: gr.Dropdown) -> Tab:
     image.upload(described_by, image, [prompt, negative], api_visibility="private", queue=False)
     tab = finish_tab(TITLE, controls, results, stop=stop, events=[event], reuse=reuse, source=image, parent=parent)
     # A picture sent here brings its words along.
-    receive = Receive([image, parent, prompt, negative], lambda picture, image_id: (picture, image_id, *described_by(picture)))
+    receive = Receive([image, prompt, negative, parent], lambda picture, image_id: (picture, *described_by(picture), image_id))
     return dataclasses.replace(tab, receive=receive)
