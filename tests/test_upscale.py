@@ -86,7 +86,7 @@ def test_bad_requests_are_refused_by_name(studio, made, change, field):
     assert refusal.value.field == field
 
 
-def test_stop_cancels_an_upscale_between_steps(studio, made):
+def test_a_stopped_upscale_ends_cancelled_and_the_next_runs(studio, made):
     job = studio.submit(UpscaleRequest(model=MODEL, image=made.images[0], steps=50, seed=2))
     job.cancel()
     with pytest.raises(Cancelled):
