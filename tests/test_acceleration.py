@@ -11,7 +11,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from bench.architectures import random_pipeline
-from pipelines import Registry, Txt2ImgRequest
+from pipelines import Registry, Txt2ImgRequest, ValidationError
 from pipelines.device.acceleration import (
     MAX_GRAPHS,
     SPEEDS,
@@ -20,6 +20,7 @@ from pipelines.device.acceleration import (
     after_adapter,
     capture_by_recomputing,
     describe,
+    feature_reuse,
     fuse_qkv,
     graphed,
     speed_up,
@@ -198,3 +199,56 @@ def test_an_sdxl_pipeline_decodes_in_half_precision_without_converting_the_autoe
         generator=torch.Generator("cpu").manual_seed(0),
     ).images[0]
     assert image.size == (64, 64) and conversions == [] and pipe.vae.decode.__self__.fallbacks == 0
+
+
+# -- Fast draft (feature reuse): opt-in, and gone without a trace after its run -------------------------
+
+
+def deep_calls(unet) -> list[int]:
+    """A counter of the U-Net's deepest block really running (a reused step returns its cached output)."""
+    calls = []
+    unet.mid_block.resnets[0].register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_feature_reuse_runs_the_deep_blocks_every_nth_step_and_leaves_the_unet_exact_after():
+    pipe = random_pipeline("sd15", tiny=True)
+    pipe.set_progress_bar_config(disable=True)
+    calls = deep_calls(pipe.unet)
+    exact = plain_images(pipe, "a red circle", [1, 2], 6, 64)
+    assert len(calls) == 6  # every step (both guidance halves in one call)
+    forward = graph(pipe.unet)
+    plain_images(pipe, "a red circle", [1, 2], 6, 64)  # captured
+    replays, before = forward.stats["replays"], len(calls)
+    with feature_reuse(pipe, 3):
+        drafted = plain_images(pipe, "a red circle", [1, 2], 6, 64)
+    assert len(calls) - before == 2  # steps 0 and 3 only
+    assert forward.stats["replays"] == replays  # graphs paused: a replay would ignore which step it is
+    assert any((a != b).any() for a, b in zip(drafted, exact))  # it changes the picture, as its label says
+    # Afterwards: the graphs back on, no forward of the helper's left behind, the same pixels as before.
+    assert graphed(pipe.unet) is forward and forward.enabled
+    assert [m for m in pipe.unet.modules() if "forward" in m.__dict__] == [pipe.unet]
+    assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1, 2], 6, 64), exact))
+    assert forward.stats["replays"] > replays
+
+
+def test_feature_reuse_is_undone_when_the_run_is_stopped():
+    pipe = random_pipeline("sd15", tiny=True)
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(RuntimeError), feature_reuse(pipe, 2):
+        raise RuntimeError("stopped mid-run")
+    assert not any("forward" in m.__dict__ for m in pipe.unet.modules())
+
+
+def test_fast_draft_through_the_studio_is_recorded_only_when_on_and_bounded(tiny_studio):
+    base = dict(REQUEST, guidance_scale=5.0, steps=4)
+    exact = tiny_studio.txt2img(Txt2ImgRequest(**base)).result()
+    drafted = tiny_studio.txt2img(Txt2ImgRequest(**base, feature_reuse=2)).result()
+    assert "feature_reuse" not in exact.recipes[0].settings and drafted.recipes[0].settings["feature_reuse"] == 2
+    assert (as_array(exact.images[0]) != as_array(drafted.images[0])).any()
+    again = tiny_studio.txt2img(Txt2ImgRequest(**base)).result()
+    assert (as_array(again.images[0]) == as_array(exact.images[0])).all()
+    for bad in (0, 6):
+        with pytest.raises(ValidationError) as refusal:
+            tiny_studio.txt2img(Txt2ImgRequest(**base, feature_reuse=bad))
+        assert refusal.value.field == "feature_reuse"

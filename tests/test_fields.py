@@ -126,14 +126,15 @@ def test_validation_accepts_the_declared_range_and_refuses_outside_it_by_name(st
 
 @pytest.mark.parametrize("task", TASKS.names)
 def test_the_recipe_records_every_setting_declared_recorded_with_its_value(studio, task):
-    # Text to image records its hires settings where the cascade ran, and only there.
-    request = valid(task, studio.limits(MODEL), **({"hires": True} if task == "txt2img" else {}))
+    # Text to image records its hires settings where the cascade ran, and feature reuse where it was on.
+    request = valid(task, studio.limits(MODEL), **({"hires": True, "feature_reuse": 2} if task == "txt2img" else {}))
     recorded = {name for name, s in settings_of(type(request)).items() if s.recorded}
     fields = request.recipe_fields()
     assert recorded <= set(fields) or task == "morph" and recorded - set(fields) == {"depth"}, (task, fields)
     if task == "txt2img":
         plain = valid(task, studio.limits(MODEL)).recipe_fields()
         assert not [name for name in plain if name.startswith("hires")] and "guidance_rescale" in plain
+        assert "feature_reuse" not in plain
     for name in recorded & set(fields):
         assert fields[name] == getattr(request, name)
 

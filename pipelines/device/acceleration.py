@@ -23,7 +23,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -111,6 +112,43 @@ def after_adapter(unet) -> None:
         graphs.reset()
     if any(getattr(m, "fused_projections", False) for m in unet.modules()):
         fuse_qkv(unet, again=True)
+
+
+# -- feature reuse (DeepCache), opt-in: it changes the picture -------------------------------------------
+
+
+@contextmanager
+def feature_reuse(pipe, interval: int) -> Iterator[None]:
+    """Within the block, `pipe`'s U-Net computes its deep features only every `interval` steps and reuses
+    them between (DeepCache, Ma et al. 2024, through its authors' `DeepCacheSDHelper`): the other steps run
+    only the outermost down and up blocks. 1 (or a pipeline without a U-Net) changes nothing.
+
+    Graphs pause meanwhile (a captured graph would replay one branch whatever the step), and every forward
+    the helper wrapped is put back as it was, so the next run is exact again.
+    """
+    unet = getattr(pipe, "unet", None)
+    if interval <= 1 or unet is None:
+        yield
+        return
+    from DeepCache import DeepCacheSDHelper
+
+    own = {m for m in unet.modules() if "forward" in m.__dict__}  # forwards set before (graphs, offload hooks)
+    graphs = graphed(unet)
+    paused = graphs is not None and graphs.enabled
+    if paused:
+        graphs.enabled = False
+    helper = DeepCacheSDHelper(pipe=pipe)
+    helper.set_params(cache_interval=interval, cache_branch_id=0)
+    helper.enable()
+    try:
+        yield
+    finally:
+        helper.disable()
+        for module in unet.modules():  # the helper leaves bound methods behind as instance attributes
+            if module not in own:
+                module.__dict__.pop("forward", None)
+        if paused:
+            graphs.enabled = True
 
 
 # -- fused QKV ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2
 # The HTTP API's parameters, in order (`model` is the page's picker).
 API = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height", "num_images", "scheduler")
 API += ("model", "guidance_rescale", "loras", "styles", "hires", "hires_scale", "hires_detail", "hires_steps")
+API += ("feature_reuse",)
 
 
 def aspect_size(base: int, aspect: str, low: int, high: int) -> tuple[int, int]:
@@ -54,6 +55,7 @@ def render(studio: Studio, model: gr.Dropdown) -> Tab:
             with gr.Row():
                 size_controls(controls, declared)
             controls.add("guidance_rescale", declared("guidance_rescale"))
+            controls.add("feature_reuse", declared("feature_reuse"))
     with output:
         results = result_panel()
 
