@@ -53,7 +53,9 @@ class Settings:
     gpu_speed: str = _setting(
         DEFAULT_GPU_SPEED,
         "CUDA only: off (plain diffusers), eager (channels-last, fused QKV, half-precision SDXL decode), graphs "
-        "(eager + the U-Net replayed as CUDA graphs), compile (eager + torch.compile, slow first call), compile-graphs",
+        "(eager + the U-Net replayed as CUDA graphs), compile (eager + torch.compile, slow first call), compile-graphs, "
+        "auto (graphs at once; the whole U-Net compiled in the background and taken up when ready, its compiled "
+        "artifacts kept in the user's cache for the next start)",
     )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     model_process: bool = _setting(

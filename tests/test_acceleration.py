@@ -5,6 +5,8 @@ from the static buffers the way a replay would: a wrapper that forgot to copy an
 took an argument it cannot replay would draw different pixels.
 """
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,8 @@ from pipelines import Registry, Txt2ImgRequest, ValidationError
 from pipelines.device.acceleration import (
     MAX_GRAPHS,
     SPEEDS,
+    BackgroundCompile,
+    CompileCache,
     GraphedForward,
     HalfPrecisionVAE,
     after_adapter,
@@ -252,3 +256,78 @@ def test_fast_draft_through_the_studio_is_recorded_only_when_on_and_bounded(tiny
         with pytest.raises(ValidationError) as refusal:
             tiny_studio.txt2img(Txt2ImgRequest(**base, feature_reuse=bad))
         assert refusal.value.field == "feature_reuse"
+
+
+# -- auto: graphs at once, the whole U-Net compiled in the background and adopted when warm -------------
+
+
+def test_the_background_compile_is_adopted_when_ready_and_no_run_waits_for_it():
+    pipe = random_pipeline("sd15", tiny=True)
+    pipe.set_progress_bar_config(disable=True)
+    exact = plain_images(pipe, "a red circle", [1], 2, 64)
+    forward = graph(pipe.unet)
+    ready, compiled_calls = threading.Event(), []
+
+    def slow_compile(eager):  # a stand-in for torch.compile: the same forward, counted, ready when told
+        def compiled(*args, **kwargs):
+            ready.wait(timeout=60)
+            compiled_calls.append(1)
+            return eager(*args, **kwargs)
+        return compiled
+
+    builder = BackgroundCompile.attach(forward, compile=slow_compile)
+    assert BackgroundCompile.attach(forward) is builder  # once per U-Net
+    for _ in range(2):  # runs go on with the graphs while it compiles
+        assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1], 2, 64), exact))
+    assert builder.state == "compiling" and forward.stats["adopted"] == 0 and forward.stats["replays"] == 4
+    ready.set()
+    builder.thread.join(timeout=60)
+    assert builder.state == "adopted" and len(compiled_calls) == 2  # warmed on the first run's inputs
+    assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1], 2, 64), exact))
+    # Adopted at the next call, and the graphs recaptured over the compiled forward.
+    assert forward.stats["adopted"] == 1 and forward.stats["captures"] == 2 and len(compiled_calls) > 2
+
+
+def test_a_failed_background_compile_leaves_the_graphs_as_they_were(caplog):
+    pipe = random_pipeline("sd15", tiny=True)
+    pipe.set_progress_bar_config(disable=True)
+    exact = plain_images(pipe, "a red circle", [1], 2, 64)
+    forward = graph(pipe.unet)
+
+    def broken(eager):
+        raise RuntimeError("no compiler here")
+
+    builder = BackgroundCompile.attach(forward, compile=broken)
+    plain_images(pipe, "a red circle", [1], 2, 64)
+    builder.thread.join(timeout=60)
+    assert builder.state == "failed" and "no compiler here" in caplog.text
+    assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1], 2, 64), exact))
+    assert forward.stats["adopted"] == 0 and forward.enabled
+
+
+def test_compiled_artifacts_are_kept_for_the_next_start_and_a_damaged_cache_only_costs_a_compile(tmp_path, caplog):
+    cache = CompileCache(tmp_path / "compiled", torch.device("cpu"))
+    assert not cache.load()  # nothing yet
+    torch.compile(lambda x: torch.sin(x) * 2 + 1, fullgraph=True)(torch.randn(8))
+    cache.save()
+    assert cache.path.is_file() and cache.path.stat().st_size > 0 and "torch" in cache.path.name
+    assert CompileCache(tmp_path / "compiled", torch.device("cpu")).load()  # the next start reads it
+    cache.path.write_bytes(b"not a cache")
+    assert not CompileCache(tmp_path / "compiled", torch.device("cpu")).load() and "not loaded" in caplog.text
+
+
+def test_auto_on_a_cpu_is_off_like_every_gpu_speed(tiny_model_dir, tmp_path):
+    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32", gpu_speed="auto",
+                              compile_cache=tmp_path)
+    pipe = manager.pipeline(TINY, "txt2img")
+    assert manager.gpu_speed == "off" and graphed(pipe.unet) is None and not any(tmp_path.iterdir())
+
+
+def test_the_log_says_what_the_first_result_cost_after_a_start(tiny_model_dir, caplog):
+    studio = local_studio(PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32"))
+    with caplog.at_level("INFO", logger="pipelines.device.local"):
+        studio.txt2img(Txt2ImgRequest(**REQUEST)).result()
+        studio.txt2img(Txt2ImgRequest(**REQUEST)).result()
+    said = [r.getMessage() for r in caplog.records if "first result in" in r.getMessage()]
+    assert len(said) == 1 and "loading" in said[0]  # once per model loaded, not every run
+    studio.close()

@@ -31,6 +31,7 @@ def test_the_gpu_benchmark_smoke_run_measures_every_planned_speed_and_writes_its
         "graphs",
         "compile-graphs",
         "compiled",
+        "auto",
     ]
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_GRADIO, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -46,10 +47,12 @@ def test_the_gpu_benchmark_smoke_run_measures_every_planned_speed_and_writes_its
         ("sd15-512-b1", "graphs"),
         ("sd15-512-b1", "compile-graphs"),
         ("sd15-512-b1", "compiled"),
+        ("sd15-512-b1", "auto"),
         ("sdxl-1024-b1", "plain"),
         ("sdxl-1024-b1", "graphs"),
         ("sdxl-1024-b1", "compile-graphs"),
         ("sdxl-1024-b1", "compiled"),
+        ("sdxl-1024-b1", "auto"),
     }
     for (case, speed), row in rows.items():
         assert "error" not in row and "skipped" not in row, row
@@ -62,7 +65,9 @@ def test_the_gpu_benchmark_smoke_run_measures_every_planned_speed_and_writes_its
             # Every Atelier row is compared with the recipe too, whichever was measured first.
             assert row["vs_compiled"] == round(rows[(case, "compiled")]["compiled_s"] / row["atelier_s"], 3)
             assert row["effective"]["manager_gpu_speed"] == "off"  # on a CPU the manager applies nothing itself
-        if "graphs" in speed:
+        if speed == "auto":  # images made while it compiled, then the compiled forward adopted
+            assert row["background"] == "adopted" and row["adoptions"] == 1 and row["full_speed_after_s"] > 0
+        if "graphs" in speed or speed == "auto":
             assert row["effective"]["graphs"]["replays"] > 0 and row["graph_vs_eager_max_rel"] == 0.0
     assert (
         rows[("sd15-512-b1", "off")]["pixels_vs_plain"]["max_abs"] == 0

@@ -12,6 +12,11 @@ by name of the `--gpu-speed` setting:
   one launch per step instead of a thousand. The same kernels run on the same weights.
 - `compile`: eager, plus `torch.compile` of the U-Net's repeated blocks (a slow first call).
 - `compile-graphs`: both.
+- `auto`: graphs at once (the first image within seconds), while the whole U-Net is compiled on a
+  background thread (`torch.compile`, as diffusers' speed recipe, on the shapes the first run used); when it
+  is warm the graphs adopt the compiled forward and are recaptured over its fused kernels. Compiled
+  artifacts are kept under the user's cache (`torch.compiler.save_cache_artifacts`), so after a restart on
+  the same card and torch the compile is a cache read.
 
 The manager calls this on CUDA only: on every other device nothing here runs and the pixels are exactly
 those of plain diffusers. Every measure fails soft: one that cannot be applied is logged and skipped, and a
@@ -22,16 +27,18 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 
 log = logging.getLogger(__name__)
 
-SPEEDS = ("off", "eager", "graphs", "compile", "compile-graphs")
+SPEEDS = ("off", "eager", "graphs", "compile", "compile-graphs", "auto")
 MAX_GRAPHS = 4  # input shapes kept captured per U-Net (each new one costs a capture of about a step)
 WARMUP_CALLS = 2  # eager calls on the capture stream before capturing: lazy library set-up stays out of the graph
 
@@ -42,7 +49,7 @@ def check_speed(speed: str) -> str:
     return speed
 
 
-def speed_up(pipe, speed: str) -> tuple[str, ...]:
+def speed_up(pipe, speed: str, cache: CompileCache | None = None) -> tuple[str, ...]:
     """Apply the measures `speed` names to `pipe`'s modules in place; returns the names of those applied.
 
     Idempotent: a pipeline sharing modules with one already sped up (a dedicated inpainting U-Net beside a
@@ -66,8 +73,10 @@ def speed_up(pipe, speed: str) -> tuple[str, ...]:
         attempt("fused-qkv", lambda: fuse_qkv(unet))
         if speed in ("compile", "compile-graphs"):
             attempt("compile", lambda: compile_blocks(unet))
-        if speed in ("graphs", "compile-graphs"):
+        if speed in ("graphs", "compile-graphs", "auto"):
             attempt("graphs", lambda: GraphedForward.install(unet))
+        if speed == "auto" and graphed(unet) is not None:
+            attempt("compile-in-background", lambda: BackgroundCompile.attach(graphed(unet), cache=cache))
     if vae is not None:
         attempt("vae-channels-last", lambda: vae.to(memory_format=torch.channels_last))
         if "XL" in type(pipe).__name__ and vae.dtype == torch.float16 and vae.config.get("force_upcast", False):
@@ -275,6 +284,8 @@ class GraphedForward:
         self.failed: set[tuple] = set()
         self.enabled = True
         self.stats: Counter = Counter()
+        self.adopted: Callable | None = None  # a faster forward made elsewhere, taken up at the next call
+        self.on_capture: Callable[[dict[str, torch.Tensor]], None] | None = None  # told each new shape's inputs
         self._pool = None
         self._stream = None
 
@@ -312,7 +323,16 @@ class GraphedForward:
 
     # -- the call ---------------------------------------------------------------------------------------
 
+    def adopt(self, forward: Callable) -> None:
+        """Run `forward` (the same signature, the same weights: a compiled one) from the next call on; the
+        graphs are recaptured over it. Safe from another thread: taken up by the accelerator's."""
+        self.adopted = forward
+
     def __call__(self, *args, **kwargs):
+        if self.adopted is not None:
+            self.eager, self.adopted = self.adopted, None
+            self.reset()
+            self.stats["adopted"] += 1
         bound = self.signature.bind(self.module, *args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
@@ -390,9 +410,118 @@ class GraphedForward:
             return None
         self.stats["captures"] += 1
         graph = self.graphs[key] = _Graph(inputs, run, replay, output)
+        if self.on_capture is not None:
+            self.on_capture({name: t.clone() for name, t in inputs.items()})
         while len(self.graphs) > MAX_GRAPHS:
             self.graphs.popitem(last=False)
         return graph
+
+
+# -- the whole U-Net compiled in the background, adopted when warm ---------------------------------------
+
+
+def user_cache() -> Path:
+    """Atelier's folder in the user's cache (XDG's, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "atelier"
+
+
+def compile_whole(forward: Callable) -> Callable:
+    """The U-Net's forward compiled as one graph: diffusers' documented recipe, minus its own CUDA graphs
+    (the graphs here capture the compiled kernels instead, one launch per step either way)."""
+    return torch.compile(forward, mode="max-autotune-no-cudagraphs", fullgraph=True)
+
+
+class CompileCache:
+    """Compiled artifacts for one card and torch, kept across restarts (torch's portable "mega-cache")."""
+
+    def __init__(self, folder: Path, device: torch.device):
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        tag = "".join(c if c.isalnum() or c in ".-" else "_" for c in f"{name}-torch{torch.__version__}")
+        self.path = Path(folder) / f"{tag}.bin"
+
+    def load(self) -> bool:
+        """Make earlier compiles' results available to this process's; False when there are none yet."""
+        if not self.path.is_file():
+            return False
+        try:
+            loaded = torch.compiler.load_cache_artifacts(self.path.read_bytes()) is not None
+        except Exception as e:
+            loaded = False
+            log.warning("%s: %s", type(e).__name__, e)
+        if not loaded:  # a stale or damaged cache only costs a full compile
+            log.warning("Compiled cache %s not loaded: the U-Net is compiled afresh", self.path)
+        return loaded
+
+    def save(self) -> None:
+        artifacts = torch.compiler.save_cache_artifacts()
+        if artifacts is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        part = self.path.with_suffix(".part")
+        part.write_bytes(artifacts[0])
+        part.replace(self.path)  # whole or not at all, for the next start
+
+
+class BackgroundCompile:
+    """Compiles a graphed U-Net's forward on a thread of its own, from the inputs of its first captured
+    shape, and hands it to the graphs when it has run (warm): the jobs meanwhile go on with the graphs.
+    A compile that fails is logged and changes nothing."""
+
+    def __init__(self, graphs: GraphedForward, compile: Callable[[Callable], Callable] = compile_whole,
+                 cache: CompileCache | None = None):
+        self.graphs, self.compile, self.cache = graphs, compile, cache
+        self.thread = None
+        self.state = "waiting"  # → compiling → adopted | failed
+        self.seconds: float | None = None  # from the first capture to the compiled forward's hand-over
+        self.cache_loaded = False
+
+    @classmethod
+    def attach(cls, graphs: GraphedForward, **kw) -> BackgroundCompile:
+        existing = getattr(graphs.on_capture, "__self__", None)
+        if isinstance(existing, cls):
+            return existing
+        builder = cls(graphs, **kw)
+        graphs.on_capture = builder.start
+        return builder
+
+    def start(self, inputs: dict[str, torch.Tensor]) -> None:
+        if self.thread is not None:
+            return
+        import threading
+
+        self.state = "compiling"
+        self.thread = threading.Thread(target=self._build, args=(inputs,), name="atelier-compile", daemon=True)
+        self.thread.start()
+
+    def _build(self, inputs: dict[str, torch.Tensor]) -> None:
+        import contextlib
+        import time
+
+        began = time.perf_counter()
+        forward = self.graphs.eager
+        added = {k.split(".", 1)[1]: v for k, v in inputs.items() if k.startswith("added_cond_kwargs.")}
+        plain = {k: v for k, v in inputs.items() if not k.startswith("added_cond_kwargs.")}
+        device = inputs["sample"].device
+        stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        try:
+            self.cache_loaded = self.cache.load() if self.cache is not None else False
+            compiled = self.compile(forward)
+            with torch.no_grad(), torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                for _ in range(2):  # the first call compiles, the second proves it runs as compiled
+                    compiled(**plain, added_cond_kwargs=added or None, return_dict=False)
+            if stream is not None:
+                stream.synchronize()
+            if self.cache is not None:
+                self.cache.save()
+        except Exception as e:
+            self.state = "failed"
+            log.warning("Background compile failed; the graphs go on uncompiled: %s: %s", type(e).__name__, e)
+            return
+        self.seconds = time.perf_counter() - began
+        self.graphs.adopt(compiled)
+        self.state = "adopted"
+        log.info("U-Net compiled in the background in %.1f s (%s); the next step runs it", self.seconds,
+                 "from the cache" if self.cache_loaded else "no cache yet")
 
 
 # -- the autoencoder in half precision ------------------------------------------------------------------

@@ -8,6 +8,7 @@ runs on, apply the per-run changes, run the task, undo the changes, hand freed m
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +29,8 @@ from .previews import latent_preview
 from .zerogpu import gpu_seconds, on_gpu
 
 PREVIEW_SECONDS = 0.5  # a preview costs a decode; twice a second is enough to watch a picture form
+
+log = logging.getLogger(__name__)
 
 
 class LocalRunner:
@@ -76,7 +79,8 @@ class LocalRunner:
         preset = manager.registry.get(request.model)
         with manager.lock:
             job.check()  # stopped while it waited for the accelerator
-            if not manager.is_resident(request.model):
+            began, first = time.perf_counter(), not manager.is_resident(request.model)
+            if first:
                 job.report(0, request.steps, message=f"Loading {preset.label}…")
             pipe = manager.pipeline(
                 request.model,
@@ -90,10 +94,15 @@ class LocalRunner:
                 files = {name: loras[name].path for name, _ in request.loras if name in loras}
                 run = Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline, manager.gpu_speed, files)
                 with applied(run):
-                    return task.run(
+                    output = task.run(
                         pipe, request, seeds, on_step=_previews(job, pipe, preset), should_stop=job.stop_requested,
                         **({"stages": stages} if stages else {}),
                     )
+                if first:  # what a person waited for after a start: loading, then the first run's set-up
+                    loaded = manager.resident_model(request.model).load_seconds
+                    log.info("%s: first result in %.1f s (loading %.1f s, the run %.1f s)", preset.label,
+                             time.perf_counter() - began, loaded, time.perf_counter() - began - loaded)
+                return output
             except torch.OutOfMemoryError as e:
                 manager.release_memory()
                 raise AtelierError("Out of accelerator memory: try a smaller size or fewer images.") from e

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
@@ -23,7 +24,7 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, Dif
 from ..front.errors import AtelierError
 from ..front.registry import ModelPreset, Registry
 from ..front.runner import ModelState
-from .acceleration import check_speed, speed_up
+from .acceleration import CompileCache, check_speed, speed_up, user_cache
 from .downloads import Progress
 
 # The kinds of pipeline a task may run on: the base model itself, and views over its modules.
@@ -92,6 +93,7 @@ class PipelineManager:
         gpu_speed: str = "graphs",  # the app's default too (settings.py), chosen by bench/gpu.py
         offline: bool = False,
         loader: Loader | None = None,
+        compile_cache: Path | None = None,  # where `auto` keeps compiled artifacts (default: the user's cache)
     ):
         self.registry = registry
         self.device = pick_device(device)
@@ -101,6 +103,7 @@ class PipelineManager:
         check_speed(gpu_speed)  # a wrong value is refused on every device
         self.gpu_speed = gpu_speed if self.device.type == "cuda" else "off"
         self.offline = offline
+        self.compile_cache = compile_cache or user_cache() / "compiled"
         self.lock = threading.RLock()  # one accelerator, one job at a time
         self._loader = loader or self._load_from_pretrained
         self._resident: OrderedDict[str, Resident] = OrderedDict()
@@ -118,7 +121,8 @@ class PipelineManager:
 
     def _prepare(self, pipe: DiffusionPipeline) -> DiffusionPipeline:
         pipe.set_progress_bar_config(disable=True)
-        speed_up(pipe, self.gpu_speed)  # "off" except on CUDA
+        cache = CompileCache(self.compile_cache, self.device) if self.gpu_speed == "auto" else None
+        speed_up(pipe, self.gpu_speed, cache=cache)  # "off" except on CUDA
         return pipe
 
     def _evict_for(self, incoming: int) -> None:
