@@ -420,8 +420,7 @@ class Bench:
             device=self.args.device,
             dtype=str(self.dtype).removeprefix("torch."),
             gpu_speed=speed,
-            loader=lambda *a, **k: pipe,
-            compile_cache=self.args.out / "compile-cache",
+            loader=lambda *a, **k: pipe,  # `auto` keeps its compiled artifacts in the user's cache, as the app does
         )
         studio = local_studio(manager, max_pixels=max(size * size, 1024 * 1024))
         try:
