@@ -54,6 +54,7 @@ from pipelines import Registry, Txt2ImgRequest  # noqa: E402
 from pipelines.device.acceleration import (  # noqa: E402
     BackgroundCompile,
     GraphedForward,
+    background,
     capture_by_recomputing,
     describe,
     graphed,
@@ -479,9 +480,8 @@ class Bench:
         recorded: the switch must not slow them), until the compiled forward is adopted."""
 
         def settle(call, steps: int, began: float) -> dict:
-            graphs = graphed(pipe.unet)
-            builder = getattr(graphs.on_capture, "__self__", None) if graphs is not None else None
-            if not isinstance(builder, BackgroundCompile):
+            graphs, builder = graphed(pipe.unet), background(pipe.unet)
+            if builder is None:
                 return {"background": "not attached"}
             during = []
             while builder.state == "compiling" and time.perf_counter() - began < self.args.max_warmup and self.left() > 30:
@@ -489,9 +489,7 @@ class Bench:
                 call(steps)
                 sync(self.args.device)
                 during.append(round(time.perf_counter() - start, 4))
-            if builder.thread is not None:
-                builder.thread.join(timeout=max(0.0, self.args.max_warmup - (time.perf_counter() - began)))
-            call(steps)  # the adoption (graphs recaptured over the compiled kernels)
+            call(steps)  # taken up at this job's start: the graphs recaptured over the compiled kernels
             sync(self.args.device)
             return {"background": builder.state, "background_compile_s": builder.seconds,
                     "full_speed_after_s": round(time.perf_counter() - began, 3), "during_switch_s": during,

@@ -6,6 +6,7 @@ took an argument it cannot replay would draw different pixels.
 """
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from bench.architectures import random_pipeline
-from pipelines import Registry, Txt2ImgRequest, ValidationError
+from pipelines import Cancelled, Registry, Txt2ImgRequest, ValidationError
 from pipelines.device.acceleration import (
     MAX_GRAPHS,
     SPEEDS,
@@ -22,6 +23,8 @@ from pipelines.device.acceleration import (
     GraphedForward,
     HalfPrecisionVAE,
     after_adapter,
+    before_adapter,
+    between_jobs,
     capture_by_recomputing,
     describe,
     feature_reuse,
@@ -31,6 +34,7 @@ from pipelines.device.acceleration import (
 )
 from pipelines.device.local import local_studio
 from pipelines.device.manager import PipelineManager, module_bytes
+from pipelines.device.sampling import step_callback
 from tests.conftest import TINY, as_array, tiny_registry
 
 REQUEST = dict(model=TINY, prompt="a red circle", seed=5, steps=3, width=64, height=64, scheduler="Euler a")
@@ -40,7 +44,9 @@ def graph(module) -> GraphedForward:
     return GraphedForward.install(module, capture=capture_by_recomputing, device_types=("cpu",))
 
 
-def plain_images(pipe, prompt: str, seeds: list[int], steps: int, size: int) -> list[np.ndarray]:
+def plain_images(pipe, prompt: str, seeds: list[int], steps: int, size: int, stop_after: int = 0) -> list[np.ndarray]:
+    """The pipeline called directly (with `stop_after`, stopped after that many steps, as Stop does)."""
+    stop = {"callback_on_step_end": step_callback(None, lambda: True)} if stop_after else {}
     out = pipe(
         prompt=[prompt] * len(seeds),
         negative_prompt=[""] * len(seeds),
@@ -49,6 +55,7 @@ def plain_images(pipe, prompt: str, seeds: list[int], steps: int, size: int) -> 
         num_inference_steps=steps,
         guidance_scale=5.0,
         generator=[torch.Generator("cpu").manual_seed(s) for s in seeds],
+        **stop,
     )
     return [as_array(image) for image in out.images]
 
@@ -166,7 +173,7 @@ def test_speed_up_applies_each_measure_once_and_the_pipeline_still_draws():
     assert speed_up(pipe, "graphs") == applied and graphed(pipe.unet) is not None
     got = plain_images(pipe, "a blue square", [3], 2, 64)  # graphs are CUDA-only: the forward runs as usual
     assert np.abs(got[0].astype(int) - expected[0]).max() <= 2
-    assert describe(pipe)["graphs"] == {"eager": 2, "captured": 0}
+    assert describe(pipe)["graphs"] == {"eager": 2, "captured": 0, "over_compiled": 0}
 
 
 def test_half_precision_decode_falls_back_to_float32_only_on_overflow():
@@ -239,9 +246,10 @@ def test_feature_reuse_runs_the_deep_blocks_every_nth_step_and_leaves_the_unet_e
 def test_feature_reuse_is_undone_when_the_run_is_stopped():
     pipe = random_pipeline("sd15", tiny=True)
     pipe.set_progress_bar_config(disable=True)
-    with pytest.raises(RuntimeError), feature_reuse(pipe, 2):
-        raise RuntimeError("stopped mid-run")
-    assert not any("forward" in m.__dict__ for m in pipe.unet.modules())
+    forward = graph(pipe.unet)
+    with pytest.raises(Cancelled), feature_reuse(pipe, 2):
+        plain_images(pipe, "a red circle", [1], 4, 64, stop_after=1)
+    assert [m for m in pipe.unet.modules() if "forward" in m.__dict__] == [pipe.unet] and forward.enabled
 
 
 def test_fast_draft_through_the_studio_is_recorded_only_when_on_and_bounded(tiny_studio):
@@ -261,31 +269,81 @@ def test_fast_draft_through_the_studio_is_recorded_only_when_on_and_bounded(tiny
 # -- auto: graphs at once, the whole U-Net compiled in the background and adopted when warm -------------
 
 
-def test_the_background_compile_is_adopted_when_ready_and_no_run_waits_for_it():
+class SlowCompile:
+    """A stand-in for torch.compile: the same forward, its calls counted, its warm-up held until `ready`."""
+
+    def __init__(self):
+        self.ready, self.calls = threading.Event(), 0
+
+    def __call__(self, eager):
+        def compiled(*args, **kwargs):
+            self.ready.wait(timeout=60)
+            self.calls += 1
+            return eager(*args, **kwargs)
+
+        return compiled
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_the_background_compile_is_taken_up_between_jobs_and_no_run_waits_for_it():
     pipe = random_pipeline("sd15", tiny=True)
     pipe.set_progress_bar_config(disable=True)
     exact = plain_images(pipe, "a red circle", [1], 2, 64)
-    forward = graph(pipe.unet)
-    ready, compiled_calls = threading.Event(), []
-
-    def slow_compile(eager):  # a stand-in for torch.compile: the same forward, counted, ready when told
-        def compiled(*args, **kwargs):
-            ready.wait(timeout=60)
-            compiled_calls.append(1)
-            return eager(*args, **kwargs)
-        return compiled
-
-    builder = BackgroundCompile.attach(forward, compile=slow_compile)
+    forward, compile = graph(pipe.unet), SlowCompile()
+    builder = BackgroundCompile.attach(forward, compile=compile)
     assert BackgroundCompile.attach(forward) is builder  # once per U-Net
     for _ in range(2):  # runs go on with the graphs while it compiles
         assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1], 2, 64), exact))
-    assert builder.state == "compiling" and forward.stats["adopted"] == 0 and forward.stats["replays"] == 4
-    ready.set()
-    builder.thread.join(timeout=60)
-    assert builder.state == "adopted" and len(compiled_calls) == 2  # warmed on the first run's inputs
+    assert builder.state == "compiling" and forward.stats["replays"] == 4 and compile.calls == 0
+    compile.ready.set()
+    wait_for(lambda: builder.state == "compiled")
+    assert compile.calls == 2  # warmed on the first run's inputs
+    plain_images(pipe, "a red circle", [1], 2, 64)
+    assert compile.calls == 2  # never taken up in the middle of a job
+    between_jobs(pipe)
     assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1], 2, 64), exact))
-    # Adopted at the next call, and the graphs recaptured over the compiled forward.
-    assert forward.stats["adopted"] == 1 and forward.stats["captures"] == 2 and len(compiled_calls) > 2
+    # Recaptured over the compiled forward at the first call after the job boundary.
+    assert forward.stats["adopted"] == 1 and forward.stats["captures"] == 2 and compile.calls > 2
+    builder.stop()
+    builder.thread.join(timeout=60)
+    assert builder.state == "stopped"
+
+
+def test_a_fast_draft_or_an_adapter_waits_for_a_warm_up_and_then_runs_without_the_compiled_forward():
+    pipe = random_pipeline("sd15", tiny=True)
+    pipe.set_progress_bar_config(disable=True)
+    forward, compile = graph(pipe.unet), SlowCompile()
+    BackgroundCompile.attach(forward, compile=compile)
+    plain_images(pipe, "a red circle", [1], 2, 64)  # the first capture starts the compile, whose warm-up waits
+    entered = threading.Event()
+
+    def draft():
+        with feature_reuse(pipe, 2):
+            entered.set()
+
+    worker = threading.Thread(target=draft)
+    worker.start()
+    time.sleep(0.3)
+    assert not entered.is_set()  # the warm-up holds the U-Net: the draft must not change it under the trace
+    compile.ready.set()
+    worker.join(timeout=60)
+    assert entered.is_set()
+    between_jobs(pipe)
+    drafted = compile.calls
+    with feature_reuse(pipe, 2):
+        plain_images(pipe, "a red circle", [1], 2, 64)
+    before_adapter(pipe.unet)
+    plain_images(pipe, "a red circle", [1], 2, 64)
+    assert compile.calls == drafted  # neither a draft nor an adapted U-Net runs the compiled forward
+    after_adapter(pipe.unet)
+    plain_images(pipe, "a red circle", [1], 2, 64)
+    assert compile.calls > drafted
 
 
 def test_a_failed_background_compile_leaves_the_graphs_as_they_were(caplog):
@@ -299,21 +357,35 @@ def test_a_failed_background_compile_leaves_the_graphs_as_they_were(caplog):
 
     builder = BackgroundCompile.attach(forward, compile=broken)
     plain_images(pipe, "a red circle", [1], 2, 64)
-    builder.thread.join(timeout=60)
-    assert builder.state == "failed" and "no compiler here" in caplog.text
+    wait_for(lambda: builder.state == "failed")
+    assert "no compiler here" in caplog.text
+    between_jobs(pipe)
     assert all((a == b).all() for a, b in zip(plain_images(pipe, "a red circle", [1], 2, 64), exact))
     assert forward.stats["adopted"] == 0 and forward.enabled
 
 
+def test_unloading_a_model_stops_its_background_compile(tiny_model_dir):
+    manager = PipelineManager(tiny_registry(tiny_model_dir), device="cpu", dtype="float32")
+    pipe = manager.pipeline(TINY, "txt2img")
+    builder = BackgroundCompile.attach(graph(pipe.unet), compile=SlowCompile())
+    builder.request(("shape",), {})  # no inputs to warm up on: fails, logged, and the thread waits for more
+    manager.unload(TINY)
+    builder.thread.join(timeout=60)
+    assert builder.state == "stopped" and not builder.thread.is_alive()
+
+
 def test_compiled_artifacts_are_kept_for_the_next_start_and_a_damaged_cache_only_costs_a_compile(tmp_path, caplog):
-    cache = CompileCache(tmp_path / "compiled", torch.device("cpu"))
+    unet = random_pipeline("sd15", tiny=True).unet
+    cache = CompileCache(tmp_path / "compiled", unet)
     assert not cache.load()  # nothing yet
     torch.compile(lambda x: torch.sin(x) * 2 + 1, fullgraph=True)(torch.randn(8))
     cache.save()
     assert cache.path.is_file() and cache.path.stat().st_size > 0 and "torch" in cache.path.name
-    assert CompileCache(tmp_path / "compiled", torch.device("cpu")).load()  # the next start reads it
+    assert CompileCache(tmp_path / "compiled", unet).load()  # the next start reads it
+    other = random_pipeline("sdxl", tiny=True).unet
+    assert CompileCache(tmp_path / "compiled", other).path != cache.path  # one file per architecture
     cache.path.write_bytes(b"not a cache")
-    assert not CompileCache(tmp_path / "compiled", torch.device("cpu")).load() and "not loaded" in caplog.text
+    assert not CompileCache(tmp_path / "compiled", unet).load() and "not loaded" in caplog.text
 
 
 def test_auto_on_a_cpu_is_off_like_every_gpu_speed(tiny_model_dir, tmp_path):

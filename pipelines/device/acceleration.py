@@ -13,10 +13,10 @@ by name of the `--gpu-speed` setting:
 - `compile`: eager, plus `torch.compile` of the U-Net's repeated blocks (a slow first call).
 - `compile-graphs`: both.
 - `auto`: graphs at once (the first image within seconds), while the whole U-Net is compiled on a
-  background thread (`torch.compile`, as diffusers' speed recipe, on the shapes the first run used); when it
-  is warm the graphs adopt the compiled forward and are recaptured over its fused kernels. Compiled
-  artifacts are kept under the user's cache (`torch.compiler.save_cache_artifacts`), so after a restart on
-  the same card and torch the compile is a cache read.
+  background thread (`torch.compile`, as diffusers' speed recipe) for each input shape the graphs capture;
+  between two jobs, a shape whose compiled forward is warm has its graph recaptured over the fused kernels.
+  Compiled artifacts are kept under the user's cache (`torch.compiler.save_cache_artifacts`), so after a
+  restart on the same card and torch the compile is a cache read.
 
 The manager calls this on CUDA only: on every other device nothing here runs and the pixels are exactly
 those of plain diffusers. Every measure fails soft: one that cannot be applied is logged and skipped, and a
@@ -25,9 +25,16 @@ graph that cannot be captured leaves that shape to the ordinary forward.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import inspect
+import json
 import logging
 import os
+import queue
+import tempfile
+import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,7 +56,7 @@ def check_speed(speed: str) -> str:
     return speed
 
 
-def speed_up(pipe, speed: str, cache: CompileCache | None = None) -> tuple[str, ...]:
+def speed_up(pipe, speed: str, cache: Path | None = None) -> tuple[str, ...]:
     """Apply the measures `speed` names to `pipe`'s modules in place; returns the names of those applied.
 
     Idempotent: a pipeline sharing modules with one already sped up (a dedicated inpainting U-Net beside a
@@ -76,7 +83,8 @@ def speed_up(pipe, speed: str, cache: CompileCache | None = None) -> tuple[str, 
         if speed in ("graphs", "compile-graphs", "auto"):
             attempt("graphs", lambda: GraphedForward.install(unet))
         if speed == "auto" and graphed(unet) is not None:
-            attempt("compile-in-background", lambda: BackgroundCompile.attach(graphed(unet), cache=cache))
+            attempt("compile-in-background", lambda: BackgroundCompile.attach(
+                graphed(unet), cache=None if cache is None else CompileCache(cache, unet)))
     if vae is not None:
         attempt("vae-channels-last", lambda: vae.to(memory_format=torch.channels_last))
         if "XL" in type(pipe).__name__ and vae.dtype == torch.float16 and vae.config.get("force_upcast", False):
@@ -95,9 +103,24 @@ def describe(pipe) -> dict[str, Any]:
         "channels_last": unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last),
         "fused_qkv": is_fused(unet),
         "compiled": any(getattr(m, "_compiled_call_impl", None) is not None for m in unet.modules()),
-        "graphs": None if graphs is None else dict(graphs.stats) | {"captured": len(graphs.graphs)},
+        "graphs": None if graphs is None else dict(graphs.stats) | {"captured": len(graphs.graphs),
+                                                                    "over_compiled": len(graphs.compiled_keys)},
+        "background_compile": None if background(unet) is None else background(unet).state,
         "vae_half": {"fallbacks": half.fallbacks} if isinstance(half, HalfPrecisionVAE) else None,
     }
+
+
+def background(unet) -> BackgroundCompile | None:
+    graphs = graphed(unet)
+    builder = getattr(graphs.on_capture, "__self__", None) if graphs is not None else None
+    return builder if isinstance(builder, BackgroundCompile) else None
+
+
+def between_jobs(pipe) -> None:
+    """What waits for a job boundary: shapes compiled in the background are taken up (`auto`)."""
+    graphs = graphed(getattr(pipe, "unet", None)) if getattr(pipe, "unet", None) is not None else None
+    if graphs is not None:
+        graphs.take_compiled()
 
 
 def before_adapter(unet) -> None:
@@ -107,6 +130,7 @@ def before_adapter(unet) -> None:
     graphs = graphed(unet)
     if graphs is not None:
         graphs.reset()
+        graphs.adapted = True  # the compiled forward was traced without the adapter: not captured meanwhile
     if is_fused(unet):
         unet.unfuse_qkv_projections()
 
@@ -119,6 +143,7 @@ def after_adapter(unet) -> None:
     graphs = graphed(unet)
     if graphs is not None:
         graphs.reset()
+        graphs.adapted = False
     if any(getattr(m, "fused_projections", False) for m in unet.modules()):
         fuse_qkv(unet, again=True)
 
@@ -141,23 +166,39 @@ def feature_reuse(pipe, interval: int) -> Iterator[None]:
         return
     from DeepCache import DeepCacheSDHelper
 
-    own = {m for m in unet.modules() if "forward" in m.__dict__}  # forwards set before (graphs, offload hooks)
+    with exclusive(unet):
+        # Every module's own forward as it is now (graphs, offload hooks), put back as it was whatever happens.
+        before = {m: m.__dict__.get("forward") for m in unet.modules()}
+        graphs = graphed(unet)
+        paused = graphs is not None and graphs.enabled
+        try:
+            if paused:
+                graphs.enabled = False
+            helper = DeepCacheSDHelper(pipe=pipe)
+            helper.set_params(cache_interval=interval, cache_branch_id=0)
+            helper.enable()
+            yield
+        finally:
+            for module, forward in before.items():
+                if forward is None:
+                    module.__dict__.pop("forward", None)
+                else:
+                    module.forward = forward
+            if paused:
+                graphs.enabled = True
+
+
+@contextmanager
+def exclusive(unet) -> Iterator[None]:
+    """The U-Net to this thread alone while its modules change (an adapter, feature reuse): a compile in the
+    background (`auto`) must neither trace nor warm itself on a U-Net half changed, nor feed its own inputs
+    into a run's reused features. Such a run waits for a warm-up in progress; nothing else does."""
     graphs = graphed(unet)
-    paused = graphs is not None and graphs.enabled
-    if paused:
-        graphs.enabled = False
-    helper = DeepCacheSDHelper(pipe=pipe)
-    helper.set_params(cache_interval=interval, cache_branch_id=0)
-    helper.enable()
-    try:
+    if graphs is None:
         yield
-    finally:
-        helper.disable()
-        for module in unet.modules():  # the helper leaves bound methods behind as instance attributes
-            if module not in own:
-                module.__dict__.pop("forward", None)
-        if paused:
-            graphs.enabled = True
+        return
+    with graphs.structure:
+        yield
 
 
 # -- fused QKV ------------------------------------------------------------------------------------------
@@ -284,8 +325,14 @@ class GraphedForward:
         self.failed: set[tuple] = set()
         self.enabled = True
         self.stats: Counter = Counter()
-        self.adopted: Callable | None = None  # a faster forward made elsewhere, taken up at the next call
-        self.on_capture: Callable[[dict[str, torch.Tensor]], None] | None = None  # told each new shape's inputs
+        self.structure = threading.RLock()  # held while the U-Net's modules change (see `exclusive`)
+        # A compiled forward (`auto`) and the input signatures it is warm for; those warm since the last job
+        # are recaptured over it at the next `take_compiled` (between jobs, so no picture mixes the two).
+        self.compiled: Callable | None = None
+        self.compiled_keys: set[tuple] = set()
+        self._warm: set[tuple] = set()
+        self.adapted = False  # an adapter is on for this run (`before_adapter`)
+        self.on_capture: Callable[[tuple, dict[str, torch.Tensor]], None] | None = None  # told each new shape
         self._pool = None
         self._stream = None
 
@@ -304,7 +351,9 @@ class GraphedForward:
             del module.forward
 
     def reset(self) -> None:
-        """Forget every graph (the module's weights or attention processors changed)."""
+        """Forget every graph (the module's weights or attention processors changed). A compiled forward
+        stays: it reads the same parameters, and one compiled before such a change is never captured over
+        after it (graphs are captured only outside adapters, and `exclusive` keeps compiles out of them)."""
         self.graphs.clear()
         self.failed.clear()
         self._pool = None
@@ -323,16 +372,24 @@ class GraphedForward:
 
     # -- the call ---------------------------------------------------------------------------------------
 
-    def adopt(self, forward: Callable) -> None:
-        """Run `forward` (the same signature, the same weights: a compiled one) from the next call on; the
-        graphs are recaptured over it. Safe from another thread: taken up by the accelerator's."""
-        self.adopted = forward
+    def compiled_for(self, key: tuple, forward: Callable) -> None:
+        """`forward` (compiled, the same weights) is warm for the input signature `key`. From another thread."""
+        with self.structure:
+            self.compiled = forward
+            self._warm.add(key)
+
+    def take_compiled(self) -> int:
+        """Between jobs: the graphs of the shapes newly compiled are dropped, to be recaptured over the
+        compiled forward at their next call. Returns how many."""
+        with self.structure:
+            warm, self._warm = self._warm, set()
+        for key in warm:
+            self.compiled_keys.add(key)
+            self.graphs.pop(key, None)
+            self.stats["adopted"] += 1
+        return len(warm)
 
     def __call__(self, *args, **kwargs):
-        if self.adopted is not None:
-            self.eager, self.adopted = self.adopted, None
-            self.reset()
-            self.stats["adopted"] += 1
         bound = self.signature.bind(self.module, *args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
@@ -391,17 +448,26 @@ class GraphedForward:
 
     def _capture(self, key: tuple, tensors: dict[str, torch.Tensor]) -> _Graph | None:
         inputs = {name: t.clone() for name, t in tensors.items()}
+        # Over the compiled kernels where they are warm for this shape; else the ordinary forward's (a new
+        # shape never waits for a compile: it is compiled in the background, if at all).
+        compiled = self.compiled is not None and key in self.compiled_keys and not self.adapted
+        forward = self.compiled if compiled else self.eager
 
         def run() -> torch.Tensor:
             added = {k.split(".", 1)[1]: v for k, v in inputs.items() if k.startswith("added_cond_kwargs.")}
             plain = {k: v for k, v in inputs.items() if not k.startswith("added_cond_kwargs.")}
-            return self.eager(**plain, added_cond_kwargs=added or None, return_dict=False)[0]
+            return forward(**plain, added_cond_kwargs=added or None, return_dict=False)[0]
 
         try:
             if self._stream is None and tensors["sample"].device.type == "cuda":
                 self._stream = torch.cuda.Stream(tensors["sample"].device)
             replay, output, self._pool = self.capture(run, self._pool, self._stream)
         except Exception as e:  # left to the ordinary forward; the run goes on
+            if forward is not self.eager:  # the compiled forward failed here: this shape keeps the ordinary one
+                self.compiled_keys.discard(key)
+                log.warning("Capture over the compiled U-Net failed for %s; capturing the ordinary forward: %s: %s",
+                            key, type(e).__name__, e)
+                return self._capture(key, tensors)
             self.failed.add(key)
             self.stats["capture_failures"] += 1
             log.warning("CUDA graph capture failed for %s; that shape runs eagerly: %s: %s", key, type(e).__name__, e)
@@ -410,8 +476,8 @@ class GraphedForward:
             return None
         self.stats["captures"] += 1
         graph = self.graphs[key] = _Graph(inputs, run, replay, output)
-        if self.on_capture is not None:
-            self.on_capture({name: t.clone() for name, t in inputs.items()})
+        if self.on_capture is not None and key not in self.compiled_keys:
+            self.on_capture(key, {name: t.clone() for name, t in inputs.items()})
         while len(self.graphs) > MAX_GRAPHS:
             self.graphs.popitem(last=False)
         return graph
@@ -432,12 +498,16 @@ def compile_whole(forward: Callable) -> Callable:
 
 
 class CompileCache:
-    """Compiled artifacts for one card and torch, kept across restarts (torch's portable "mega-cache")."""
+    """Compiled artifacts of one U-Net architecture on one card and torch, kept across restarts (torch's
+    portable "mega-cache"; a save holds what this process compiled, so each architecture has its file)."""
 
-    def __init__(self, folder: Path, device: torch.device):
+    def __init__(self, folder: Path, unet):
+        device = unet.device
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
         tag = "".join(c if c.isalnum() or c in ".-" else "_" for c in f"{name}-torch{torch.__version__}")
-        self.path = Path(folder) / f"{tag}.bin"
+        config = json.dumps({k: v for k, v in dict(unet.config).items() if not k.startswith("_")}, sort_keys=True,
+                            default=str)
+        self.path = Path(folder) / f"{tag}-{unet.dtype}-{hashlib.sha256(config.encode()).hexdigest()[:12]}.bin"
 
     def load(self) -> bool:
         """Make earlier compiles' results available to this process's; False when there are none yet."""
@@ -457,23 +527,28 @@ class CompileCache:
         if artifacts is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        part = self.path.with_suffix(".part")
-        part.write_bytes(artifacts[0])
-        part.replace(self.path)  # whole or not at all, for the next start
+        with tempfile.NamedTemporaryFile(dir=self.path.parent, suffix=".part", delete=False) as part:
+            part.write(artifacts[0])
+        Path(part.name).replace(self.path)  # whole or not at all, for the next start
 
 
 class BackgroundCompile:
-    """Compiles a graphed U-Net's forward on a thread of its own, from the inputs of its first captured
-    shape, and hands it to the graphs when it has run (warm): the jobs meanwhile go on with the graphs.
-    A compile that fails is logged and changes nothing."""
+    """Compiles a graphed U-Net's forward on a thread of its own: once, then warm for each input shape the
+    graphs capture (in order; each shape's first call compiles it), while the jobs go on with the graphs.
+    Each warm-up holds the U-Net's `structure` lock (no adapter or feature reuse meanwhile). A shape that
+    fails to compile is logged and keeps the ordinary forward; `stop` (the model unloaded) ends the thread
+    before its next warm-up."""
 
     def __init__(self, graphs: GraphedForward, compile: Callable[[Callable], Callable] = compile_whole,
                  cache: CompileCache | None = None):
         self.graphs, self.compile, self.cache = graphs, compile, cache
-        self.thread = None
-        self.state = "waiting"  # → compiling → adopted | failed
-        self.seconds: float | None = None  # from the first capture to the compiled forward's hand-over
+        self.thread: threading.Thread | None = None
+        self.queue: queue.Queue = queue.Queue()
+        self.stopped = threading.Event()
+        self.state = "waiting"  # → compiling → compiled (some shape warm) | failed (none); → stopped
+        self.seconds: float | None = None  # from the first shape's capture to its compiled forward's warmth
         self.cache_loaded = False
+        self._compiled: Callable | None = None
 
     @classmethod
     def attach(cls, graphs: GraphedForward, **kw) -> BackgroundCompile:
@@ -481,47 +556,64 @@ class BackgroundCompile:
         if isinstance(existing, cls):
             return existing
         builder = cls(graphs, **kw)
-        graphs.on_capture = builder.start
+        graphs.on_capture = builder.request
         return builder
 
-    def start(self, inputs: dict[str, torch.Tensor]) -> None:
-        if self.thread is not None:
+    def request(self, key: tuple, inputs: dict[str, torch.Tensor]) -> None:
+        """Compile (or warm) for this shape, in the background."""
+        if self.stopped.is_set():
             return
-        import threading
+        self.queue.put((key, inputs))
+        if self.thread is None:
+            self.state = "compiling"
+            self.thread = threading.Thread(target=self._work, name="atelier-compile", daemon=True)
+            self.thread.start()
 
-        self.state = "compiling"
-        self.thread = threading.Thread(target=self._build, args=(inputs,), name="atelier-compile", daemon=True)
-        self.thread.start()
+    def stop(self) -> None:
+        self.stopped.set()
+        self.queue.put(None)
 
-    def _build(self, inputs: dict[str, torch.Tensor]) -> None:
-        import contextlib
-        import time
-
+    def _work(self) -> None:
         began = time.perf_counter()
-        forward = self.graphs.eager
+        if self.cache is not None:
+            self.cache_loaded = self.cache.load()
+        while not self.stopped.is_set():
+            item = self.queue.get()
+            if item is None:
+                break
+            key, inputs = item
+            if self._warm_up(key, inputs) and self.seconds is None:
+                self.seconds = time.perf_counter() - began
+                log.info("U-Net compiled in the background in %.1f s (%s); taken up from the next job",
+                         self.seconds, "from the cache" if self.cache_loaded else "no cache yet")
+            if self.queue.empty() and self.state == "compiling":
+                self.state = "failed"
+        if self.stopped.is_set():
+            self.state = "stopped"
+
+    def _warm_up(self, key: tuple, inputs: dict[str, torch.Tensor]) -> bool:
         added = {k.split(".", 1)[1]: v for k, v in inputs.items() if k.startswith("added_cond_kwargs.")}
         plain = {k: v for k, v in inputs.items() if not k.startswith("added_cond_kwargs.")}
-        device = inputs["sample"].device
-        stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         try:
-            self.cache_loaded = self.cache.load() if self.cache is not None else False
-            compiled = self.compile(forward)
-            with torch.no_grad(), torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                for _ in range(2):  # the first call compiles, the second proves it runs as compiled
-                    compiled(**plain, added_cond_kwargs=added or None, return_dict=False)
-            if stream is not None:
-                stream.synchronize()
-            if self.cache is not None:
-                self.cache.save()
+            device = inputs["sample"].device
+            stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+            with self.graphs.structure:
+                if self._compiled is None:
+                    self._compiled = self.compile(self.graphs.eager)
+                with torch.no_grad(), torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                    for _ in range(2):  # the first call compiles this shape, the second runs it as compiled
+                        self._compiled(**plain, added_cond_kwargs=added or None, return_dict=False)
+                if stream is not None:
+                    stream.synchronize()
         except Exception as e:
-            self.state = "failed"
-            log.warning("Background compile failed; the graphs go on uncompiled: %s: %s", type(e).__name__, e)
-            return
-        self.seconds = time.perf_counter() - began
-        self.graphs.adopt(compiled)
-        self.state = "adopted"
-        log.info("U-Net compiled in the background in %.1f s (%s); the next step runs it", self.seconds,
-                 "from the cache" if self.cache_loaded else "no cache yet")
+            log.warning("Background compile failed for %s; that shape keeps the graphs of the ordinary forward: "
+                        "%s: %s", key, type(e).__name__, e)
+            return False
+        self.graphs.compiled_for(key, self._compiled)
+        self.state = "compiled"
+        if self.cache is not None:
+            self.cache.save()
+        return True
 
 
 # -- the autoencoder in half precision ------------------------------------------------------------------

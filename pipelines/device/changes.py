@@ -82,23 +82,23 @@ def ip_adapter(run: Run) -> Iterator[None]:
     adapter = run.preset.ip_adapter
     if adapter is None:
         raise AtelierError(f"{run.preset.label} has no image-prompt adapter.")
+    from .acceleration import after_adapter, exclusive
     from .downloads import adapter_folder
 
-    run.pipe.load_ip_adapter(
-        str(adapter_folder(adapter, offline=run.offline)),
-        subfolder=adapter.subfolder,
-        weight_name=adapter.weight_name,
-        image_encoder_folder=adapter.image_encoder,
-    )
-    try:
-        run.pipe.set_ip_adapter_scale(scale)
-        yield
-    finally:
-        run.pipe.unload_ip_adapter()
-        if run.gpu_speed != "off":
-            from .acceleration import after_adapter
-
-            after_adapter(run.pipe.unet)  # unloading reset the attention processors the speed-ups had set
+    with exclusive(run.pipe.unet):  # no compile in the background meanwhile (`auto`)
+        run.pipe.load_ip_adapter(
+            str(adapter_folder(adapter, offline=run.offline)),
+            subfolder=adapter.subfolder,
+            weight_name=adapter.weight_name,
+            image_encoder_folder=adapter.image_encoder,
+        )
+        try:
+            run.pipe.set_ip_adapter_scale(scale)
+            yield
+        finally:
+            run.pipe.unload_ip_adapter()
+            if run.gpu_speed != "off":
+                after_adapter(run.pipe.unet)  # unloading reset the attention processors the speed-ups had set
 
 
 @contextmanager
@@ -115,31 +115,30 @@ def lora(run: Run) -> Iterator[None]:
     if not asked:
         yield
         return
+    from .acceleration import after_adapter, before_adapter, exclusive
+
     pipe, fast = run.pipe, run.gpu_speed != "off"
-    if fast:
-        from .acceleration import before_adapter
-
-        before_adapter(pipe.unet)
-    try:
-        adapters = []
-        for index, (name, _) in enumerate(asked):
-            if name not in run.lora_files:
-                raise AtelierError(f"The LoRA {name!r} is no longer on this server.")
-            path = Path(run.lora_files[name])
-            adapter = f"lora-{index}"  # the name may hold characters PEFT does not take
-            try:
-                pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter)
-            except (ValueError, KeyError, RuntimeError) as e:
-                raise AtelierError(f"The LoRA {name!r} cannot be applied to {run.preset.label}: {e}") from e
-            adapters.append(adapter)
-        pipe.set_adapters(adapters, adapter_weights=[weight for _, weight in asked])
-        yield
-    finally:
-        pipe.unload_lora_weights()
+    with exclusive(pipe.unet):  # no compile in the background meanwhile (`auto`)
         if fast:
-            from .acceleration import after_adapter
-
-            after_adapter(pipe.unet)
+            before_adapter(pipe.unet)
+        try:
+            adapters = []
+            for index, (name, _) in enumerate(asked):
+                if name not in run.lora_files:
+                    raise AtelierError(f"The LoRA {name!r} is no longer on this server.")
+                path = Path(run.lora_files[name])
+                adapter = f"lora-{index}"  # the name may hold characters PEFT does not take
+                try:
+                    pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=adapter)
+                except (ValueError, KeyError, RuntimeError) as e:
+                    raise AtelierError(f"The LoRA {name!r} cannot be applied to {run.preset.label}: {e}") from e
+                adapters.append(adapter)
+            pipe.set_adapters(adapters, adapter_weights=[weight for _, weight in asked])
+            yield
+        finally:
+            pipe.unload_lora_weights()
+            if fast:
+                after_adapter(pipe.unet)
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from ..front.runner import ModelState, Output, Task
 from ..front.studio import Studio
 from ..front.styles import StyleBook
 from ..tasks import TASKS
+from .acceleration import between_jobs
 from .changes import Run, applied
 from .manager import PipelineManager
 from .previews import latent_preview
@@ -92,6 +93,7 @@ class LocalRunner:
             try:
                 loras = manager.registry.loras(request.model)
                 files = {name: loras[name].path for name, _ in request.loras if name in loras}
+                between_jobs(pipe)  # a compile finished in the background is taken up here, never mid-picture
                 run = Run(pipe, request, preset, self.vae_tiling_pixels, manager.offline, manager.gpu_speed, files)
                 with applied(run):
                     output = task.run(

@@ -24,7 +24,7 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, Dif
 from ..front.errors import AtelierError
 from ..front.registry import ModelPreset, Registry
 from ..front.runner import ModelState
-from .acceleration import CompileCache, check_speed, speed_up, user_cache
+from .acceleration import background, check_speed, speed_up, user_cache
 from .downloads import Progress
 
 # The kinds of pipeline a task may run on: the base model itself, and views over its modules.
@@ -121,8 +121,7 @@ class PipelineManager:
 
     def _prepare(self, pipe: DiffusionPipeline) -> DiffusionPipeline:
         pipe.set_progress_bar_config(disable=True)
-        cache = CompileCache(self.compile_cache, self.device) if self.gpu_speed == "auto" else None
-        speed_up(pipe, self.gpu_speed, cache=cache)  # "off" except on CUDA
+        speed_up(pipe, self.gpu_speed, cache=self.compile_cache)  # "off" except on CUDA
         return pipe
 
     def _evict_for(self, incoming: int) -> None:
@@ -253,6 +252,10 @@ class PipelineManager:
             resident = self._resident.pop(name, None)
             if resident is None:
                 return False
+            for view in resident.views.values():  # a compile in the background would keep the weights alive
+                builder = background(view.unet) if getattr(view, "unet", None) is not None else None
+                if builder is not None:
+                    builder.stop()
             resident.views.clear()
             del resident
             self.release_memory()
