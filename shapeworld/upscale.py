@@ -73,14 +73,23 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
-def crops(small, large, size: int, per_scene: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Aligned crops of (the upsampled small picture, the truth), `per_scene` from each scene."""
+def crops(small, large, size: int, per_scene: int, gen: torch.Generator, edge_p: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Aligned crops of (the upsampled small picture, the truth), `per_scene` from each scene. A share
+    `edge_p` of them is drawn where the residual is (the edges): a crop of flat colour teaches only that
+    nothing is to be done there, and most of a scene is flat."""
     condition = upsampled(to_tensor(small), SCALE)
     truth = to_tensor(large)
+    # How much residual each crop would hold, for corners on a grid of SCALE pixels (cheap: pooled first).
+    residual = F.avg_pool2d((truth - condition).abs().sum(1, keepdim=True), SCALE)
+    energy = F.avg_pool2d(residual, size // SCALE, stride=1).flatten(1) + 1e-8
+    grid = (LARGE - size) // SCALE + 1
     picked_c, picked_t = [], []
     for i in range(len(truth)):
         for _ in range(per_scene):
-            y, x = (int(v) for v in torch.randint(0, LARGE - size + 1, (2,), generator=gen))
+            if torch.rand((), generator=gen) < edge_p:
+                y, x = (SCALE * v for v in divmod(int(torch.multinomial(energy[i], 1, generator=gen)), grid))
+            else:
+                y, x = (int(v) for v in torch.randint(0, LARGE - size + 1, (2,), generator=gen))
             picked_c.append(condition[i, :, y : y + size, x : x + size])
             picked_t.append(truth[i, :, y : y + size, x : x + size])
     return torch.stack(picked_c), torch.stack(picked_t)
@@ -160,18 +169,20 @@ def train(args: argparse.Namespace, log) -> None:
         for group in opt.param_groups:  # warm-up, then cosine to a tenth
             group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         small, large, captions = examples(rng, args.scenes, args.outline_p)
-        condition, truth = crops(small, large, args.crop, args.batch // args.scenes, gen)
+        condition, truth = crops(small, large, args.crop, args.batch // args.scenes, gen, args.edge_p)
         condition, truth = condition.to(device), truth.to(device)
         x0 = (truth - condition) * RESIDUAL_SCALE
         captions = [c for c in captions for _ in range(args.batch // args.scenes)]
         captions = [("" if torch.rand((), generator=gen) < args.caption_dropout else c) for c in captions]
         batch = len(x0)
-        # Noise-conditioning augmentation: mostly light levels, sometimes heavy (the dial's whole range).
+        # Noise-conditioning augmentation: mostly light levels (the default dial), sometimes heavy (its range).
         # (drawn on the CPU from one generator: the same run on any device)
-        level = (MAX_NOISE_LEVEL * torch.rand(batch, generator=gen) ** 2).long().to(device)
+        level = (MAX_NOISE_LEVEL * torch.rand(batch, generator=gen) ** args.level_power).long().to(device)
         condition = low_res.add_noise(condition, torch.randn(condition.shape, generator=gen).to(device), level)
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        t = torch.randint(0, 1000, (batch,), generator=gen).to(device)
+        # Noisier levels drawn more often (density rising with t for --t-power > 1): the first sampling
+        # steps, which settle the shapes' edges, are learned first.
+        t = (1000 * torch.rand(batch, generator=gen) ** (1 / args.t_power)).long().clamp(max=999).to(device)
         noisy = noise_scheduler.add_noise(x0, noise, t)
         with torch.no_grad():
             text = text_encoder(tokens(captions).to(device)).last_hidden_state
@@ -204,9 +215,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop", type=int, default=64, help="side of the training crops of the 256² truth")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--scenes", type=int, default=8, help="scenes drawn per batch (the rest are more crops of them)")
+    p.add_argument("--edge-p", type=float, default=0.75, help="share of crops drawn where the edges are")
+    p.add_argument("--t-power", type=float, default=2.0, help="1: every level of noise equally often")
+    p.add_argument("--level-power", type=float, default=4.0,
+                   help="augmentation levels drawn as max·u^power: most runs ask for little new detail")
     p.add_argument("--outline-p", type=float, default=0.2)
     p.add_argument("--caption-dropout", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--steps", type=int, default=10**9)

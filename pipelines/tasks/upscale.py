@@ -34,7 +34,7 @@ class UpscaleRequest(Request):
                                 preset="upscale_detail", a1111="denoising_strength",
                                 help="0 = only sharpen what is there · 1 = redraw freely")
     # The upscaler's own sampling defaults, not the model's.
-    steps: int = setting(8, "int", "Steps", minimum=1, maximum=MAX_STEPS, step=1, recorded=False, a1111="steps",
+    steps: int = setting(2, "int", "Steps", minimum=1, maximum=MAX_STEPS, step=1, recorded=False, a1111="steps",
                          preset="upscale_steps")
     guidance_scale: float = setting(0.0, "float", "Guidance (how closely to follow the prompt)", minimum=0.0,
                                     maximum=MAX_GUIDANCE, step=0.5, recorded=False, a1111="cfg_scale",
