@@ -93,8 +93,8 @@ def test_non_finite_numbers_sent_as_raw_json_are_refused(app_url, literal):
     import httpx
 
     values = [T2I[k] for k in ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height",
-                               "num_images", "scheduler", "model")] + [0.0, {"headers": ["LoRA", "weight"], "data": []}, [], False, 4, 0.06, 8, ""]
-    # (rescale, LoRAs, styles, the four hires settings, parent)
+                               "num_images", "scheduler", "model")] + [0.0, {"headers": ["LoRA", "weight"], "data": []}, [], False, 4, 0.06, 8, 1, ""]
+    # (rescale, LoRAs, styles, the four hires settings, feature reuse, parent)
     body = json.dumps({"data": values}).replace(f"{T2I['guidance_scale']}, 64", f"{literal}, 64", 1)
     assert literal in body
     post = httpx.post(app_url + "gradio_api/call/txt2img", content=body, headers={"content-type": "application/json"})

@@ -256,7 +256,7 @@ def compile_blocks(unet) -> None:
 
 
 def graphed(module) -> GraphedForward | None:
-    forward = module.__dict__.get("forward")
+    forward = getattr(module, "__dict__", {}).get("forward")
     return forward if isinstance(forward, GraphedForward) else None
 
 
