@@ -114,12 +114,36 @@ def stroke(page, editor, points, touch=False):
 def send_to_inpaint(page, prompt: str):
     """The first result of the open tab into Inpaint, with what goes there; the brush picked up."""
     page.get_by_role("button", name="Send to Inpaint").first.click()
-    editor = page.locator("#inpaint-editor")
-    editor.locator("canvas").first.wait_for()
-    page.wait_for_timeout(1500)
+    editor = fitted_editor(page)
     page.get_by_label("What goes there").fill(prompt)
     editor.get_by_role("button", name="Brush").first.click()
     return editor
+
+
+def fitted_editor(page):
+    """The inpaint editor once the sent 64² picture is in it, zoomed to fit (a stroke made before then
+    lands on a canvas that is about to be laid out again), and in view."""
+    editor = page.locator("#inpaint-editor")
+    editor.locator("canvas").first.wait_for()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#inpaint-editor *')].some(
+            (el) => !el.children.length && /^[0-9]+%$/.test(el.textContent.trim()) && el.textContent.trim() !== '100%')""",
+        timeout=30_000,
+    )
+    editor.locator("canvas").last.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    return editor
+
+
+def wait_for_results(page, count: int, timeout: float = 60_000) -> None:
+    """Until `count` results are on the page; a message shown instead fails the test with its words."""
+    page.wait_for_function(
+        f"""() => document.querySelectorAll(".results img[alt^='seed']").length >= {count}
+                  || document.querySelector('.toast-body')""",
+        timeout=timeout,
+    )
+    shown = page.locator(".toast-body")
+    assert shown.count() == 0, shown.first.inner_text()
 
 
 def test_inpaint_from_a_result_with_eraser_undo_and_an_empty_mask_message(browser, app_url, tmp_path):
@@ -210,24 +234,16 @@ def test_usable_on_tablet_and_phone(browser, app_url, viewport):
 def test_painting_a_mask_with_touch_on_a_tablet(browser, app_url):
     page, errors = open_page(browser, app_url, (820, 1180), has_touch=True)
     generate_text(page, "a large green circle on a white background")
-    page.get_by_role("button", name="Send to Inpaint").first.click()
-    editor = page.locator("#inpaint-editor")
-    editor.locator("canvas").first.wait_for()
-    page.wait_for_timeout(1000)
-    editor.get_by_role("button", name="Brush").first.click()
+    editor = send_to_inpaint(page, "a red square")
     box = editor.locator("canvas").last.bounding_box()
-    points = [(box["x"] + box["width"] * f, box["y"] + box["height"] * 0.4) for f in (0.35, 0.45, 0.55, 0.65)]
+    points = [(box["x"] + box["width"] * (0.35 + 0.3 * i / 12), box["y"] + box["height"] * 0.4) for i in range(13)]
     cdp = page.context.new_cdp_session(page)
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
     for x, y in points[1:]:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    page.get_by_label("What goes there").fill("a red square")
     page.locator("#inpaint-generate").click()
-    page.wait_for_function(  # the text-to-image result plus the inpainted ones
-        "() => document.querySelectorAll(\".results img[alt^='seed']\").length >= 2", timeout=60_000
-    )  # a touch stroke made a mask: no "empty mask" message, a result instead
-    assert page.locator(".toast-body").count() == 0
+    wait_for_results(page, 2)  # the text-to-image result plus the inpainted ones: the touch stroke made a mask
     assert errors == []
     page.context.close()
 

@@ -133,10 +133,12 @@ JS = """
   }, true);
   const noteClamp = (input) => {
     const block = input.closest('.block');
-    block?.querySelector('.clamp-note')?.remove();
     const value = parseFloat(input.value), low = parseFloat(input.min), high = parseFloat(input.max);
     const bound = value > high ? ['more', 'at most', high] : value < low ? ['less', 'at least', low] : null;
+    // In bounds (the slider may already have clamped it by the time the box loses focus): a note
+    // already there stays until the box is typed in again.
     if (isNaN(value) || !bound || !block) return;
+    block.querySelector('.clamp-note')?.remove();
     const label = (input.getAttribute('aria-label') || '').replace('number input for ', '');
     const note = document.createElement('div');
     note.className = 'clamp-note';
@@ -187,6 +189,7 @@ JS = """
   const numberBox = (e) => e.target.matches && e.target.matches('input[type=number]') ? e.target : null;
   document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && numberBox(e)) noteClamp(e.target); }, true);
   document.addEventListener('blur', (e) => { if (numberBox(e)) noteClamp(e.target); }, true);
+  document.addEventListener('input', (e) => { numberBox(e)?.closest('.block')?.querySelector('.clamp-note')?.remove(); }, true);
   // A PNG given to an image area (dropped, or picked with its file dialog) also goes to the tab's hidden
   // drop zone, where the server looks for a recipe and offers to restore it.
   const toZone = (target, files, zoneSelector) => {

@@ -4,9 +4,10 @@ one handler for both, named and described after the task.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ import gradio as gr
 from PIL import Image
 
 from pipelines import (
+    Job,
     ModelUnavailable,
     Progress,
     Request,
@@ -56,53 +58,55 @@ class Tab:
     receive: Receive | None = None
 
 
-def stream(
-    start: Callable[[], Any],
-    progress: gr.Progress,
-    show: Callable[[Image.Image], tuple] | None = None,
-    *,
-    labels: dict[str, str] | None = None,
-    describe: Callable[[Progress], str] | None = None,
-    progress_every: float = 0.0,
-) -> Generator[tuple, None, Result]:
-    """Start a job and yield `show(preview)` for its live previews (none without `show`); return its result.
-
-    Validation errors come back before anything is queued, naming the field by its label where
-    `labels` has one (the page) or by its parameter name (the HTTP API). Any failure becomes a readable
-    message; a model that is not on the machine says how to fetch it, and that stays until closed.
-    Progress goes out at most every `progress_every` seconds (a message, a load or the first step always).
-    When the browser goes away or Stop is pressed, Gradio closes this generator and the `finally`
-    cancels the job, which ends within one denoising step.
-    """
+async def begin(start: Callable[[], Job], labels: dict[str, str] | None = None) -> Job:
+    """The job `start()` submits (off the event loop: a request may open its images). Validation errors
+    come back before anything is queued, naming the field by its label where `labels` has one (the page)
+    or by its parameter name (the HTTP API)."""
     try:
-        job = start()
+        return await asyncio.to_thread(start)
     except ValidationError as e:
         raise gr.Error(field_message(e, labels or {}), title="Check the settings", print_exception=False) from None
+
+
+async def previews(
+    job: Job,
+    progress: gr.Progress,
+    *,
+    describe: Callable[[Progress], str] | None = None,
+    progress_every: float = 0.0,
+) -> AsyncIterator[Image.Image]:
+    """The job's live previews as they come, its progress reported on the way (at most every
+    `progress_every` seconds, but a message, a load or the first step always); ends with the job.
+    The waiting is awaited, so a cancelled event (Stop, a closed page, an API client's cancel) stops
+    here at once and the caller's `finally` cancels the job, which ends within one denoising step."""
     reported = -progress_every  # when progress last went out
+    while True:
+        event, ended = await asyncio.to_thread(job.latest, POLL_SECONDS)
+        if event is not None:
+            now = time.monotonic()
+            if not event.total:
+                progress(0, desc=event.message)
+            elif now - reported >= progress_every or event.message:
+                text = event.message or (describe(event) if describe else "Sampling")
+                progress((event.step, event.total), desc=text, unit="steps")
+                reported = now
+            if event.preview is not None:
+                yield event.preview
+        if ended:
+            return
+
+
+async def outcome(job: Job) -> Result:
+    """The ended job's result (finishing it may save and sign its images: off the event loop), any
+    failure as a readable message; a model that is not on the machine says how to fetch it, and that
+    stays until closed."""
     try:
-        while True:
-            event, ended = job.latest(POLL_SECONDS)
-            if event is not None:
-                now = time.monotonic()
-                if not event.total:
-                    progress(0, desc=event.message)
-                elif now - reported >= progress_every or event.message:
-                    text = event.message or (describe(event) if describe else "Sampling")
-                    progress((event.step, event.total), desc=text, unit="steps")
-                    reported = now
-                if event.preview is not None and show is not None:
-                    yield show(event.preview)
-            if ended:
-                break
-        try:
-            return job.result()
-        except ModelUnavailable as e:  # the command that fetches it must stay long enough to be copied
-            raise gr.Error(said(e), duration=None, title="Model not on this machine", print_exception=False) from None
-        except Exception as e:
-            log_failure(e)  # once, with its own traceback where it is a bug
-            raise gr.Error(said(friendly(e)), print_exception=False) from None
-    finally:
-        job.cancel()
+        return await asyncio.to_thread(job.result)
+    except ModelUnavailable as e:  # the command that fetches it must stay long enough to be copied
+        raise gr.Error(said(e), duration=None, title="Model not on this machine", print_exception=False) from None
+    except Exception as e:
+        log_failure(e)  # once, with its own traceback where it is a bug
+        raise gr.Error(said(friendly(e)), print_exception=False) from None
 
 
 def owner(request: gr.Request | None) -> dict[str, str | None]:
@@ -124,21 +128,36 @@ def task_handler(
     results go to the panel. With `page`, it serves the page (labels in messages, a preview apart
     from the results, a status line); without, the HTTP API (parameter names, the API's outputs)."""
 
-    def run(progress=gr.Progress(), request: gr.Request = None, **values):
-        def start():
-            return studio.submit(request_type(**(prepare(values) if prepare else values)), **owner(request))
+    def start(values: dict, request: gr.Request | None) -> Callable[[], Job]:
+        return lambda: studio.submit(request_type(**(prepare(values) if prepare else values)), **owner(request))
 
-        if page is None:  # a script: progress for its ETA, no previews (each would be a file its client fetches)
-            result = yield from stream(start, progress, progress_every=API_PROGRESS_SECONDS)
-            for notice in result.notices:
-                gr.Warning(said(notice))
-            yield panel.present(result)
-            return
+    async def run(progress=gr.Progress(), request: gr.Request = None, **values):
+        """A script's call: one answer, progress for its ETA, no previews (each would be a file to fetch)."""
+        job = await begin(start(values, request))
+        try:
+            async for _ in previews(job, progress, progress_every=API_PROGRESS_SECONDS):
+                pass
+            result = await outcome(job)
+        finally:
+            job.cancel()
+        for notice in result.notices:
+            gr.Warning(said(notice))
+        return panel.present(result)
+
+    async def run_on_the_page(progress=gr.Progress(), request: gr.Request = None, **values):
+        """The page's run: the previews apart from the results, a status line; a refusal is said in a
+        message and the status line, never as an error event (which would blank the results)."""
         yield panel.starting()
         describe = page.describe(values) if page.describe else None
         try:
-            result = yield from stream(start, progress, panel.show_preview, labels=page.labels, describe=describe)
-        except gr.Error as e:  # said in a message and the status line; an error event would blank the results
+            job = await begin(start(values, request), page.labels)
+            try:
+                async for preview in previews(job, progress, describe=describe):
+                    yield panel.show_preview(preview)
+                result = await outcome(job)
+            finally:
+                job.cancel()
+        except gr.Error as e:
             title = "Not made" if e.title == "Error" else e.title
             gr.Warning(e.message, duration=e.duration, title=title)
             yield panel.failed(e.message)
@@ -147,9 +166,10 @@ def task_handler(
 
     # Named and described after the task (its declared settings), for the API page and MCP tools; the
     # page's own event has a name of its own, so the endpoint keeps the task's.
-    run.__name__ = run.__qualname__ = request_type.task if page is None else f"{request_type.task}_on_the_page"
-    run.__doc__ = described(request_type)
-    return run
+    handler = run if page is None else run_on_the_page
+    handler.__name__ = handler.__qualname__ = request_type.task if page is None else f"{request_type.task}_on_the_page"
+    handler.__doc__ = described(request_type)
+    return handler
 
 
 @dataclass
