@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_concurrent_sessions_on_mixed_endpoints():
-    result = soak(sessions=4, seconds=20, queue_size=2, warm_rounds=1)  # memory is the benchmark's, not asserted
+    result = soak(sessions=4, seconds=12, queue_size=2, warm_rounds=1)  # memory is the benchmark's, not asserted
     assert result["failed"] == 0, result["errors"]
     assert result["ok"] >= 4
     assert result["requests"] == result["ok"] + result["queue_full"]

@@ -132,10 +132,10 @@ def judged(studio, prompt: str, guidance: float, seeds: range) -> list:
 
 @pytest.mark.slow
 def test_a_colour_weighted_down_to_0_2_becomes_rarer(studio):
-    seeds = range(0, 16)
+    seeds = range(0, 8)  # measured: blue 8 of 8 plain, 3 of 8 at 0.2 (16 of 16 and 8 of 16 on twice the seeds)
     plain = sum(r.colour == "blue" for r in judged(studio, "a blue circle on a white background", 5.0, seeds))
     faint = sum(r.colour == "blue" for r in judged(studio, "a (blue:0.2) circle on a white background", 5.0, seeds))
-    assert plain >= 14 and faint <= plain - 6, (plain, faint)
+    assert plain >= 7 and faint <= plain - 3, (plain, faint)
 
 
 @pytest.mark.slow
