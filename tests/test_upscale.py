@@ -63,6 +63,15 @@ def test_the_stage_draws_the_same_scene_as_the_truth(studio):
         assert psnr(out, truth) > 26
 
 
+def test_every_offered_scheduler_runs_the_stage_at_many_steps(studio):
+    """The tab offers the model's samplers for the stage: each one runs it to the end (Karras sigmas on the
+    stage's cosine schedule once ran one step past it at 8 steps)."""
+    small = Image.fromarray(draw(sample_scene(np.random.default_rng(5)), size=16))  # a 64² result: cheap
+    for scheduler in studio.preset(MODEL).schedulers:
+        out = studio.submit(UpscaleRequest(model=MODEL, image=small, steps=8, scheduler=scheduler, seed=0)).result()
+        assert out.images[0].size == (64, 64), scheduler
+
+
 def test_a_picture_larger_than_a_tile_is_done_in_tiles_to_the_exact_size(studio):
     picture = Image.fromarray(draw(sample_scene(np.random.default_rng(2)))).resize((150, 100), Image.Resampling.LANCZOS)
     out = studio.submit(UpscaleRequest(model=MODEL, image=picture, scale=2, steps=2, seed=4)).result()

@@ -104,6 +104,10 @@ class PixelUpscalePipeline(DiffusionPipeline):
         # 2. Denoise from pure noise, the U-Net seeing the packed noisy picture beside the condition.
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
+        # Counted from the first step, not looked up by timestep: Karras sigmas on this cosine schedule give
+        # t = 999 twice, and a lookup then starts one step late and runs past the end (IndexError at 8 steps).
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(0)
         self._num_timesteps = len(timesteps)
         latents = self.pack(randn_tensor(large.shape, generator=generator, device=device, dtype=torch.float32))
         latents = latents * self.scheduler.init_noise_sigma
