@@ -229,6 +229,8 @@ def test_refusals_use_the_labels_on_the_page_and_clamped_values_are_said(browser
     assert any(n.startswith("Width: 100000") and "set to 128" in n for n in notes), notes
     assert any(n.startswith("Images: 50") and "set to 8" in n for n in notes), notes
     assert any(n.startswith("Steps: 1000") and "set to 150" in n for n in notes), notes
+    # the box last typed in (still focused) already shows what its note says
+    assert tab.locator("input[aria-label='number input for Steps']").input_value() == "150"
     # A large upload is scaled to what the model takes, and the results say so.
     big = tmp_path / "big.png"
     Image.new("RGB", (1200, 900), (200, 30, 30)).save(big)

@@ -139,6 +139,9 @@ JS = """
     // already there stays until the box is typed in again.
     if (isNaN(value) || !bound || !block) return;
     block.querySelector('.clamp-note')?.remove();
+    // The box shows what the note says at once (the slider itself clamps only when the box loses focus).
+    input.value = String(bound[2]);
+    input.dispatchEvent(new Event('input', {bubbles: true}));
     const label = (input.getAttribute('aria-label') || '').replace('number input for ', '');
     const note = document.createElement('div');
     note.className = 'clamp-note';
