@@ -201,7 +201,10 @@ def test_a_client_that_goes_away_leaves_no_work_behind(client, app_url):
     other = Client(app_url, verbose=False)
     abandoned = other.submit(**{**T2I, "prompt": "an abandoned octagon", "steps": 150, "num_images": 8},
                              api_name="/txt2img")
-    time.sleep(2)
+    started = time.monotonic()  # cancelled while it runs, not while it waits in the queue
+    while abandoned.status().code.name != "PROGRESS" and time.monotonic() - started < 30:
+        time.sleep(0.05)
+    assert abandoned.status().code.name == "PROGRESS"
     abandoned.cancel()
     start = time.perf_counter()
     gallery, _ = txt2img(client, steps=2)

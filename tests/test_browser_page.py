@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipelines.front.recipe import Recipe, png_bytes
-from tests.test_browser import _fetch, generate_text, open_page, open_tab, set_number, toast
+from tests.test_browser import _fetch, generate_text, open_page, open_tab, set_number, slider, toast
 from ui.models import FOLLOW_SECONDS
 
 pytestmark = [pytest.mark.browser]
@@ -231,6 +231,7 @@ def test_refusals_use_the_labels_on_the_page_and_clamped_values_are_said(browser
     assert any(n.startswith("Steps: 1000") and "set to 150" in n for n in notes), notes
     # the box last typed in (still focused) already shows what its note says
     assert tab.locator("input[aria-label='number input for Steps']").input_value() == "150"
+    assert slider(tab, "Steps")[2] == "150"  # and the slider took it
     # A large upload is scaled to what the model takes, and the results say so.
     big = tmp_path / "big.png"
     Image.new("RGB", (1200, 900), (200, 30, 30)).save(big)

@@ -240,3 +240,38 @@ def test_no_prompt_box_cuts_what_is_pasted_into_it(tabs):
     boxes = [c for tab in tabs.values() for name, c in tab.controls.fields.items() if "prompt" in name]
     assert len(boxes) >= 2 * len(tabs) and all(isinstance(c, gr.Textbox) for c in boxes)
     assert [c.label for c in boxes if c.max_length] == []
+
+
+def test_a_job_started_while_its_event_is_cancelled_is_stopped_once_it_exists():
+    """Stop (or an API cancel) landing while the request is still being submitted: the submission's thread
+    goes on, and the job it makes is cancelled as soon as it exists rather than running unheld."""
+    import asyncio
+    import threading
+
+    from ui.events import begin
+
+    class Started:
+        def __init__(self):
+            self.cancelled = threading.Event()
+
+        def cancel(self):
+            self.cancelled.set()
+
+    job, submitting, time_to_submit = Started(), threading.Event(), threading.Event()
+
+    def start():
+        submitting.set()
+        time_to_submit.wait(5)
+        return job
+
+    async def scenario():
+        waiting = asyncio.ensure_future(begin(start))
+        await asyncio.to_thread(submitting.wait, 5)
+        waiting.cancel()  # what Gradio does to the event's task
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        time_to_submit.set()  # the submission finishes after the cancel
+        await asyncio.to_thread(job.cancelled.wait, 5)
+
+    asyncio.run(scenario())
+    assert job.cancelled.is_set()

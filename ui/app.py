@@ -192,7 +192,11 @@ JS = """
   const numberBox = (e) => e.target.matches && e.target.matches('input[type=number]') ? e.target : null;
   document.addEventListener('keydown', (e) => { if (e.key === 'Enter' && numberBox(e)) noteClamp(e.target); }, true);
   document.addEventListener('blur', (e) => { if (numberBox(e)) noteClamp(e.target); }, true);
-  document.addEventListener('input', (e) => { numberBox(e)?.closest('.block')?.querySelector('.clamp-note')?.remove(); }, true);
+  document.addEventListener('input', (e) => {  // a new value typed or dragged: the note was about the old one
+    if (e.isTrusted && e.target.matches?.('input[type=number], input[type=range]')) {
+      e.target.closest('.block')?.querySelector('.clamp-note')?.remove();
+    }
+  }, true);
   // A PNG given to an image area (dropped, or picked with its file dialog) also goes to the tab's hidden
   // drop zone, where the server looks for a recipe and offers to restore it.
   const toZone = (target, files, zoneSelector) => {

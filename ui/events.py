@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from anyio import to_thread
 from PIL import Image
 
 from pipelines import (
@@ -59,13 +60,23 @@ class Tab:
 
 
 async def begin(start: Callable[[], Job], labels: dict[str, str] | None = None) -> Job:
-    """The job `start()` submits (off the event loop: a request may open its images). Validation errors
+    """The job `start()` submits (in a worker thread: a request may open its images). Validation errors
     come back before anything is queued, naming the field by its label where `labels` has one (the page)
-    or by its parameter name (the HTTP API)."""
+    or by its parameter name (the HTTP API). Cancelled meanwhile, the job is stopped as soon as it exists:
+    the thread goes on, and no one else would hold it."""
+    submitting = asyncio.ensure_future(to_thread.run_sync(start))
     try:
-        return await asyncio.to_thread(start)
+        return await asyncio.shield(submitting)
     except ValidationError as e:
         raise gr.Error(field_message(e, labels or {}), title="Check the settings", print_exception=False) from None
+    except asyncio.CancelledError:
+        submitting.add_done_callback(lambda done: done.exception() or stop(done.result()))
+        raise
+
+
+def stop(job: Job) -> None:
+    """Cancel `job` without holding up the event loop (a remote job's cancel waits on its cluster)."""
+    asyncio.get_running_loop().run_in_executor(None, job.cancel)
 
 
 async def previews(
@@ -81,7 +92,8 @@ async def previews(
     here at once and the caller's `finally` cancels the job, which ends within one denoising step."""
     reported = -progress_every  # when progress last went out
     while True:
-        event, ended = await asyncio.to_thread(job.latest, POLL_SECONDS)
+        # Gradio's pool of worker threads, as a sync handler had; a cancel need not wait for the poll
+        event, ended = await to_thread.run_sync(job.latest, POLL_SECONDS, abandon_on_cancel=True)
         if event is not None:
             now = time.monotonic()
             if not event.total:
@@ -101,7 +113,7 @@ async def outcome(job: Job) -> Result:
     failure as a readable message; a model that is not on the machine says how to fetch it, and that
     stays until closed."""
     try:
-        return await asyncio.to_thread(job.result)
+        return await to_thread.run_sync(job.result)
     except ModelUnavailable as e:  # the command that fetches it must stay long enough to be copied
         raise gr.Error(said(e), duration=None, title="Model not on this machine", print_exception=False) from None
     except Exception as e:
@@ -139,7 +151,7 @@ def task_handler(
                 pass
             result = await outcome(job)
         finally:
-            job.cancel()
+            stop(job)
         for notice in result.notices:
             gr.Warning(said(notice))
         return panel.present(result)
@@ -156,7 +168,7 @@ def task_handler(
                     yield panel.show_preview(preview)
                 result = await outcome(job)
             finally:
-                job.cancel()
+                stop(job)
         except gr.Error as e:
             title = "Not made" if e.title == "Error" else e.title
             gr.Warning(e.message, duration=e.duration, title=title)
