@@ -9,15 +9,16 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from pipelines import Studio, Txt2ImgRequest, ValidationError, settings_of
+from pipelines import Studio, Txt2ImgRequest, settings_of
 
-from .events import GPU, owner
+from .events import API_PROGRESS_SECONDS, GPU, begin, outcome, owner, previews, stop
 
 
 def render(studio: Studio, model: str) -> None:
     """The MCP tools, inside the page's Blocks but not shown on it."""
 
-    def text_to_image(prompt: str, negative_prompt: str = "", seed: float = -1, request: gr.Request = None) -> Image.Image:
+    async def text_to_image(prompt: str, negative_prompt: str = "", seed: float = -1, progress=gr.Progress(),
+                            request: gr.Request = None) -> Image.Image:
         """Make a picture from a description and keep it in the person's Atelier Library (with its recipe).
 
         Write the prompt as a short description of what the picture shows. The server's model draws at its
@@ -36,10 +37,13 @@ def render(studio: Studio, model: str) -> None:
         preset = studio.preset(model)
         own = {name: getattr(preset, s.preset) for name, s in settings_of(Txt2ImgRequest).items() if s.preset}
         asked = Txt2ImgRequest(model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, **own)
-        try:
-            result = studio.submit(asked, **owner(request)).result()
-        except ValidationError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+        job = await begin(lambda: studio.submit(asked, **owner(request)))
+        try:  # awaited as the task endpoints are: an assistant that gives up stops the work
+            async for _ in previews(job, progress, progress_every=API_PROGRESS_SECONDS):
+                pass
+            result = await outcome(job)
+        finally:
+            stop(job)
         return result.images[0]
 
     with gr.Row(visible=False):
