@@ -9,12 +9,14 @@ slows small-op torch work in its own process: STACK-NOTES.md):
 
 - http:   `python app.py` exactly as a user starts it (default settings, results saved to `outputs/` in a
           scratch folder and signed), driven with gradio_client from this process, which does nothing else;
+- rest:   the same `/txt2img` over Gradio's own REST API (post, then read the event stream, as its docs show
+          for curl), the picture downloaded: the app's own cost, without gradio_client's;
 - sdapi:  the same app's `/sdapi/v1/txt2img`, the answer's base64 PNG decoded into pixels;
 - studio: a process with the Studio and nothing else — no server, no client, results saved to a scratch
           Library as a script's would be (`--serve studio`);
 - bare:   a process with the plain diffusers call on the same weights (`--serve bare`).
 
-The paths take turns, interleaved, so drift in machine load hits all three alike; while one is timed the
+The paths take turns, interleaved, so drift in machine load hits every path alike; while one is timed the
 others wait (the workers block on a pipe, the app is paused with SIGSTOP so its server's loops take no
 core). Embedded model, 64², 20 steps, guidance 5, "Euler a". Prints the medians and the two ratios the
 targets are set on (HTTP and /sdapi ≤ 1.15× the Studio, the Studio ≤ 1.05× bare). Anything else busy on the cores
@@ -119,7 +121,7 @@ def measure(runs: int, apps: list[str]) -> dict:
             paths = {"bare": timed_by(workers["bare"]), "studio": timed_by(workers["studio"])}
             client_cpu: dict[str, list[float]] = {}
             for flags, (app, url) in started.items():
-                for kind, over in (("http", over_http), ("sdapi", over_sdapi)):
+                for kind, over in (("http", over_http), ("rest", over_rest), ("sdapi", over_sdapi)):
                     name = f"{kind} {flags}".strip()
                     client_cpu[name] = []
                     paths[name] = while_running(app, over(url), client_cpu[name])
@@ -146,7 +148,7 @@ def measure(runs: int, apps: list[str]) -> dict:
     return {
         **{f"{name} s": round(m, 3) for name, m in median.items()},
         **{f"{name} / studio": round(m / median["studio"], 3) for name, m in median.items()
-           if name.startswith(("http", "sdapi"))},
+           if name.startswith(("http", "rest", "sdapi"))},
         "studio / bare": round(median["studio"] / median["bare"], 3),
         # The caller's own work per image (its client's threads, its HTTP clients, the downloads), on the
         # cores the model works on: CPU seconds, steady where wall times are not (a loaded machine).
@@ -183,6 +185,36 @@ def over_http(url: str) -> Callable[[], None]:
     client = Client(url, verbose=False)
     return lambda: client.predict(prompt=PROMPT, negative_prompt="", num_images=1, model="shapes",
                                   api_name="/txt2img", **SETTINGS)
+
+
+def over_rest(url: str) -> Callable[[], None]:
+    """One image through the page's /txt2img over Gradio's own REST API (the two calls its docs show for
+    curl: post the inputs, read the event stream), the picture then downloaded as gradio_client does."""
+    import json
+
+    import requests
+    from gradio_client import Client
+
+    info = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]["/txt2img"]
+    given = {"prompt": PROMPT, "negative_prompt": "", "num_images": 1, "model": "shapes", **SETTINGS}
+    data = [given.get(p["parameter_name"], p.get("parameter_default")) for p in info["parameters"]]
+    session = requests.Session()
+
+    def call() -> None:
+        event = session.post(f"{url}gradio_api/call/txt2img", json={"data": data}, timeout=300).json()["event_id"]
+        with session.get(f"{url}gradio_api/call/txt2img/{event}", stream=True, timeout=300) as stream:
+            kind, answer = None, None
+            for line in stream.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    kind = line[len("event: "):]
+                elif line.startswith("data: ") and kind in ("complete", "error"):
+                    answer = json.loads(line[len("data: "):])
+                    break
+        if kind != "complete":
+            raise RuntimeError(f"/txt2img answered {kind}: {answer}")
+        session.get(answer[0][0]["image"]["url"], timeout=60).raise_for_status()
+
+    return call
 
 
 def over_sdapi(url: str) -> Callable[[], None]:
