@@ -275,3 +275,24 @@ def test_a_job_started_while_its_event_is_cancelled_is_stopped_once_it_exists():
 
     asyncio.run(scenario())
     assert job.cancelled.is_set()
+
+
+def test_restoring_a_recipe_made_without_hires_turns_hires_off(tabs):
+    """A recipe records Hires and Fast draft only while they are on: one without them was made with them off,
+    so restoring it turns off what is ticked now (else the restored recipe would make another picture)."""
+    from pipelines import Recipe, Txt2ImgRequest
+    from ui.restore import recipe_updates
+
+    studio, controls = Studio(CannedRunner(), Registry()), tabs["txt2img"].controls
+    plain = Recipe(task="txt2img", model="shapes", prompt="a red circle", seed=7, steps=20, guidance_scale=5.0,
+                   scheduler="Euler a", width=64, height=64)
+    updates = recipe_updates(studio, object(), tabs, tabs["txt2img"], plain)
+    assert updates[controls.fields["hires"]] is False and updates[controls.fields["feature_reuse"]] == 1
+    upscaled = Recipe(**{**plain.to_dict(), "settings": {"hires": True, "hires_scale": 2}})
+    updates = recipe_updates(studio, object(), tabs, tabs["txt2img"], upscaled)
+    assert updates[controls.fields["hires"]] is True and updates[controls.fields["hires_scale"]] == 2
+    # and what is left out is exactly what was off: a request with both off records neither
+    request = Txt2ImgRequest(model="shapes", prompt="a red circle", hires=False, feature_reuse=1)
+    assert not set(Txt2ImgRequest.left_out_when_off()) & set(request.recipe_fields())
+    on = Txt2ImgRequest(model="shapes", prompt="a red circle", hires=True, hires_scale=4, feature_reuse=2)
+    assert {"hires", "hires_scale", "hires_steps", "feature_reuse"} <= set(on.recipe_fields())

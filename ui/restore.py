@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines import (
+    TASKS,
     Recipe,
     Studio,
     read_recipe,
@@ -47,5 +48,6 @@ def recipe_updates(studio: Studio, picker, tabs: dict[str, Tab], tab: Tab, recip
     updates = {picker: recipe.model}
     for other in tabs.values():
         updates.update(other.controls.follow(preset))
-    updates.update(tab.controls.restore(preset, recipe.values()))
+    off = TASKS.get(recipe.task).request.left_out_when_off()  # e.g. Hires, ticked now, was off for this picture
+    updates.update(tab.controls.restore(preset, {**off, **recipe.values()}))
     return updates

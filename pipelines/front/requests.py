@@ -148,6 +148,12 @@ class Request:
         """The task's own settings, recorded in every recipe it makes: those declared `recorded`."""
         return {name: getattr(self, name) for name, s in settings_of(self).items() if s.recorded}
 
+    @classmethod
+    def left_out_when_off(cls) -> dict[str, Any]:
+        """Settings `recipe_fields` leaves out while they are off, with their off values: a recipe without
+        them was made with them off, and restoring it turns them off."""
+        return {}
+
     def texts(self) -> tuple[str, ...]:
         """Every text the run encodes: weighted and long prompts are read alike in all of them."""
         return (self.prompt, self.negative_prompt)

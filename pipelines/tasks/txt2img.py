@@ -66,12 +66,15 @@ class Txt2ImgRequest(Request):
     def stages(self) -> tuple[str, ...]:
         return (f"upscale{self.hires_scale}",) if self.hires else ()
 
+    @classmethod
+    def left_out_when_off(cls) -> dict[str, Any]:
+        return {"hires": False, "feature_reuse": 1}
+
     def recipe_fields(self) -> dict[str, Any]:
         """The hires settings only where the cascade ran, feature reuse only where it was on (an exact
         picture's recipe stays as it was)."""
-        fields = super().recipe_fields()
-        fields = fields if self.hires else {k: v for k, v in fields.items() if not k.startswith("hires")}
-        return fields if self.feature_reuse > 1 else {k: v for k, v in fields.items() if k != "feature_reuse"}
+        off = [name for name, value in self.left_out_when_off().items() if getattr(self, name) == value]
+        return {k: v for k, v in super().recipe_fields().items() if not k.startswith(tuple(off))}
 
     def upscaling(self, image: Image.Image) -> UpscaleRequest:
         """The Upscale task's request for one picture of this run: its words, the hires settings, unguided."""
