@@ -131,7 +131,7 @@ def fitted_editor(page):
         timeout=30_000,
     )
     editor.locator("canvas").last.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(1500)  # the editor's own updates after the picture (its tool, its brush) settle
     return editor
 
 
