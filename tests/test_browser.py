@@ -100,7 +100,7 @@ def test_previews_stream_and_stop_cancels_a_long_run(browser, app_url):
     page.context.close()
 
 
-def stroke(page, editor, points, touch=False):
+def stroke(page, editor, points):
     canvas = editor.locator("canvas").last
     box = canvas.bounding_box()
     xy = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]

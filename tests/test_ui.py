@@ -248,7 +248,7 @@ def test_a_job_started_while_its_event_is_cancelled_is_stopped_once_it_exists():
     import asyncio
     import threading
 
-    from ui.events import begin
+    from ui.events import running
 
     class Started:
         def __init__(self):
@@ -264,8 +264,12 @@ def test_a_job_started_while_its_event_is_cancelled_is_stopped_once_it_exists():
         time_to_submit.wait(5)
         return job
 
+    async def handler():
+        async with running(start):
+            pytest.fail("the event was cancelled before its job existed")
+
     async def scenario():
-        waiting = asyncio.ensure_future(begin(start))
+        waiting = asyncio.ensure_future(handler())
         await asyncio.to_thread(submitting.wait, 5)
         waiting.cancel()  # what Gradio does to the event's task
         with pytest.raises(asyncio.CancelledError):

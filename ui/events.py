@@ -5,6 +5,7 @@ one handler for both, named and described after the task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -59,24 +60,39 @@ class Tab:
     receive: Receive | None = None
 
 
-async def begin(start: Callable[[], Job], labels: dict[str, str] | None = None) -> Job:
-    """The job `start()` submits (in a worker thread: a request may open its images). Validation errors
-    come back before anything is queued, naming the field by its label where `labels` has one (the page)
-    or by its parameter name (the HTTP API). Cancelled meanwhile, the job is stopped as soon as it exists:
-    the thread goes on, and no one else would hold it."""
+@contextlib.asynccontextmanager
+async def running(start: Callable[[], Job], labels: dict[str, str] | None = None) -> AsyncIterator[Job]:
+    """The job `start()` submits (in a worker thread: a request may open its images), cancelled on the way
+    out: ended, failed, or its event cancelled (Stop, a closed page, an API client's cancel), it ends within
+    one denoising step. Validation errors come back before anything is queued, naming the field by its
+    label where `labels` has one (the page) or by its parameter name (the HTTP API). Cancelled while it is
+    being submitted, the job is stopped as soon as it exists: the thread goes on, and no one else holds it."""
     submitting = asyncio.ensure_future(to_thread.run_sync(start))
     try:
-        return await asyncio.shield(submitting)
+        job = await asyncio.shield(submitting)
     except ValidationError as e:
         raise gr.Error(field_message(e, labels or {}), title="Check the settings", print_exception=False) from None
     except asyncio.CancelledError:
         submitting.add_done_callback(lambda done: done.exception() or stop(done.result()))
         raise
+    try:
+        yield job
+    finally:
+        stop(job)
 
 
 def stop(job: Job) -> None:
     """Cancel `job` without holding up the event loop (a remote job's cancel waits on its cluster)."""
     asyncio.get_running_loop().run_in_executor(None, job.cancel)
+
+
+async def answer(start: Callable[[], Job], progress: gr.Progress) -> Result:
+    """A script's call (the HTTP API, an MCP tool): one result, progress for its ETA, no previews (each
+    would be a file its client fetches)."""
+    async with running(start) as job:
+        async for _ in previews(job, progress, progress_every=API_PROGRESS_SECONDS):
+            pass
+        return await outcome(job)
 
 
 async def previews(
@@ -144,14 +160,7 @@ def task_handler(
         return lambda: studio.submit(request_type(**(prepare(values) if prepare else values)), **owner(request))
 
     async def run(progress=gr.Progress(), request: gr.Request = None, **values):
-        """A script's call: one answer, progress for its ETA, no previews (each would be a file to fetch)."""
-        job = await begin(start(values, request))
-        try:
-            async for _ in previews(job, progress, progress_every=API_PROGRESS_SECONDS):
-                pass
-            result = await outcome(job)
-        finally:
-            stop(job)
+        result = await answer(start(values, request), progress)
         for notice in result.notices:
             gr.Warning(said(notice))
         return panel.present(result)
@@ -162,13 +171,10 @@ def task_handler(
         yield panel.starting()
         describe = page.describe(values) if page.describe else None
         try:
-            job = await begin(start(values, request), page.labels)
-            try:
+            async with running(start(values, request), page.labels) as job:
                 async for preview in previews(job, progress, describe=describe):
                     yield panel.show_preview(preview)
                 result = await outcome(job)
-            finally:
-                stop(job)
         except gr.Error as e:
             title = "Not made" if e.title == "Error" else e.title
             gr.Warning(e.message, duration=e.duration, title=title)

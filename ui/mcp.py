@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines import Studio, Txt2ImgRequest, settings_of
 
-from .events import API_PROGRESS_SECONDS, GPU, begin, outcome, owner, previews, stop
+from .events import GPU, answer, owner
 
 
 def render(studio: Studio, model: str) -> None:
@@ -37,14 +37,8 @@ def render(studio: Studio, model: str) -> None:
         preset = studio.preset(model)
         own = {name: getattr(preset, s.preset) for name, s in settings_of(Txt2ImgRequest).items() if s.preset}
         asked = Txt2ImgRequest(model=model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, **own)
-        job = await begin(lambda: studio.submit(asked, **owner(request)))
-        try:  # awaited as the task endpoints are: an assistant that gives up stops the work
-            async for _ in previews(job, progress, progress_every=API_PROGRESS_SECONDS):
-                pass
-            result = await outcome(job)
-        finally:
-            stop(job)
-        return result.images[0]
+        # awaited as the task endpoints are: an assistant that gives up stops the work
+        return (await answer(lambda: studio.submit(asked, **owner(request)), progress)).images[0]
 
     with gr.Row(visible=False):
         inputs = [gr.Textbox(label="prompt"), gr.Textbox("", label="negative_prompt"),
