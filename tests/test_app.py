@@ -401,7 +401,8 @@ def test_a_script_gets_progress_and_the_result_but_no_preview_files(client):
     Progress (what a script's ETA reads) still comes."""
     import time
 
-    job = client.submit(**{**T2I, "steps": 60}, api_name="/txt2img")  # long enough for previews to be made
+    # long enough for previews to be made; one stage, so the bar's length is the steps asked
+    job = client.submit(**{**T2I, "steps": 60, "hires": False}, api_name="/txt2img")
     progress = []
     while not job.done():
         progress += job.status().progress_data or []

@@ -319,6 +319,7 @@ def test_an_mcp_client_lists_the_tools_and_makes_a_picture(tmp_path_factory):
     assert "Library" in tools["text_to_image"].description
     images = [c for c in made.content if c.type == "image"]
     assert not made.isError and images and images[0].mimeType == "image/png"
-    assert decoded(images[0].data).size == (64, 64)
+    # The model's own defaults, as on the page: the embedded model's picture goes on through its ×4 stage.
+    assert decoded(images[0].data).size == (256, 256)
     saved = [read_recipe(str(p)) for p in outputs.rglob("*.png")]
-    assert [(r.seed, r.prompt) for r in saved] == [(12, PROMPT)]
+    assert [(r.seed, r.prompt, r.settings.get("hires")) for r in saved] == [(12, PROMPT, True)]

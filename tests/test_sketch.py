@@ -141,7 +141,9 @@ def test_the_sketch_endpoint_takes_named_parameters_and_refuses_bad_drawings(cli
     gallery, recipes = client.predict(**every, api_name="/sketch")
     assert parameters == set(every)
     assert len(gallery) == 1 and recipes[0]["task"] == "sketch" and recipes[0]["parent"] == parent
-    assert recipes[0]["settings"] == {"strength": 0.6}
+    # A 512² drawing comes back at 256² through the embedded model's stage (its ×4 at most), and says so.
+    assert recipes[0]["settings"] == {"strength": 0.6, "upscaled": 4}
+    assert Image.open(gallery[0]["image"]).size == (256, 256)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a picture" * 20)
     buffer = io.BytesIO()

@@ -290,11 +290,12 @@ def test_restoring_a_recipe_made_without_hires_turns_hires_off(tabs):
     studio, controls = Studio(CannedRunner(), Registry()), tabs["txt2img"].controls
     plain = Recipe(task="txt2img", model="shapes", prompt="a red circle", seed=7, steps=20, guidance_scale=5.0,
                    scheduler="Euler a", width=64, height=64)
+    value = lambda update: getattr(update, "value", update)  # noqa: E731 (Hires follows the model: an update)
     updates = recipe_updates(studio, object(), tabs, tabs["txt2img"], plain)
-    assert updates[controls.fields["hires"]] is False and updates[controls.fields["feature_reuse"]] == 1
+    assert value(updates[controls.fields["hires"]]) is False and updates[controls.fields["feature_reuse"]] == 1
     upscaled = Recipe(**{**plain.to_dict(), "settings": {"hires": True, "hires_scale": 2}})
     updates = recipe_updates(studio, object(), tabs, tabs["txt2img"], upscaled)
-    assert updates[controls.fields["hires"]] is True and updates[controls.fields["hires_scale"]] == 2
+    assert value(updates[controls.fields["hires"]]) is True and updates[controls.fields["hires_scale"]] == 2
     # and what is left out is exactly what was off: a request with both off records neither
     request = Txt2ImgRequest(model="shapes", prompt="a red circle", hires=False, feature_reuse=1)
     assert not set(Txt2ImgRequest.left_out_when_off()) & set(request.recipe_fields())

@@ -7,8 +7,19 @@ import pytest
 from gradio_client import handle_file
 from PIL import Image
 
-from pipelines import Cancelled, Txt2ImgRequest, UpscaleRequest, ValidationError, read_recipe
+from pipelines import (
+    Cancelled,
+    InpaintRequest,
+    SketchRequest,
+    Txt2ImgRequest,
+    UpscaleRequest,
+    ValidationError,
+    VariationsRequest,
+    read_recipe,
+)
 from pipelines.device.upscaling import ramp, starts
+from pipelines.tasks.masks import feather, mask_array
+from pipelines.tasks.upscale import back_scale
 from shapeworld.judge import read_scene
 from shapeworld.world import draw, sample_scene, scene_text
 from ui.tabs.upscale import described_by
@@ -102,18 +113,21 @@ def test_a_stopped_upscale_ends_cancelled_and_the_next_runs(studio, made):
         job.result()
 
 
-def test_hires_runs_the_cascade_as_one_job_with_one_progress_bar(studio):
-    request = Txt2ImgRequest(model=MODEL, prompt="a blue square on a black background", seed=6, width=64, height=64,
-                             steps=6, hires=True, hires_steps=3, num_images=2)
-    job = studio.submit(request)
+def progress_and_result(job):
+    """(every (step, total) the job reported while it ran, its result)."""
     seen = []
     while True:
         event, ended = job.latest(0.05)
-        if event is not None and event.step:  # (a model being loaded says so at step 0)
+        if event is not None and event.step:
             seen.append((event.step, event.total))
         if ended:
-            break
-    result = job.result()
+            return seen, job.result()
+
+
+def test_hires_runs_the_cascade_as_one_job_with_one_progress_bar(studio):
+    request = Txt2ImgRequest(model=MODEL, prompt="a blue square on a black background", seed=6, width=64, height=64,
+                             steps=6, hires=True, hires_steps=3, num_images=2)
+    seen, result = progress_and_result(studio.submit(request))
     assert [i.size for i in result.images] == [(256, 256)] * 2
     assert {total for _, total in seen} == {6 + 2 * 3}  # the base's steps, then each picture's upscaling
     assert [step for step, _ in seen] == sorted(step for step, _ in seen)
@@ -124,6 +138,54 @@ def test_hires_runs_the_cascade_as_one_job_with_one_progress_bar(studio):
     assert "hires" not in plain.recipes[0].settings
     small = np.asarray(result.images[0].resize((64, 64), Image.Resampling.BOX), float)
     assert np.abs(small - np.asarray(plain.images[0], float)).mean() < 10
+
+
+def test_a_picture_sent_larger_comes_back_at_its_size_on_models_that_cascade():
+    assert [back_scale((side, side), (64, 64), 4) for side in (64, 100, 128, 240, 256, 512)] == [1, 1, 2, 4, 4, 4]
+    assert back_scale((320, 256), (64, 48), 4) == 4  # the longer sides decide
+    assert back_scale((256, 256), (64, 64), 2) == 2  # no further than the model's stage goes
+    assert back_scale((2048, 2048), (512, 512), 1) == 1  # a model without a default cascade: as it made it
+
+
+@pytest.mark.parametrize("task", ["variations", "sketch"])
+def test_a_sent_256_picture_is_worked_at_64_and_brought_back_through_the_stage(studio, task):
+    """A 256² result sent on (Hires is the embedded model's default) comes back 256², through the stage under
+    the same progress bar; the picture under it is the one the model makes from the 64² fitted input."""
+    scene = sample_scene(np.random.default_rng(5))
+    big = Image.fromarray(draw(scene, size=256))
+    kind = {"variations": lambda image, **kw: VariationsRequest(image=image, **kw),
+            "sketch": lambda image, **kw: SketchRequest(sketch=image, prompt=scene_text(
+                [f"a {f.colour} {f.shape}" for f in scene.figures], scene.background), **kw)}[task]
+    seen, result = progress_and_result(studio.submit(kind(big, model=MODEL, seed=4, steps=8, num_images=2)))
+    assert [i.size for i in result.images] == [(256, 256)] * 2
+    assert result.recipes[0].settings["upscaled"] == 4
+    assert len({total for _, total in seen}) == 1 and [s for s, _ in seen] == sorted(s for s, _ in seen)
+    assert seen[-1][0] == seen[-1][1]  # the bar ends full: the stage's steps were counted in it
+    small = studio.submit(kind(big.resize((64, 64), Image.Resampling.LANCZOS), model=MODEL, seed=4, steps=8,
+                               num_images=2)).result()
+    assert small.images[0].size == (64, 64) and "upscaled" not in small.recipes[0].settings
+    down = np.asarray(result.images[0].resize((64, 64), Image.Resampling.BOX), float)
+    assert np.abs(down - np.asarray(small.images[0], float)).mean() < 12
+
+
+def test_a_repaint_worked_smaller_than_its_area_goes_back_up_through_the_stage(studio):
+    """Inpainting a 256² picture works at 64²: the repainted area comes back through the stage (not
+    resized), and every pixel outside the feathered mask is still the input's, byte for byte."""
+    original = Image.fromarray(draw(sample_scene(np.random.default_rng(8)), size=256))
+    mask = np.zeros((256, 256), np.uint8)
+    mask[96:176, 80:160] = 255
+    request = InpaintRequest(model=MODEL, image=original, mask=Image.fromarray(mask), prompt="a blue square",
+                             seed=2, steps=8, num_images=1, only_masked=False)
+    result = studio.submit(request).result()
+    settings = result.recipes[0].settings
+    assert result.images[0].size == (256, 256)
+    assert (settings["work_size"], settings["upscaled"]) == ([64, 64], 4)
+    outside = feather(mask_array(Image.fromarray(mask), (256, 256)), request.mask_blur) == 0
+    assert (np.asarray(result.images[0])[outside] == np.asarray(original)[outside]).all()
+    # A small area's box is worked at about its own size: no stage.
+    near = studio.submit(InpaintRequest(model=MODEL, image=original, mask=Image.fromarray(mask), prompt="a blue square",
+                                        seed=2, steps=8, num_images=1, padding=0)).result()
+    assert "upscaled" not in near.recipes[0].settings
 
 
 def test_hires_past_the_largest_size_is_refused_by_name(studio):

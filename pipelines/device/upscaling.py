@@ -114,6 +114,44 @@ def upscale(pipe, request, seed: int, on_step: StepHook | None, should_stop: Cal
     return made if made.size == target else made.resize(target, Image.Resampling.LANCZOS)
 
 
+class Cascade:
+    """A base run's pictures, each on through a super-resolution stage after it, under one progress bar.
+
+    `request` says which stage (`stages()`) and how (`upscaling(picture)`); without that stage in `stages`
+    the cascade passes the pictures through as they are. The base run reports through `hook`, with its own
+    length: the bar's total is that plus every picture's stage steps, known before the first step.
+    """
+
+    def __init__(self, stages: dict | None, request, count: int, size: tuple[int, int], on_step: StepHook | None,
+                 should_stop: Callable[[], bool]):
+        kinds = request.stages()
+        self.stage = (stages or {}).get(kinds[0]) if kinds else None
+        self.request, self.on_step, self.should_stop = request, on_step, should_stop
+        self.per_picture = stage_steps(self.stage, request.upscaling(Image.new("RGB", size))) if self.stage else 0
+        self.after, self.base_total = count * self.per_picture, 0
+
+    @property
+    def hook(self) -> StepHook | None:
+        """The base run's step hook."""
+        if self.stage is None or self.on_step is None:
+            return self.on_step
+
+        def hook(step: int, total: int, latents, source=None) -> None:
+            self.base_total = total
+            self.on_step(step, total + self.after, latents, source)
+
+        return hook
+
+    def finish(self, images: list[Image.Image], seeds: list[int]) -> list[Image.Image]:
+        """The base run's pictures through the stage, each from its own seed."""
+        if self.stage is None:
+            return list(images)
+        done, total = self.base_total, self.base_total + self.after
+        return [upscale(self.stage, self.request.upscaling(image), seed,
+                        later(self.on_step, done + i * self.per_picture, total), self.should_stop)
+                for i, (image, seed) in enumerate(zip(images, seeds))]
+
+
 def later(on_step: StepHook | None, done: int, total: int) -> StepHook | None:
     """The hook of a stage that starts after `done` of the job's `total` steps: one progress bar for all."""
     if on_step is None:

@@ -65,11 +65,16 @@ class ModelPreset:
     # then image to image at a low strength, AUTOMATIC1111's "hires fix") on the model itself.
     upscalers: tuple[Upscaler, ...] = ()
     hires_detail: float = 0.35  # the hires pass's default strength
+    # Its pictures go on through its own stage by default: Hires starts on, and a picture sent to it larger
+    # than its size comes back at that size (a model too small to be looked at without it).
+    cascade: bool = False
 
     def __post_init__(self) -> None:
         check_names((self.scheduler, *self.schedulers))
         if self.scheduler not in self.schedulers:
             raise ValueError(f"{self.name}: the first scheduler {self.scheduler!r} is not among those offered")
+        if self.cascade and not self.upscalers:
+            raise ValueError(f"{self.name}: a model that cascades by default needs a stage of its own")
 
     @property
     def native_size(self) -> int:
@@ -150,6 +155,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             # Its own pixel-space ×4 stage (shapeworld/upscale.py), trained on the scenes drawn at 256²; 2 steps
             # measured best against the truth (bench/upscale.py: more steps add detail the truth lacks).
             upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=2, guidance=0.0, scheduler="DPM++ 2M"),),
+            cascade=True,  # 64² is a thumbnail: its ×4 costs a third of the picture (bench/upscale.py)
         ),
         ModelPreset(
             name="sd15",

@@ -41,6 +41,7 @@ class Limits:
     min_size: int = 64
     max_size: int = 1024
     native_size: int = 512  # the longer side the model was made for; image inputs are fitted to it
+    cascade_scale: int = 1  # the scale of the model's own stage where its pictures go on through it by default
     family: str = "sd15"  # decides family-calibrated dials (Variations' similarity)
     image_prompt: bool = False  # the model has an image-prompt adapter (IP-Adapter)
     max_pixels: int = 1024 * 1024

@@ -95,6 +95,7 @@ class Studio:
             min_size=preset.min_size,
             max_size=preset.max_size,
             native_size=preset.native_size,
+            cascade_scale=preset.upscalers[0].scale if preset.cascade else 1,
             family=preset.family,
             image_prompt=preset.ip_adapter is not None,
             max_pixels=self.max_pixels,

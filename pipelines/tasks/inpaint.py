@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from PIL import Image
 from ..front.errors import ValidationError
 from ..front.fields import setting
 from ..front.images import open_upload
-from ..front.requests import Limits, Request, as_image
+from ..front.requests import Limits, as_image
 from ..front.runner import Output, Task, never
 from .masks import (
     blend_edge,
@@ -32,14 +32,16 @@ from .masks import (
     match_colour,
     seam_score,
 )
+from .upscale import BackAtSize, back_scale
 
 FILL_MODES = ("original", "fill", "noise")
 SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and the edge is corrected
 
 
 @dataclass(frozen=True, kw_only=True)
-class PaintSettings(Request):
-    """How a repaint is done: what Inpaint and Outpaint share."""
+class PaintSettings(BackAtSize):
+    """How a repaint is done: what Inpaint and Outpaint share. `upscale` is the most the repainted area
+    may be enlarged through the model's stage on its way back (how much it is depends on the area)."""
 
     image: Image.Image | str | None = field(default=None, repr=False)  # an image, or an uploaded file's path
     strength: float = setting(0.85, "float", "Strength (how much the area changes)", minimum=0.05, maximum=1.0,
@@ -59,7 +61,10 @@ class PaintSettings(Request):
     edits = "image"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
-        return dict(image=as_image("image", self.image, limits))
+        return dict(image=as_image("image", self.image, limits), upscale=limits.cascade_scale)
+
+    def recipe_fields(self) -> dict[str, Any]:  # how far the area was enlarged is the work's to say
+        return {k: v for k, v in super().recipe_fields().items() if k != "upscaled"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +137,7 @@ def repaint(
     protect: np.ndarray | None = None,
     on_step=None,
     should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """Repaint the masked area of `image`, one result per seed.
 
@@ -141,8 +147,10 @@ def repaint(
         image, mask: what to repaint, and where (white = repaint), grown by `grow_by` pixels.
         seeds: one per result.
         protect: optional boolean array of pixels that must never change (outpainting's original).
+        stages: the model's stage, for an area worked two or four times smaller than it is.
     """
     from ..device.sampling import guided  # torch: loaded where the work runs
+    from ..device.upscaling import Cascade
 
     original = np.asarray(image.convert("RGB"))
     height, width = original.shape[:2]
@@ -167,18 +175,20 @@ def repaint(
     crop = Image.fromarray(start[top:bottom, left:right]).resize(size, Image.Resampling.LANCZOS)
     crop_mask = Image.fromarray(binary[top:bottom, left:right]).resize(size, Image.Resampling.NEAREST)
 
-    # 4. Sample.
+    # 4. Sample; an area worked two or four times smaller than it is goes back up through the model's stage.
+    scale = back_scale((right - left, bottom - top), size, request.upscale)
+    cascade = Cascade(stages, replace(request, upscale=scale), len(seeds), size, on_step, should_stop)
     output = pipe(
         image=crop,
         mask_image=crop_mask,
         width=size[0],
         height=size[1],
-        **guided(request, seeds, on_step, should_stop, strength=request.strength),
+        **guided(request, seeds, cascade.hook, should_stop, strength=request.strength),
     )
 
     # 5. Paste back and composite in pixel space; correct the edge where the seam shows.
     images, edges = [], []
-    for generated in output.images:
+    for generated in cascade.finish(output.images, seeds):
         canvas = original.copy()
         canvas[top:bottom, left:right] = np.asarray(
             generated.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS)
@@ -188,7 +198,7 @@ def repaint(
         edges.append({"seam": round(seam, 2), "edge": edge})
 
     # 6. Each result's recipe: its seam and what was done about it, the mask, and how the work was done.
-    how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size))
+    how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size), **({"upscaled": scale} if scale > 1 else {}))
     return Output(images, seeds, [{**edge, **how} for edge in edges])
 
 
@@ -217,12 +227,12 @@ def finished_edge(
 
 
 def run(
-    pipe, request: InpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+    pipe, request: InpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """Repaint the white part of `request.mask` in `request.image`, one result per seed."""
-    return repaint(
-        pipe, request, request.image, request.mask, request.grow, seeds, on_step=on_step, should_stop=should_stop
-    )
+    return repaint(pipe, request, request.image, request.mask, request.grow, seeds, on_step=on_step,
+                   should_stop=should_stop, stages=stages)
 
 
 TASK = Task(InpaintRequest, run)

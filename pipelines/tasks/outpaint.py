@@ -51,7 +51,8 @@ class OutpaintRequest(PaintSettings):
 
 
 def run(
-    pipe, request: OutpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+    pipe, request: OutpaintRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """Extend `request.image` by the asked pixels on each side and paint the new border, one result per seed."""
     # 1. The larger canvas, its border filled from the image's edges; the mask is that border.
@@ -60,7 +61,8 @@ def run(
     keep = np.zeros((canvas.height, canvas.width), bool)
     keep[request.top : request.top + request.image.height, request.left : request.left + request.image.width] = True
     # 3. Repaint the border.
-    return repaint(pipe, request, canvas, mask, 0, seeds, protect=keep, on_step=on_step, should_stop=should_stop)
+    return repaint(pipe, request, canvas, mask, 0, seeds, protect=keep, on_step=on_step, should_stop=should_stop,
+                   stages=stages)
 
 
 TASK = Task(OutpaintRequest, run)

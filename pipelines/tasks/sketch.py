@@ -20,8 +20,9 @@ from PIL import Image
 
 from ..front.errors import ValidationError
 from ..front.fields import setting
-from ..front.requests import Limits, Request, as_image, fit_side
+from ..front.requests import Limits, as_image, fit_side
 from ..front.runner import Output, Task, never
+from .upscale import BackAtSize, back_scale
 
 INK = 24  # how far (0–255, any channel) a pixel must be from the paper's colour to count as drawn
 
@@ -35,7 +36,7 @@ def drawn_share(drawing: Image.Image) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SketchRequest(Request):
+class SketchRequest(BackAtSize):
     sketch: Image.Image | str | None = field(default=None, repr=False)  # the drawing, or an uploaded file's path
     strength: float = setting(0.6, "float", "How freely", minimum=0.05, maximum=1.0, step=0.05,
                               help="0 = keep the drawing · 1 = ignore it", a1111="denoising_strength")
@@ -50,17 +51,19 @@ class SketchRequest(Request):
         if self.sketch in (None, ""):  # a canvas nobody drew on sends no picture at all
             raise empty
         # The model works at its own size: the drawing is fitted to it here, before it is queued.
-        drawing = fit_side(as_image("sketch", self.sketch, limits), limits.native_size)
+        sent = as_image("sketch", self.sketch, limits)
+        drawing = fit_side(sent, limits.native_size)
         if drawn_share(drawing) < 0.002:
             raise empty
-        return dict(sketch=drawing)
+        return dict(sketch=drawing, upscale=back_scale(sent.size, drawing.size, limits.cascade_scale))
 
     def output_size(self) -> tuple[int, int]:
-        return self.sketch.size
+        return self.sketch.width * self.upscale, self.sketch.height * self.upscale
 
 
 def run(
-    pipe, request: SketchRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+    pipe, request: SketchRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """One picture per seed with the drawing's layout.
 
@@ -68,13 +71,17 @@ def run(
         pipe: an image-to-image pipeline, its scheduler set for this request.
         request: the validated request; the drawing is already at the model's size.
         seeds: one per picture.
+        stages: where the drawing was larger than the model's size, its stage, to bring them back.
     """
     from ..device.sampling import guided  # torch: loaded where the work runs
+    from ..device.upscaling import Cascade
 
     # 1. Noise the drawing as far as "how freely" says, then denoise it towards the prompt (a schedule too
     #    short for one step at that strength is lengthened, as in every image task).
-    output = pipe(image=request.sketch, **guided(request, seeds, on_step, should_stop, strength=request.strength))
-    return Output(list(output.images), seeds)
+    cascade = Cascade(stages, request, len(seeds), request.sketch.size, on_step, should_stop)
+    output = pipe(image=request.sketch, **guided(request, seeds, cascade.hook, should_stop, strength=request.strength))
+    # 2. Back at the drawing's size, where it was larger.
+    return Output(cascade.finish(output.images, seeds), seeds)
 
 
 TASK = Task(SketchRequest, run)

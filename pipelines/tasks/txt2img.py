@@ -37,7 +37,7 @@ class Txt2ImgRequest(Request):
     feature_reuse: int = setting(1, "int", "Fast draft: deep features computed every N steps", minimum=1,
                                  maximum=MAX_FEATURE_REUSE, step=1,
                                  help="1 = exact (off) · 2 ≈ 1.7×, 3 ≈ 2× faster · changes the picture")
-    hires: bool = setting(False, "bool", "Hires: upscale in the same run", a1111="enable_hr",
+    hires: bool = setting(False, "bool", "Hires: upscale in the same run", a1111="enable_hr", preset="cascade",
                           help="the picture goes on through the model's upscaler")
     hires_scale: int = setting(4, "int", "Hires scale", minimum=2, maximum=4, step=2, a1111="hr_scale")
     hires_detail: float = setting(0.06, "float", "Hires new detail", minimum=0.0, maximum=1.0, step=0.01,
@@ -99,23 +99,17 @@ def run(
     """
     from ..device.acceleration import feature_reuse  # torch: loaded where the work runs
     from ..device.sampling import guided
-    from ..device.upscaling import later, stage_steps, upscale
+    from ..device.upscaling import Cascade
 
     # 1. Guidance rescale only where it is asked for; some pipelines lack the argument.
     extra = {"guidance_rescale": request.guidance_rescale} if request.guidance_rescale else {}
     # 2. With hires, one progress bar over both stages: the base steps, then each picture's upscaling.
-    stage = (stages or {}).get(f"upscale{request.hires_scale}") if request.hires else None
-    stage_total = stage_steps(stage, request.upscaling(Image.new("RGB", (request.width, request.height)))) if stage else 0
-    total = request.steps + len(seeds) * stage_total
-    first = later(on_step, 0, total) if stage else on_step
+    cascade = Cascade(stages, request, len(seeds), (request.width, request.height), on_step, should_stop)
     # 3. Sample: noise drawn per image on the CPU from its own seed.
     with feature_reuse(pipe, request.feature_reuse):
-        output = pipe(width=request.width, height=request.height, **guided(request, seeds, first, should_stop), **extra)
-    images = list(output.images)
+        output = pipe(width=request.width, height=request.height, **guided(request, seeds, cascade.hook, should_stop), **extra)
     # 4. Each picture through the upscaler, from the same seed.
-    if stage is not None:
-        images = [upscale(stage, request.upscaling(image), seed, later(on_step, request.steps + i * stage_total, total),
-                          should_stop) for i, (image, seed) in enumerate(zip(images, seeds))]
+    images = cascade.finish(output.images, seeds)
     return Output(images, seeds)
 
 

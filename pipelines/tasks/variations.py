@@ -16,8 +16,9 @@ from PIL import Image
 
 from ..front.errors import ValidationError
 from ..front.fields import setting
-from ..front.requests import Limits, Request, as_image, fit_side
+from ..front.requests import Limits, as_image, fit_side
 from ..front.runner import Output, Task, never
+from .upscale import BackAtSize, back_scale
 
 MODES = ("image", "embedding")
 # Similarity dial → denoising strength, per family: (similarity, strength) points, linear between.
@@ -40,7 +41,7 @@ def strength_for(similarity: float, family: str) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VariationsRequest(Request):
+class VariationsRequest(BackAtSize):
     image: Image.Image | str | None = field(default=None, repr=False)  # an image, or an uploaded file's path
     similarity: float = setting(0.7, "float", "Similarity", minimum=0.0, maximum=1.0, step=0.05,
                                 help="0 = a new picture · 0.7 keeps the subject · 1 = almost the same")
@@ -59,14 +60,14 @@ class VariationsRequest(Request):
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         if self.mode == "embedding" and not limits.image_prompt:
             raise ValidationError("mode", "this model has no image-prompt adapter; use 'image'")
-        return dict(
-            # The model works at its own size: the image is fitted to it here, before it is queued.
-            image=fit_side(as_image("image", self.image, limits), limits.native_size),
-            strength=strength_for(self.similarity, limits.family),
-        )
+        # The model works at its own size: the image is fitted to it here, before it is queued.
+        sent = as_image("image", self.image, limits)
+        image = fit_side(sent, limits.native_size)
+        return dict(image=image, upscale=back_scale(sent.size, image.size, limits.cascade_scale),
+                    strength=strength_for(self.similarity, limits.family))
 
     def output_size(self) -> tuple[int, int]:
-        return self.image.size
+        return self.image.width * self.upscale, self.image.height * self.upscale
 
     def recipe_fields(self) -> dict[str, Any]:
         return {**super().recipe_fields(), "strength": self.strength}
@@ -79,7 +80,8 @@ class VariationsRequest(Request):
 
 
 def run(
-    pipe, request: VariationsRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+    pipe, request: VariationsRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """Variations of `request.image` (already at the model's size), one per seed.
 
@@ -88,14 +90,18 @@ def run(
             adapter at the dial's scale) set for this request.
         request: the validated request; `strength` is the similarity on the family's dial.
         seeds: one per variation.
+        stages: where the picture was sent larger than the model's size, its stage, to bring them back.
     """
     from ..device.sampling import guided  # torch: loaded where the work runs
+    from ..device.upscaling import Cascade
 
     # 1. In embedding mode the image is also the prompt.
     extra = {"ip_adapter_image": request.image} if request.mode == "embedding" else {}
     # 2. Noise the image as far as the dial says, then denoise it towards the (optional) prompt.
-    output = pipe(image=request.image, **guided(request, seeds, on_step, should_stop, strength=request.strength), **extra)
-    return Output(list(output.images), seeds)
+    cascade = Cascade(stages, request, len(seeds), request.image.size, on_step, should_stop)
+    output = pipe(image=request.image, **guided(request, seeds, cascade.hook, should_stop, strength=request.strength), **extra)
+    # 3. Back at the size sent, where it was larger.
+    return Output(cascade.finish(output.images, seeds), seeds)
 
 
 TASK = Task(VariationsRequest, run)

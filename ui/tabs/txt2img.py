@@ -42,7 +42,7 @@ def render(studio: Studio, model: gr.Dropdown) -> Tab:
         aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio")
         controls.add("num_images", declared("num_images"))
         with gr.Accordion("Hires: upscale in the same run", open=False, elem_id="txt2img-hires"):
-            controls.add("hires", declared("hires"))
+            controls.add("hires", declared("hires"), lambda p, v: gr.Checkbox(value=p.cascade if v is None else v))
             with gr.Row():
                 controls.add("hires_scale", declared("hires_scale"))
                 controls.add("hires_detail", declared("hires_detail"),
