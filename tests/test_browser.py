@@ -384,12 +384,14 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
     page.wait_for_function("() => document.querySelectorAll('#library-gallery button.thumbnail-item').length === 2",
                            timeout=30_000)
     page.locator("#library-gallery button.thumbnail-item").first.click()
-    wait_text(page, "#library-recipe", "inpaint · a chevron")
+    wait_text(page, "#library-recipe", "a chevron")
     page.wait_for_function("() => document.querySelectorAll('#library-lineage .caption-label').length === 3",
                            timeout=30_000)
     steps = page.locator("#library-lineage .caption-label").all_inner_texts()
-    assert steps[0].startswith("text to image · seed") and steps[1] == "variation · similarity 0.7"
-    assert steps[2] == "inpaint · a chevron"
+    # Each made at the embedded model's 64² and brought to 256² through its stage (the repaint: as far as
+    # its area needed), and labelled so.
+    assert steps[0].startswith("text to image, hires ×4 · seed") and steps[1] == "variation, hires ×4 · similarity 0.7"
+    assert steps[2].startswith("inpaint") and steps[2].endswith(" · a chevron")
 
     page.locator("#library-mark").click()  # the inpainted image is A…
     pick_in(page, "library-lineage", "text to image")  # …walk to its grandparent…
@@ -405,7 +407,7 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
     assert "model" not in differing
 
     pick_in(page, "library-children", "↳↳ inpaint")  # walk down again, and restore its settings
-    wait_text(page, "#library-recipe", "inpaint · a chevron")
+    wait_text(page, "#library-recipe", "a chevron")
     page.locator("#library-restore").click()
     page.locator("#inpaint-generate").wait_for(state="visible", timeout=30_000)
     assert page.get_by_label("What goes there").input_value() == "a chevron"

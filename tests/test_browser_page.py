@@ -426,7 +426,7 @@ def test_inpaint_brush_fits_the_picture(browser, app_url):
     page, errors, editor = inpaint_a_purple_square(browser, app_url)
     editor.get_by_role("button", name="Brush Size").click()
     size = editor.locator("input[type=range], input[type=number]").first
-    assert int(float(size.input_value())) == 2  # a 64² picture: 2 px, not Gradio's 25
+    assert int(float(size.input_value())) == 8  # a 256² picture (Hires, the default): 8 px, not Gradio's 25
     assert errors == []
     page.context.close()
 
