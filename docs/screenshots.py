@@ -85,10 +85,13 @@ def laptop(browser, url: str, out: Path) -> None:
 
 
 def upscale(browser, url: str, out: Path) -> None:
-    """A 64² result sent to Upscale and made 256², its prompt filled from its recipe."""
+    """A 64² result (Hires, on by default, turned off) sent to Upscale and made 256², its prompt filled from
+    its recipe."""
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(url)
     page.wait_for_selector("#txt2img-generate")
+    page.locator("#txt2img-hires").get_by_text("Hires: upscale in the same run").first.click()
+    page.locator("#txt2img-hires input[type=checkbox]").uncheck()
     generate(page, "a large yellow triangle and a purple circle on a white background", 1)
     page.get_by_role("button", name="Send to Upscale").first.click()
     page.locator("#upscale-generate").click()

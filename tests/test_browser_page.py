@@ -242,7 +242,8 @@ def test_refusals_use_the_labels_on_the_page_and_clamped_values_are_said(browser
     page.locator("#variations-generate").click()
     status = page.locator("#tab-variations .block.status")
     status.get_by_text("scaled down").wait_for(timeout=60_000)
-    assert "The image (1200×900) was scaled down to 64×48: the size this model works at." in status.inner_text()
+    assert ("The image (1200×900) was scaled down to 64×48: the size this model works at; its ×4 stage brings the "
+            "results back to 256×192.") in status.inner_text()
     assert errors == []
     page.context.close()
 

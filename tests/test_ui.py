@@ -207,7 +207,8 @@ def test_a_resized_upload_is_said_with_what_it_became_and_why(tmp_path):
     def notices(model, path):
         return studio.submit(VariationsRequest(model=model, image=str(path), num_images=1)).result().notices
 
-    assert notices("shapes", big)[0] == "The image (3000×3000) was scaled down to 64×64: the size this model works at."
+    assert notices("shapes", big)[0] == ("The image (3000×3000) was scaled down to 64×64: the size this model works at; "
+                                         "its ×4 stage brings the results back to 256×256.")
     assert notices("shapes", small)[0] == "The image (32×32) was scaled up to 64×64: the size this model works at."
     assert notices("sd15", tmp_path / "big.png")[0].endswith("to 512×512: the size this model works at.")
     mask = tmp_path / "mask.png"

@@ -295,5 +295,9 @@ def resize_notices(given: Request, checked: Request, max_pixels: int) -> tuple[s
         by_limit = pixels > max_pixels and now > max_pixels // 2
         why = f"this server takes at most {max_pixels:,} pixels" if by_limit else "the size this model works at"
         what = {"image_a": "first image", "image_b": "second image"}.get(name, name)
-        notices.append(f"The {what} ({size[0]}×{size[1]}) was scaled {way} to {after.width}×{after.height}: {why}.")
+        notice = f"The {what} ({size[0]}×{size[1]}) was scaled {way} to {after.width}×{after.height}: {why}"
+        back = getattr(checked, "upscale", 1) if not by_limit else 1  # a model that cascades brings it back
+        if back > 1:
+            notice += f"; its ×{back} stage brings the results back to {after.width * back}×{after.height * back}"
+        notices.append(notice + ".")
     return tuple(notices)
