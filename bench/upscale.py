@@ -51,7 +51,7 @@ def readings(image: np.ndarray) -> tuple:
     return scene.background, sorted((f.colour, f.shape, f.position) for f in scene.figures)
 
 
-def quality(studio, scenes: int) -> dict:
+def quality(studio, scenes: int, dials: dict) -> dict:
     rng = np.random.default_rng(20261205)  # held out: training draws from seed 0, its checks from 987654
     rows = []
     for _ in range(scenes):
@@ -59,7 +59,7 @@ def quality(studio, scenes: int) -> dict:
         small, truth = draw(scene), draw(scene, size=256)
         caption = caption_for(scene, rng, 1.0, 1.0).text
         ours = np.asarray(studio.submit(UpscaleRequest(model=MODEL, image=Image.fromarray(small), prompt=caption,
-                                                       seed=0)).result().images[0])
+                                                       seed=0, **dials)).result().images[0])
         bicubic = np.asarray(Image.fromarray(small).resize((256, 256), Image.Resampling.BICUBIC))
         rows.append(dict(
             figures=len(scene.figures), psnr=psnr(ours, truth), psnr_bicubic=psnr(bicubic, truth),
@@ -77,12 +77,12 @@ def quality(studio, scenes: int) -> dict:
     )
 
 
-def cost(studio, runs: int) -> dict:
+def cost(studio, runs: int, dials: dict) -> dict:
     base = Txt2ImgRequest(model=MODEL, prompt="a red circle and a blue square on a white background", width=64, height=64,
                           steps=studio.preset(MODEL).steps, guidance_scale=studio.preset(MODEL).guidance,
                           scheduler=studio.preset(MODEL).scheduler, seed=1)
     picture = studio.submit(base).result().images[0]
-    upscale = UpscaleRequest(model=MODEL, image=picture, prompt=base.prompt, seed=1)
+    upscale = UpscaleRequest(model=MODEL, image=picture, prompt=base.prompt, seed=1, **dials)
     studio.submit(upscale).result()  # warm both
     made, upscaled = [], []
     for _ in range(runs):
@@ -99,15 +99,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scenes", type=int, default=48)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="the Upscale task's settings to measure instead of its defaults: guidance_scale=2 steps=3")
     args = parser.parse_args(argv)
+    dials = {name: _value(value) for name, value in (item.split("=", 1) for item in args.set)}
     studio = local_studio(PipelineManager(Registry(), device="cpu", dtype="float32"))
-    report = dict(date=str(date.today()), device="cpu", **quality(studio, args.scenes), **cost(studio, args.runs))
+    report = dict(date=str(date.today()), device="cpu", dials=dials, **quality(studio, args.scenes, dials),
+                  **(cost(studio, args.runs, dials) if args.runs else {}))
     for key, value in report.items():
         print(f"{key:28} {value:.4f}" if isinstance(value, float) else f"{key:28} {value}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"upscale-{report['date']}.json").write_text(json.dumps(report, indent=2))
+        suffix = "".join(f"-{k}={v}" for k, v in dials.items()).replace(" ", "_")
+        (args.out / f"upscale-{report['date']}{suffix}.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _value(text: str):
+    """A number where the text is one ("2", "0.1"), else the text ("Euler a")."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 if __name__ == "__main__":
