@@ -238,7 +238,7 @@ class SdApi:
         recipe = read_recipe(opened)
         image = load_image(opened, self.studio.max_pixels, "init_images")
         if body.get("width") not in (None, image.width) or body.get("height") not in (None, image.height):
-            notices.append(f"width and height were ignored: the result has the init image's size ({image.width}×{image.height}).")
+            notices.append(f"width and height were ignored: the init image ({image.width}×{image.height}) decides the result's size.")
         if len(body["init_images"]) > 1:
             notices.append("Only the first of init_images was used.")
         parent = recipe.image_id if recipe else None

@@ -272,8 +272,10 @@ def test_the_lineage_of_txt2img_variation_inpaint_over_http(client, tmp_path):
     assert [(step["task"], step["image_id"]) for step in chain] == [
         ("txt2img", made[0]["image_id"]), ("variations", varied[0]["image_id"]), ("inpaint", painted[0]["image_id"])]
     assert [step["parent"] for step in chain] == [None, made[0]["image_id"], varied[0]["image_id"]]
-    assert chain[1]["label"] == "variation · similarity 0.8" and chain[1]["settings"]["similarity"] == 0.8
-    assert chain[2]["label"] == "inpaint · a zigzag of magenta"
+    # Each sent 256² (Hires is the embedded model's default) and brought back through its stage: the variation
+    # whole (×4), the repaint's 128² area (its 96² mask and context) from the model's 64² (×2).
+    assert chain[1]["label"] == "variation, upscaled ×4 · similarity 0.8" and chain[1]["settings"]["similarity"] == 0.8
+    assert chain[2]["label"] == "inpaint, upscaled ×2 · a zigzag of magenta"
 
 
 def test_library_search_takes_filters_and_pages_and_reads_any_text_as_words(client):

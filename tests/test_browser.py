@@ -390,7 +390,7 @@ def test_the_library_finds_traces_compares_and_restores_what_was_just_made(brows
     steps = page.locator("#library-lineage .caption-label").all_inner_texts()
     # Each made at the embedded model's 64² and brought to 256² through its stage (the repaint: as far as
     # its area needed), and labelled so.
-    assert steps[0].startswith("text to image, hires ×4 · seed") and steps[1] == "variation, hires ×4 · similarity 0.7"
+    assert steps[0].startswith("text to image, hires ×4 · seed") and steps[1] == "variation, upscaled ×4 · similarity 0.7"
     assert steps[2].startswith("inpaint") and steps[2].endswith(" · a chevron")
 
     page.locator("#library-mark").click()  # the inpainted image is A…

@@ -337,7 +337,7 @@ def test_recipes_of_two_versions_compare_by_meaning():
     ({"task": "upscale", "seed": 3}, "upscale · seed 3"),
     ({"task": "upscale", "seed": 3, "settings": {"scale": 4}}, "upscale ×4 · seed 3"),
     ({"task": "txt2img", "seed": 5, "settings": {"hires": True, "hires_scale": 2}}, "text to image, hires ×2 · seed 5"),
-    ({"task": "variations", "settings": {"similarity": 0.7, "upscaled": 4}}, "variation, hires ×4 · similarity 0.7"),
+    ({"task": "variations", "settings": {"similarity": 0.7, "upscaled": 4}}, "variation, upscaled ×4 · similarity 0.7"),
 ])
 def test_step_labels_in_plain_words(recipe, label):
     assert step_label(recipe) == label

@@ -19,7 +19,7 @@ from pipelines import (
 )
 from pipelines.device.upscaling import ramp, starts
 from pipelines.tasks.masks import feather, mask_array
-from pipelines.tasks.upscale import back_scale
+from pipelines.tasks.cascade import back_scale
 from shapeworld.judge import read_scene
 from shapeworld.world import draw, sample_scene, scene_text
 from ui.tabs.upscale import described_by
@@ -182,6 +182,13 @@ def test_a_repaint_worked_smaller_than_its_area_goes_back_up_through_the_stage(s
     assert (settings["work_size"], settings["upscaled"]) == ([64, 64], 4)
     outside = feather(mask_array(Image.fromarray(mask), (256, 256)), request.mask_blur) == 0
     assert (np.asarray(result.images[0])[outside] == np.asarray(original)[outside]).all()
+    # An area about twice the model's size comes back ×2 through the same (×4) stage, its steps in the bar.
+    seen, twice = progress_and_result(studio.submit(InpaintRequest(
+        model=MODEL, image=original, mask=Image.fromarray(mask), prompt="a blue square", seed=2, steps=8,
+        num_images=1, padding=24)))
+    assert (twice.recipes[0].settings["box"][2] - twice.recipes[0].settings["box"][0], twice.recipes[0].settings["upscaled"]) == (128, 2)
+    base = 8 * 0.85  # the repaint's steps at its strength; the stage's two come after them
+    assert seen[-1][0] == seen[-1][1] > base
     # A small area's box is worked at about its own size: no stage.
     near = studio.submit(InpaintRequest(model=MODEL, image=original, mask=Image.fromarray(mask), prompt="a blue square",
                                         seed=2, steps=8, num_images=1, padding=0)).result()

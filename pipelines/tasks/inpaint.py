@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from ..front.fields import setting
 from ..front.images import open_upload
 from ..front.requests import Limits, as_image
 from ..front.runner import Output, Task, never
+from .cascade import BackAtSize, back_scale
 from .masks import (
     blend_edge,
     bounding_box,
@@ -32,7 +33,6 @@ from .masks import (
     match_colour,
     seam_score,
 )
-from .upscale import BackAtSize, back_scale
 
 FILL_MODES = ("original", "fill", "noise")
 SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and the edge is corrected
@@ -40,8 +40,8 @@ SEAM_THRESHOLD = 6.0  # Lab units; above this the border is visible and the edge
 
 @dataclass(frozen=True, kw_only=True)
 class PaintSettings(BackAtSize):
-    """How a repaint is done: what Inpaint and Outpaint share. `upscale` is the most the repainted area
-    may be enlarged through the model's stage on its way back (how much it is depends on the area)."""
+    """How a repaint is done: what Inpaint and Outpaint share. The picture keeps its size; `upscale` is the
+    most the repainted area is enlarged through the model's stage on its way back (the area decides)."""
 
     image: Image.Image | str | None = field(default=None, repr=False)  # an image, or an uploaded file's path
     strength: float = setting(0.85, "float", "Strength (how much the area changes)", minimum=0.05, maximum=1.0,
@@ -63,8 +63,8 @@ class PaintSettings(BackAtSize):
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         return dict(image=as_image("image", self.image, limits), upscale=limits.cascade_scale)
 
-    def recipe_fields(self) -> dict[str, Any]:  # how far the area was enlarged is the work's to say
-        return {k: v for k, v in super().recipe_fields().items() if k != "upscaled"}
+    def output_size(self) -> tuple[int, int]:
+        return self.image.size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,10 +84,6 @@ class InpaintRequest(PaintSettings):
         mask = fitted_mask(mask, checked["image"].size)
         checked_mask(mask, mask.size, self.grow)  # an empty mask is refused before queueing
         return dict(checked, mask=mask)
-
-    def output_size(self) -> tuple[int, int]:
-        return self.image.size
-
 
 def fitted_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
     """The mask at the image's size. A mask of the image's shape at another size (painted on the picture
@@ -177,7 +173,7 @@ def repaint(
 
     # 4. Sample; an area worked two or four times smaller than it is goes back up through the model's stage.
     scale = back_scale((right - left, bottom - top), size, request.upscale)
-    cascade = Cascade(stages, replace(request, upscale=scale), len(seeds), size, on_step, should_stop)
+    cascade = Cascade(stages if scale > 1 else None, request, len(seeds), size, on_step, should_stop, scale)
     output = pipe(
         image=crop,
         mask_image=crop_mask,
@@ -198,7 +194,7 @@ def repaint(
         edges.append({"seam": round(seam, 2), "edge": edge})
 
     # 6. Each result's recipe: its seam and what was done about it, the mask, and how the work was done.
-    how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size), **({"upscaled": scale} if scale > 1 else {}))
+    how = dict(mask_hash=mask_hash(binary), box=list(box), work_size=list(size), **cascade.recorded)
     return Output(images, seeds, [{**edge, **how} for edge in edges])
 
 

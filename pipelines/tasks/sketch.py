@@ -20,9 +20,9 @@ from PIL import Image
 
 from ..front.errors import ValidationError
 from ..front.fields import setting
-from ..front.requests import Limits, as_image, fit_side
+from ..front.requests import Limits
 from ..front.runner import Output, Task, never
-from .upscale import BackAtSize, back_scale
+from .cascade import BackAtSize
 
 INK = 24  # how far (0–255, any channel) a pixel must be from the paper's colour to count as drawn
 
@@ -45,20 +45,17 @@ class SketchRequest(BackAtSize):
 
     task = "sketch"
     pipeline = "img2img"
+    picture = "sketch"
 
     def _validated_own(self, limits: Limits) -> dict[str, Any]:
         empty = ValidationError("sketch", "the drawing is empty: draw the picture's shapes in their colours first")
         if self.sketch in (None, ""):  # a canvas nobody drew on sends no picture at all
             raise empty
         # The model works at its own size: the drawing is fitted to it here, before it is queued.
-        sent = as_image("sketch", self.sketch, limits)
-        drawing = fit_side(sent, limits.native_size)
-        if drawn_share(drawing) < 0.002:
+        checked = self.fitted(limits)
+        if drawn_share(checked["sketch"]) < 0.002:
             raise empty
-        return dict(sketch=drawing, upscale=back_scale(sent.size, drawing.size, limits.cascade_scale))
-
-    def output_size(self) -> tuple[int, int]:
-        return self.sketch.width * self.upscale, self.sketch.height * self.upscale
+        return checked
 
 
 def run(
@@ -81,7 +78,7 @@ def run(
     cascade = Cascade(stages, request, len(seeds), request.sketch.size, on_step, should_stop)
     output = pipe(image=request.sketch, **guided(request, seeds, cascade.hook, should_stop, strength=request.strength))
     # 2. Back at the drawing's size, where it was larger.
-    return Output(cascade.finish(output.images, seeds), seeds)
+    return Output(cascade.finish(output.images, seeds), seeds, [cascade.recorded] * len(seeds))
 
 
 TASK = Task(SketchRequest, run)

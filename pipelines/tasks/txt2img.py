@@ -77,10 +77,11 @@ class Txt2ImgRequest(Request):
         return {k: v for k, v in super().recipe_fields().items() if not k.startswith(tuple(off))}
 
     def upscaling(self, image: Image.Image) -> UpscaleRequest:
-        """The Upscale task's request for one picture of this run: its words, the hires settings, unguided."""
+        """The Upscale task's request for one picture of this run: its words, the hires settings, unguided (the
+        stage samples with its own scheduler: this run's sampler is the base model's)."""
         return UpscaleRequest(model=self.model, prompt=self.prompt, negative_prompt=self.negative_prompt,
                               image=image, scale=self.hires_scale, new_detail=self.hires_detail,
-                              steps=self.hires_steps, guidance_scale=0.0, scheduler=self.scheduler)
+                              steps=self.hires_steps, guidance_scale=0.0)
 
 
 def run(

@@ -68,33 +68,6 @@ class UpscaleRequest(Request):
         return self.image.width * self.scale, self.image.height * self.scale
 
 
-def back_scale(sent: tuple[int, int], made: tuple[int, int], most: int) -> int:
-    """How many times larger results come back than the model made them: ×4 or ×2 where the picture was
-    sent about that much larger than the model works (and its stage goes that far), else 1."""
-    ratio = max(sent) / max(made)
-    return max((scale for scale in SCALES if scale <= most and ratio >= 0.9 * scale), default=1)
-
-
-@dataclass(frozen=True, kw_only=True)
-class BackAtSize(Request):
-    """A task that works on a sent picture at the model's own size. Where the model cascades by default
-    (the embedded one: 64² is a thumbnail), a picture sent two or four times larger comes back at about
-    its size, through the model's stage rather than resized: a 256² result sent on stays 256² and crisp."""
-
-    upscale: int = 1  # set by validation: how many times larger the results come back (1: as made)
-
-    def stages(self) -> tuple[str, ...]:
-        return (f"upscale{self.upscale}",) if self.upscale > 1 else ()
-
-    def upscaling(self, image: Image.Image) -> UpscaleRequest:
-        """The Upscale task's request for one result: this run's words, the stage's own defaults, unguided."""
-        return UpscaleRequest(model=self.model, prompt=self.prompt, negative_prompt=self.negative_prompt, image=image,
-                              scale=self.upscale, guidance_scale=0.0)
-
-    def recipe_fields(self) -> dict[str, Any]:
-        return {**super().recipe_fields(), **({"upscaled": self.upscale} if self.upscale > 1 else {})}
-
-
 def run(
     pipe, request: UpscaleRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
 ) -> Output:

@@ -16,9 +16,9 @@ from PIL import Image
 
 from ..front.errors import ValidationError
 from ..front.fields import setting
-from ..front.requests import Limits, as_image, fit_side
+from ..front.requests import Limits
 from ..front.runner import Output, Task, never
-from .upscale import BackAtSize, back_scale
+from .cascade import BackAtSize
 
 MODES = ("image", "embedding")
 # Similarity dial → denoising strength, per family: (similarity, strength) points, linear between.
@@ -61,13 +61,7 @@ class VariationsRequest(BackAtSize):
         if self.mode == "embedding" and not limits.image_prompt:
             raise ValidationError("mode", "this model has no image-prompt adapter; use 'image'")
         # The model works at its own size: the image is fitted to it here, before it is queued.
-        sent = as_image("image", self.image, limits)
-        image = fit_side(sent, limits.native_size)
-        return dict(image=image, upscale=back_scale(sent.size, image.size, limits.cascade_scale),
-                    strength=strength_for(self.similarity, limits.family))
-
-    def output_size(self) -> tuple[int, int]:
-        return self.image.width * self.upscale, self.image.height * self.upscale
+        return dict(**self.fitted(limits), strength=strength_for(self.similarity, limits.family))
 
     def recipe_fields(self) -> dict[str, Any]:
         return {**super().recipe_fields(), "strength": self.strength}
@@ -101,7 +95,7 @@ def run(
     cascade = Cascade(stages, request, len(seeds), request.image.size, on_step, should_stop)
     output = pipe(image=request.image, **guided(request, seeds, cascade.hook, should_stop, strength=request.strength), **extra)
     # 3. Back at the size sent, where it was larger.
-    return Output(cascade.finish(output.images, seeds), seeds)
+    return Output(cascade.finish(output.images, seeds), seeds, [cascade.recorded] * len(seeds))
 
 
 TASK = Task(VariationsRequest, run)

@@ -32,7 +32,7 @@ def setting(recipe: dict[str, Any], name: str) -> Any:
 def step_label(recipe: Any) -> str:
     """The operation that made an image and its key setting, in plain words: "text to image · seed 42",
     "variation · similarity 0.8", "inpaint · a red circle", "morph · 0.25 toward a blue square",
-    "upscale ×4 · seed 3", "text to image, hires ×4 · seed 42", "variation, hires ×4 · similarity 0.7"."""
+    "upscale ×4 · seed 3", "text to image, hires ×4 · seed 42", "variation, upscaled ×4 · similarity 0.7"."""
     data = as_dict(recipe)
     task = str(data.get("task") or "image")
     name = TASK_WORDS.get(task, task.replace("_", " "))
@@ -41,7 +41,7 @@ def step_label(recipe: Any) -> str:
     elif setting(data, "hires"):
         name = f"{name}, hires ×{setting(data, 'hires_scale')}"
     elif setting(data, "upscaled"):  # sent larger than the model works: brought back through its stage
-        name = f"{name}, hires ×{setting(data, 'upscaled')}"
+        name = f"{name}, upscaled ×{setting(data, 'upscaled')}"
     prompt = _quoted(setting(data, "prompt"))
     if task == "variations":
         similarity, strength = setting(data, "similarity"), setting(data, "strength")
