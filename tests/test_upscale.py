@@ -18,8 +18,8 @@ from pipelines import (
     read_recipe,
 )
 from pipelines.device.upscaling import ramp, starts
-from pipelines.tasks.masks import feather, mask_array
 from pipelines.tasks.cascade import back_scale
+from pipelines.tasks.masks import feather, mask_array
 from shapeworld.judge import read_scene
 from shapeworld.world import draw, sample_scene, scene_text
 from ui.tabs.upscale import described_by
