@@ -39,6 +39,9 @@ class Settings:
                    "browser session keeps its results in memory until it ends"
     )
     queue_size: int = _setting(16, "requests waiting at most; more are answered 'queue full'")
+    queue_poll_ms: int = _setting(20, "how often the queue looks for new requests while it has none, in ms, and "
+                                      "for progress ten times less often (Gradio's own is 1: its wake-ups take CPU "
+                                      "from the model on a small machine)")
     auth: str = _setting("", "'user:password' (or several, 'ann:pw1,bob:pw2') required to open the app; each person "
                              "sees only their own images; empty for none")
     memory_budget_gb: float = _setting(0.0, "memory for resident models before the least recently used is unloaded; 0 = one model")
@@ -191,6 +194,8 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
         values["public_demo"] = True
     settings = Settings(**values)
     check_cluster(settings)
+    if settings.queue_poll_ms < 1:  # 0 would have the queue spin on a core
+        raise SystemExit(f"--queue-poll-ms: expected 1 or more, got {settings.queue_poll_ms}")
     if settings.public_demo:
         # A public demo keeps nobody's images on disk, queues less and never opens a browser.
         settings = dataclasses.replace(

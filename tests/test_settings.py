@@ -99,6 +99,30 @@ def test_every_job_asks_zerogpu_for_time_by_its_own_size_and_count(tiny_model_di
     assert asked == [("accelerator", (2, 96, 64, 3))]
 
 
+def test_gradios_queue_polls_at_a_pace_that_leaves_the_cores_to_the_model(caplog):
+    """At Gradio's own 1 ms and 10 ms a small machine lost CPU to its queue's wake-ups (bench/speed.py); the
+    pinned Gradio has both intervals, so an upgrade that renames them fails here."""
+    import types
+
+    import app
+    from pipelines import Registry, Studio
+    from tests.helpers import CannedRunner
+
+    def queue(flags):
+        settings, _ = load_settings(flags, environ={})
+        return app.build_app(settings, Studio(CannedRunner(), Registry()))._queue
+
+    made = queue([])
+    assert (made.sleep_when_free, made.progress_update_sleep_when_free) == (0.02, 0.2)
+    made = queue(["--queue-poll-ms", "1"])  # Gradio's own pace
+    assert (made.sleep_when_free, made.progress_update_sleep_when_free) == (0.001, 0.01)
+    with pytest.raises(SystemExit, match="--queue-poll-ms: expected 1 or more, got 0"):
+        load_settings(["--queue-poll-ms", "0"], environ={})
+    older = types.SimpleNamespace(sleep_when_free=0.001)  # a Gradio without one of them: said, the other set
+    app.poll_gently(older, 0.02)
+    assert vars(older) == {"sleep_when_free": 0.02} and "progress_update_sleep_when_free" in caplog.text
+
+
 def test_a_plain_start_is_quiet_and_says_where_to_open_the_app(tmp_path):
     """`python app.py` on a machine with no screen: no library warnings, no browser attempted in vain,
     one line with the address to open."""
