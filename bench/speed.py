@@ -87,11 +87,23 @@ def start_worker(path: str) -> subprocess.Popen:
     return worker
 
 
-def timed_by(worker: subprocess.Popen):
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process and its children (a model process beside the server) have used so far."""
+    total = 0.0
+    for process in (pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())):
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def timed_by(worker: subprocess.Popen, work_cpu: list[float]):
     def once() -> float:
+        cpu = cpu_seconds(worker.pid)
         worker.stdin.write("go\n")
         worker.stdin.flush()
-        return float(worker.stdout.readline())
+        seconds = float(worker.stdout.readline())
+        work_cpu.append(cpu_seconds(worker.pid) - cpu)
+        return seconds
 
     return once
 
@@ -119,18 +131,19 @@ def measure(runs: int, apps: list[str]) -> dict:
         started = {flags: start_app(Path(folder) / str(i), flags.split()) for i, flags in enumerate(apps)}
         workers = {name: start_worker(name) for name in ("bare", "studio")}
         try:
-            paths = {"bare": timed_by(workers["bare"]), "studio": timed_by(workers["studio"])}
+            work_cpu: dict[str, list[float]] = {"bare": [], "studio": []}
+            paths = {name: timed_by(workers[name], work_cpu[name]) for name in ("bare", "studio")}
             client_cpu: dict[str, list[float]] = {}
             for flags, (app, url) in started.items():
                 for kind, over in (("http", over_http), ("rest", over_rest), ("sdapi", over_sdapi)):
                     name = f"{kind} {flags}".strip()
-                    client_cpu[name] = []
-                    paths[name] = while_running(app, over(url), client_cpu[name])
+                    client_cpu[name], work_cpu[name] = [], []
+                    paths[name] = while_running(app, over(url), client_cpu[name], work_cpu[name])
                 app.send_signal(signal.SIGSTOP)
             times: dict[str, list[float]] = {name: [] for name in paths}
             for once in paths.values():
                 once()  # warm-up: the model loads, caches fill
-            for spent in client_cpu.values():
+            for spent in (*client_cpu.values(), *work_cpu.values()):
                 spent.clear()
             for run in range(runs):
                 for name, once in paths.items():
@@ -154,6 +167,9 @@ def measure(runs: int, apps: list[str]) -> dict:
         # The caller's own work per image (its client's threads, its HTTP clients, the downloads), on the
         # cores the model works on: CPU seconds, steady where wall times are not (a loaded machine).
         **{f"{name} client cpu s": round(statistics.median(spent), 3) for name, spent in client_cpu.items()},
+        # The server's (or worker's) own CPU seconds per image, all its threads: what the service adds to the
+        # model's work, steady under load where wall times are not.
+        **{f"{name} work cpu s": round(statistics.median(spent), 3) for name, spent in work_cpu.items()},
         "runs": runs,
         "pngs_saved_by_the_apps": saved,
         "all_s": {name: [round(x, 3) for x in t] for name, t in times.items()},
@@ -162,17 +178,21 @@ def measure(runs: int, apps: list[str]) -> dict:
     }
 
 
-def while_running(app: subprocess.Popen, call: Callable[[], None], client_cpu: list[float]) -> Callable[[], float]:
-    """Seconds of one call to a started app (this process's CPU seconds for it go to `client_cpu`); the app
-    runs only while it is timed (SIGSTOP otherwise), so its server's loops take no core from the other paths."""
+def while_running(app: subprocess.Popen, call: Callable[[], None], client_cpu: list[float],
+                  work_cpu: list[float]) -> Callable[[], float]:
+    """Seconds of one call to a started app (this process's CPU seconds for it go to `client_cpu`, the app's
+    to `work_cpu`); the app runs only while it is timed (SIGSTOP otherwise), so its server's loops take no
+    core from the other paths."""
 
     def once() -> float:
         app.send_signal(signal.SIGCONT)
         try:
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu, served = time.perf_counter(), time.process_time(), cpu_seconds(app.pid)
             call()
             client_cpu.append(time.process_time() - cpu)
-            return time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            work_cpu.append(cpu_seconds(app.pid) - served)
+            return seconds
         finally:
             app.send_signal(signal.SIGSTOP)
 
