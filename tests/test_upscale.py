@@ -10,6 +10,7 @@ from PIL import Image
 from pipelines import (
     Cancelled,
     InpaintRequest,
+    MorphRequest,
     SketchRequest,
     Txt2ImgRequest,
     UpscaleRequest,
@@ -166,6 +167,19 @@ def test_a_sent_256_picture_is_worked_at_64_and_brought_back_through_the_stage(s
     assert small.images[0].size == (64, 64) and "upscaled" not in small.recipes[0].settings
     down = np.asarray(result.images[0].resize((64, 64), Image.Resampling.BOX), float)
     assert np.abs(down - np.asarray(small.images[0], float)).mean() < 12
+
+
+def test_a_morph_between_two_sent_256_pictures_has_256_frames(studio):
+    rng = np.random.default_rng(9)
+    a, b = (Image.fromarray(draw(sample_scene(rng), size=256)) for _ in range(2))
+    request = MorphRequest(model=MODEL, image_a=a, image_b=b, width=64, height=64, num_frames=3, steps=6, seed=1)
+    seen, result = progress_and_result(studio.submit(request))
+    assert [i.size for i in result.images] == [(256, 256)] * 3
+    assert [r.settings["upscaled"] for r in result.recipes] == [4] * 3
+    assert len({total for _, total in seen}) == 1 and seen[-1][0] == seen[-1][1]
+    caption = studio.submit(MorphRequest(model=MODEL, prompt="a red circle", prompt_b="a blue circle", width=64,
+                                         height=64, num_frames=2, steps=4, seed=1)).result()
+    assert caption.images[0].size == (64, 64) and "upscaled" not in caption.recipes[0].settings
 
 
 def test_a_repaint_worked_smaller_than_its_area_goes_back_up_through_the_stage(studio):

@@ -2,7 +2,7 @@
 results back through the model's super-resolution stage where the model cascades by default.
 
 The embedded model works at 64², a thumbnail; its own results are 256² (Hires starts on). A 256² picture
-sent to Variations, Sketch, Inpaint or Outpaint is worked at 64² and comes back 256² through the same
+sent to Variations, Sketch, Inpaint, Outpaint or Morph is worked at 64² and comes back 256² through the same
 stage, not 64² or resized. The work runs it (`pipelines.device.upscaling.Cascade`) and its recipe says how
 many times larger the results came back ("upscaled").
 """

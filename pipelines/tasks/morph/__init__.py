@@ -25,14 +25,15 @@ from PIL import Image
 
 from ...front.errors import ValidationError
 from ...front.fields import MAX_SEED, clean_text, setting
-from ...front.requests import Limits, Request, as_image
+from ...front.requests import Limits, as_image
 from ...front.runner import Output, Task, never
+from ..cascade import BackAtSize, back_scale
 
 MAX_FRAMES = 48
 
 
 @dataclass(frozen=True, kw_only=True)
-class MorphRequest(Request):
+class MorphRequest(BackAtSize):
     prompt_b: str = setting("", "text", "To")  # where the caption morph ends (`prompt` is where it starts)
     # −1: the same noise for every frame; otherwise travel from seed to seed_b.
     seed_b: int = setting(-1, "seed", "Travel to seed (−1 = keep the noise)", minimum=-1, maximum=MAX_SEED)
@@ -68,14 +69,15 @@ class MorphRequest(Request):
         clean_text("prompt_b", self.prompt_b, required=not with_images)
         if not with_images and not self.prompt.strip():
             raise ValidationError("prompt", "must not be empty")
-        return dict(
-            image_a=as_image("image_a", self.image_a, limits) if with_images else None,
-            image_b=as_image("image_b", self.image_b, limits) if with_images else None,
-            num_images=1,
-        )
+        image_a = as_image("image_a", self.image_a, limits) if with_images else None
+        image_b = as_image("image_b", self.image_b, limits) if with_images else None
+        # Frames are made at the width and height asked; pictures sent larger bring them back larger.
+        sent = max(image_a.size, image_b.size, key=max) if with_images else (self.width, self.height)
+        upscale = back_scale(sent, (self.width, self.height), limits.cascade_scale)
+        return dict(image_a=image_a, image_b=image_b, num_images=1, upscale=upscale)
 
     def output_size(self) -> tuple[int, int]:
-        return self.width, self.height
+        return self.width * self.upscale, self.height * self.upscale
 
     def images_made(self) -> int:
         return self.num_frames
@@ -93,7 +95,8 @@ def uniform(n: int) -> list[float]:
 
 
 def run(
-    pipe, request: MorphRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never
+    pipe, request: MorphRequest, seeds: list[int], *, on_step=None, should_stop: Callable[[], bool] = never,
+    stages: dict | None = None,
 ) -> Output:
     """Render `request.num_frames` frames from A to B (positions 0 and 1 always included).
 
@@ -102,17 +105,19 @@ def run(
             scheduler set for this request.
         request: the validated request.
         seeds: one seed, the starting noise of every frame (and of A's end).
+        stages: where the pictures were sent larger than the frames, the model's stage to bring them back.
     """
+    from ...device.upscaling import Cascade
     from .render import Renderer, frame_distance, spacing  # torch: loaded where the work runs
 
-    seed = seeds[0]
-    render = Renderer(pipe, request, seed, on_step, should_stop)
-    n = request.num_frames
+    seed, n = seeds[0], request.num_frames
+    cascade = Cascade(stages, request, n, (request.width, request.height), on_step, should_stop)
+    render = Renderer(pipe, request, seed, cascade.hook, should_stop)
     if not request.even_pacing or n <= 3:
         positions = uniform(n)
         frames = render(positions)
         ratio = spacing(frames)
-        return _frames(frames, positions, seed, {"uniform_pass": ratio, "final": ratio})
+        return _frames(cascade, frames, positions, seed, {"uniform_pass": ratio, "final": ratio})
     # 1. Coarse uniform pass with half the frames.
     positions = uniform(max(3, n // 2))
     frames = render(positions)
@@ -126,13 +131,15 @@ def run(
         new_frames = render(new_ts)
         merged = sorted(zip(positions + new_ts, frames + new_frames), key=lambda p: p[0])
         positions, frames = [p for p, _ in merged], [f for _, f in merged]
-    return _frames(frames, positions, seed, {"uniform_pass": round(before, 3), "final": round(spacing(frames), 3)})
+    return _frames(cascade, frames, positions, seed,
+                   {"uniform_pass": round(before, 3), "final": round(spacing(frames), 3)})
 
 
-def _frames(frames: list[Image.Image], positions: list[float], seed: int, pacing: dict) -> Output:
-    """Every frame starts from the same seed; its recipe says where along A→B it lies."""
-    fields = [{"position": float(t), "spacing": pacing} for t in positions]
-    return Output(frames, [seed] * len(frames), fields)
+def _frames(cascade, frames: list[Image.Image], positions: list[float], seed: int, pacing: dict) -> Output:
+    """Every frame starts from the same seed (and goes through the stage from it, where there is one); its
+    recipe says where along A→B it lies."""
+    fields = [{"position": float(t), "spacing": pacing, **cascade.recorded} for t in positions]
+    return Output(cascade.finish(frames, [seed] * len(frames)), [seed] * len(frames), fields)
 
 
 def write_animations(request: MorphRequest, frames: list[Image.Image], folder: Path) -> dict[str, str]:
