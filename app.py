@@ -141,14 +141,14 @@ def build_app(settings: Settings, studio: Studio | None = None):
 
 def poll_gently(queue, seconds: float) -> None:
     """Gradio's queue looks for new work every `seconds` while it has none, and for progress to send ten
-    times less often (its own: 1 and 10 ms, 50 and 100 ms on Windows): on a small machine those wake-ups
-    take the model's cores (bench/speed.py). No setting of Gradio's sets them (its Queue keeps them as
-    attributes), so a Gradio without them is left as it is, and said so."""
+    times less often, never more often than its own (1 and 10 ms, 50 and 100 ms on Windows): on a small
+    machine those wake-ups take the model's cores (bench/speed.py). No setting of Gradio's sets them (its
+    Queue keeps them as attributes), so a Gradio without them is left as it is, and said so."""
     for name, value in (("sleep_when_free", seconds), ("progress_update_sleep_when_free", 10 * seconds)):
         if not hasattr(queue, name):
             logging.getLogger(__name__).warning("Gradio's queue has no %s: it polls at its own pace", name)
             continue
-        setattr(queue, name, value)
+        setattr(queue, name, max(value, getattr(queue, name)))
 
 
 def is_loopback(host: str) -> bool:

@@ -194,8 +194,8 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
         values["public_demo"] = True
     settings = Settings(**values)
     check_cluster(settings)
-    if settings.queue_poll_ms < 1:  # 0 would have the queue spin on a core
-        raise SystemExit(f"--queue-poll-ms: expected 1 or more, got {settings.queue_poll_ms}")
+    if not 1 <= settings.queue_poll_ms <= 1000:  # 0 would spin on a core; seconds would hold every request back
+        raise SystemExit(f"--queue-poll-ms: expected 1 to 1000, got {settings.queue_poll_ms}")
     if settings.public_demo:
         # A public demo keeps nobody's images on disk, queues less and never opens a browser.
         settings = dataclasses.replace(

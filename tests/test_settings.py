@@ -116,8 +116,12 @@ def test_gradios_queue_polls_at_a_pace_that_leaves_the_cores_to_the_model(caplog
     assert (made.sleep_when_free, made.progress_update_sleep_when_free) == (0.02, 0.2)
     made = queue(["--queue-poll-ms", "1"])  # Gradio's own pace
     assert (made.sleep_when_free, made.progress_update_sleep_when_free) == (0.001, 0.01)
-    with pytest.raises(SystemExit, match="--queue-poll-ms: expected 1 or more, got 0"):
-        load_settings(["--queue-poll-ms", "0"], environ={})
+    for wrong in ("0", "5000"):
+        with pytest.raises(SystemExit, match=f"--queue-poll-ms: expected 1 to 1000, got {wrong}"):
+            load_settings(["--queue-poll-ms", wrong], environ={})
+    windows = types.SimpleNamespace(sleep_when_free=0.05, progress_update_sleep_when_free=0.1)
+    app.poll_gently(windows, 0.02)  # never more often than Gradio's own
+    assert vars(windows) == {"sleep_when_free": 0.05, "progress_update_sleep_when_free": 0.2}
     older = types.SimpleNamespace(sleep_when_free=0.001)  # a Gradio without one of them: said, the other set
     app.poll_gently(older, 0.02)
     assert vars(older) == {"sleep_when_free": 0.02} and "progress_update_sleep_when_free" in caplog.text

@@ -180,6 +180,9 @@ def test_a_morph_between_two_sent_256_pictures_has_256_frames(studio):
     caption = studio.submit(MorphRequest(model=MODEL, prompt="a red circle", prompt_b="a blue circle", width=64,
                                          height=64, num_frames=2, steps=4, seed=1)).result()
     assert caption.images[0].size == (64, 64) and "upscaled" not in caption.recipes[0].settings
+    # A frame between two captions goes through the stage unworded; one caption is the frames' own.
+    between = MorphRequest(model=MODEL, image_a=a, image_b=b, prompt="a red circle", prompt_b="a blue circle")
+    assert between.upscaling(a).prompt == "" and MorphRequest(model=MODEL, prompt="x").upscaling(a).prompt == "x"
 
 
 def test_a_repaint_worked_smaller_than_its_area_goes_back_up_through_the_stage(studio):

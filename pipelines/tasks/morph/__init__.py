@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ...front.fields import MAX_SEED, clean_text, setting
 from ...front.requests import Limits, as_image
 from ...front.runner import Output, Task, never
 from ..cascade import BackAtSize, back_scale
+from ..upscale import UpscaleRequest
 
 MAX_FRAMES = 48
 
@@ -78,6 +79,12 @@ class MorphRequest(BackAtSize):
 
     def output_size(self) -> tuple[int, int]:
         return self.width * self.upscale, self.height * self.upscale
+
+    def upscaling(self, image: Image.Image) -> UpscaleRequest:
+        """A frame between two captions goes through the stage unworded: either caption would pull it."""
+        asked = super().upscaling(image)
+        between = self.prompt_b.strip() and self.prompt_b.strip() != self.prompt.strip()
+        return replace(asked, prompt="", negative_prompt="") if between else asked
 
     def images_made(self) -> int:
         return self.num_frames
