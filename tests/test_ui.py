@@ -302,3 +302,30 @@ def test_restoring_a_recipe_made_without_hires_turns_hires_off(tabs):
     assert not set(Txt2ImgRequest.left_out_when_off()) & set(request.recipe_fields())
     on = Txt2ImgRequest(model="shapes", prompt="a red circle", hires=True, hires_scale=4, feature_reuse=2)
     assert {"hires", "hires_scale", "hires_steps", "feature_reuse"} <= set(on.recipe_fields())
+
+
+def test_the_progress_bar_says_what_runs():
+    """A cascade's stage is said on the bar ("Upscaling"), not counted as more sampling or more frames."""
+    import asyncio
+    import threading
+    import time
+
+    from pipelines import Job, Output
+    from ui.events import previews
+
+    job, said = Job(), []
+
+    def work():
+        for step, phase in ((2, ""), (5, "Upscaling")):
+            job.report(step, 6, phase=phase)
+            time.sleep(0.4)  # more than the handler's poll: it sees each
+        job.run(lambda: Output([], []))
+
+    async def follow():
+        progress = lambda value, desc="", unit="": said.append(desc)  # noqa: E731
+        async for _ in previews(job, progress, describe=lambda event: "Frame 1 of 2"):
+            pass
+
+    threading.Thread(target=work).start()
+    asyncio.run(follow())
+    assert said == ["Frame 1 of 2", "Upscaling"]

@@ -114,13 +114,15 @@ def test_a_stopped_upscale_ends_cancelled_and_the_next_runs(studio, made):
         job.result()
 
 
-def progress_and_result(job):
-    """(every (step, total) the job reported while it ran, its result)."""
+def progress_and_result(job, phases: list | None = None):
+    """(every (step, total) the job reported while it ran, its result); each one's phase into `phases`."""
     seen = []
     while True:
         event, ended = job.latest(0.05)
         if event is not None and event.step:
             seen.append((event.step, event.total))
+            if phases is not None:
+                phases.append(event.phase)
         if ended:
             return seen, job.result()
 
@@ -128,9 +130,13 @@ def progress_and_result(job):
 def test_hires_runs_the_cascade_as_one_job_with_one_progress_bar(studio):
     request = Txt2ImgRequest(model=MODEL, prompt="a blue square on a black background", seed=6, width=64, height=64,
                              steps=6, hires=True, hires_steps=3, num_images=2)
-    seen, result = progress_and_result(studio.submit(request))
+    phases = []
+    seen, result = progress_and_result(studio.submit(request), phases)
     assert [i.size for i in result.images] == [(256, 256)] * 2
     assert {total for _, total in seen} == {6 + 2 * 3}  # the base's steps, then each picture's upscaling
+    # The bar says what runs: the base's steps are sampling, the stage's are said (the page shows the word).
+    assert {phase for (step, _), phase in zip(seen, phases) if step <= 6} == {""}
+    assert {phase for (step, _), phase in zip(seen, phases) if step > 6} == {"Upscaling"}
     assert [step for step, _ in seen] == sorted(step for step, _ in seen)
     settings = result.recipes[0].settings
     assert (settings["hires"], settings["hires_scale"], settings["hires_steps"]) == (True, 4, 3)

@@ -115,7 +115,7 @@ async def previews(
             if not event.total:
                 progress(0, desc=event.message)
             elif now - reported >= progress_every or event.message:
-                text = event.message or (describe(event) if describe else "Sampling")
+                text = event.message or event.phase or (describe(event) if describe else "Sampling")
                 progress((event.step, event.total), desc=text, unit="steps")
                 reported = now
             if event.preview is not None:

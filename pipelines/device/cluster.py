@@ -155,7 +155,7 @@ class ClusterRunner:
                 if isinstance(item, Started):
                     job.report(0, 0, message=ON_WORKER.format(item.worker))
                 else:
-                    job.report(item.step, item.total, item.preview, item.message)
+                    job.report(item.step, item.total, item.preview, item.message, item.phase)
         except (TaskCancelledError, concurrent.futures.CancelledError):  # Serve's RequestCancelledError too
             raise Cancelled() from None
         except RayTaskError as e:

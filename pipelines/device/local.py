@@ -30,6 +30,7 @@ from .previews import latent_preview
 from .zerogpu import gpu_seconds, on_gpu
 
 PREVIEW_SECONDS = 0.5  # a preview costs a decode; twice a second is enough to watch a picture form
+STAGE_PHASE = "Upscaling"  # what the progress bar says while a super-resolution stage runs
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def _previews(job: Job, pipe, preset: ModelPreset):
         preview = None
         if latents is not None and now - last[0] >= PREVIEW_SECONDS and step < total:
             preview, last[0] = latent_preview(source or pipe, latents, preset), now
-        job.report(step, total, preview)
+        job.report(step, total, preview, phase=STAGE_PHASE if source is not None else "")
 
     return on_step
 

@@ -184,7 +184,7 @@ def _serve(pipe, config: DeviceConfig) -> None:
 
     def relay(number: int, job: Job[Output]) -> None:
         for event in job.events():
-            send("progress", number, event.step, event.total, event.preview, event.message)
+            send("progress", number, event.step, event.total, event.preview, event.message, event.phase)
         try:
             send("done", number, job.result())
         except BaseException as e:  # handed to the parent, which logs it as the in-process runner's would

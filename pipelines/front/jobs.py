@@ -31,6 +31,7 @@ class Progress:
     total: int
     preview: Image.Image | None = None
     message: str = ""
+    phase: str = ""  # what these steps are, where not the run's own sampling ("Upscaling": a cascade's stage)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ class Job(Generic[T]):
             self._finished.set()
             self._events.put(_DONE)
 
-    def report(self, step: int, total: int, preview: Image.Image | None = None, message: str = "") -> None:
-        self._events.put(Progress(step, total, preview, message))
+    def report(self, step: int, total: int, preview: Image.Image | None = None, message: str = "",
+               phase: str = "") -> None:
+        self._events.put(Progress(step, total, preview, message, phase))
 
     def stop_requested(self) -> bool:
         return self._cancel.is_set()
