@@ -316,9 +316,11 @@ def test_the_progress_bar_says_what_runs():
     job, said = Job(), []
 
     def work():
-        for step, phase in ((2, ""), (5, "Upscaling")):
+        for shown, (step, phase) in enumerate(((2, ""), (5, "Upscaling")), 1):
             job.report(step, 6, phase=phase)
-            time.sleep(0.4)  # more than the handler's poll: it sees each
+            deadline = time.monotonic() + 30
+            while len(said) < shown and time.monotonic() < deadline:  # the handler has shown it: the next
+                time.sleep(0.01)
         job.run(lambda: Output([], []))
 
     async def follow():

@@ -6,7 +6,6 @@ Device side: imported by the task's work when it runs, never by the front.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -118,27 +117,25 @@ def upscale(pipe, request, seed: int, on_step: StepHook | None, should_stop: Cal
 class Cascade:
     """A base run's pictures, each on through a super-resolution stage after it, under one progress bar.
 
-    The stage is the one the runner handed the work for `request.stages()`; without it the cascade passes
-    the pictures through as they are. `request.upscaling(picture)` says how, at `scale` where the work
-    decides it (a repaint's area). The base run reports through `hook` with its own length, and the bar's
-    total is that plus every picture's stage steps.
+    The stage is the one the runner handed the work for `request.stages()` (a ×4 one serves ×2 too); without
+    it the cascade passes the pictures through as they are. `request.upscaling(picture)` says how. The base
+    run reports through `hook` with its own length, and the bar's total is that plus every picture's stage
+    steps.
     """
 
     def __init__(self, stages: dict | None, request, count: int, size: tuple[int, int], on_step: StepHook | None,
-                 should_stop: Callable[[], bool], scale: int | None = None):
+                 should_stop: Callable[[], bool]):
         self.stage = next(iter(stages.values()), None) if stages and request.stages() else None
-        self.request, self.scale, self.on_step, self.should_stop = request, scale, on_step, should_stop
-        self.per_picture = stage_steps(self.stage, self._upscaling(Image.new("RGB", size))) if self.stage else 0
+        self.request, self.on_step, self.should_stop = request, on_step, should_stop
+        probe = request.upscaling(Image.new("RGB", size)) if self.stage else None
+        self.per_picture = stage_steps(self.stage, probe) if probe else 0
+        self.scale = probe.scale if probe else 1
         self.after, self.base_total = count * self.per_picture, 0
-
-    def _upscaling(self, image: Image.Image):
-        asked = self.request.upscaling(image)
-        return replace(asked, scale=self.scale) if self.scale else asked
 
     @property
     def recorded(self) -> dict[str, int]:
         """What a recipe says of it: how many times larger the pictures came back (nothing without it)."""
-        return {"upscaled": self._upscaling(Image.new("RGB", (8, 8))).scale} if self.stage is not None else {}
+        return {"upscaled": self.scale} if self.stage is not None else {}
 
     @property
     def hook(self) -> StepHook | None:
@@ -157,7 +154,7 @@ class Cascade:
         if self.stage is None:
             return list(images)
         done, total = self.base_total, self.base_total + self.after
-        return [upscale(self.stage, self._upscaling(image), seed,
+        return [upscale(self.stage, self.request.upscaling(image), seed,
                         later(self.on_step, done + i * self.per_picture, total), self.should_stop)
                 for i, (image, seed) in enumerate(zip(images, seeds))]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,7 @@ class InpaintRequest(PaintSettings):
         mask = fitted_mask(mask, checked["image"].size)
         checked_mask(mask, mask.size, self.grow)  # an empty mask is refused before queueing
         return dict(checked, mask=mask)
+
 
 def fitted_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
     """The mask at the image's size. A mask of the image's shape at another size (painted on the picture
@@ -173,7 +174,7 @@ def repaint(
 
     # 4. Sample; an area worked two or four times smaller than it is goes back up through the model's stage.
     scale = back_scale((right - left, bottom - top), size, request.upscale)
-    cascade = Cascade(stages if scale > 1 else None, request, len(seeds), size, on_step, should_stop, scale)
+    cascade = Cascade(stages, replace(request, upscale=scale), len(seeds), size, on_step, should_stop)
     output = pipe(
         image=crop,
         mask_image=crop_mask,
