@@ -47,8 +47,9 @@ def build_studio(settings: Settings) -> Studio:
 
 
 def device_runner(settings: Settings, registry: Registry):
-    """The device work on this machine's accelerator (or CPU): in this process, or (--model-process) in a
-    process of its own beside the server's; never so on ZeroGPU, which lends the GPU to this process's forks."""
+    """The device work on this machine's accelerator (or CPU): in a process of its own beside the server's,
+    out of reach of its threads (the default), or in this one (--no-model-process, and always on ZeroGPU,
+    which lends the GPU to this process's forks)."""
     from pipelines.device.local import LocalRunner
     from pipelines.device.manager import PipelineManager
     from pipelines.device.process import DeviceConfig, ProcessRunner

@@ -62,8 +62,8 @@ class Settings:
     )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     model_process: bool = _setting(
-        False, "run the models in a process of their own beside the server's (measured no faster on a 2-core CPU; "
-               "never on ZeroGPU)"
+        True, "run the models in a process of their own beside the server's, out of reach of its threads "
+              "(--no-model-process: in the server's process; never a process of their own on ZeroGPU)"
     )
     open_browser: bool = _setting(True, "open the app in a browser tab on start (local use)")
     mcp: bool = _setting(False, "also serve the studio's tasks and the Library search to AI assistants as an MCP server")

@@ -200,3 +200,20 @@ def test_stop_and_closing_reach_the_model_process(in_a_process):
     assert not runner._process.is_alive()
     with pytest.raises(AtelierError):
         running.result(timeout=10)
+
+
+def test_a_lost_model_process_fails_its_jobs_with_a_sentence_and_the_next_request_starts_a_new_one(in_a_process):
+    import dataclasses
+
+    studio, runner = in_a_process
+    running = studio.submit(dataclasses.replace(REQUESTS["txt2img"], steps=150, num_images=4))
+    next(running.events())
+    lost = runner._process
+    lost.kill()  # as the system's out-of-memory killer would
+    with pytest.raises(AtelierError, match="model process ended"):
+        running.result(timeout=30)
+    assert [m.state for m in studio.residency() if m.model == TINY] == ["load from disk"]  # a new child, empty
+    assert runner._process is not lost and runner._process.is_alive()
+    again = studio.submit(REQUESTS["txt2img"]).result(timeout=120)
+    assert len(again.images) == REQUESTS["txt2img"].num_images
+

@@ -1,13 +1,14 @@
 """Settings: one dataclass, read from flags over ATELIER_* variables over defaults."""
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from settings import Settings, env_name, load_settings
+from settings import Settings, _shown, env_name, load_settings
 
 
 def test_defaults_serve_the_embedded_model_locally():
@@ -53,6 +54,16 @@ def test_readme_configuration_table_lists_every_setting():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for f in dataclasses.fields(Settings):
         assert f"| `--{f.name.replace('_', '-')}` | `{env_name(f.name)}` |" in readme, f.name
+
+
+def test_readme_configuration_table_shows_every_default_the_app_starts_with():
+    """The table's Default column is the dataclass's: a changed default cannot leave the README behind."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for f in dataclasses.fields(Settings):
+        row = re.search(rf"^\| `--{f.name.replace('_', '-')}` \| `{env_name(f.name)}` \|([^|]*)\|", readme, re.M)
+        shown = row.group(1).strip() or "empty"
+        written = f"{f.default:g}" if isinstance(f.default, float) else _shown(f.default)  # 0, not 0.0
+        assert shown == written, (f.name, shown, written)
 
 
 @pytest.mark.parametrize("name", ["outputs", "max_pixels"])
@@ -205,6 +216,10 @@ def test_on_zerogpu_the_default_model_is_loaded_at_start_up(monkeypatch):
     settings, _ = load_settings(["--device", "cpu", "--outputs", ""], environ={})
     assert not on_zerogpu({}) and on_zerogpu({"SPACES_ZERO_GPU": "true"})
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
-    assert [m.state for m in app.build_studio(settings).residency()][0] != "resident"  # elsewhere: on first use
+    elsewhere = app.build_studio(settings)  # a model process of its own, its model loaded on first use
+    try:
+        assert [m.state for m in elsewhere.residency()][0] != "resident"
+    finally:
+        elsewhere.close()
     monkeypatch.setenv("SPACES_ZERO_GPU", "1")
     assert [m.model for m in app.build_studio(settings).residency() if m.state == "resident"] == ["shapes"]

@@ -60,18 +60,34 @@ class ProcessRunner:
     capacity = 1  # the child runs one job at a time, as a LocalRunner does
 
     def __init__(self, config: DeviceConfig):
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no server threads copied in
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, config), name="atelier-device", daemon=True)
-        self._process.start()
-        child.close()
-        self._send_lock = threading.Lock()
+        self._config = config
+        self._send_lock, self._start_lock = threading.Lock(), threading.Lock()
         self._ids = itertools.count()
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        """A child, and the thread that reads its pipe into the jobs and calls it was given (its own: a
+        lost child's jobs fail, not the next one's)."""
         self._jobs: dict[int, Job[Output]] = {}
         self._calls: dict[int, tuple[threading.Event, list]] = {}
-        threading.Thread(target=self._receive, name="atelier-device-replies", daemon=True).start()
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no server threads copied in
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, self._config), name="atelier-device", daemon=True)
+        self._process.start()
+        child.close()
+        threading.Thread(target=self._receive, args=(self._pipe, self._jobs, self._calls), name="atelier-device-replies", daemon=True).start()
+
+    def _running(self) -> None:
+        """A child lost (the system killed it for memory, say) is started again for the next request, so
+        one failure costs the jobs it held, not the session: its models load again on first use."""
+        with self._start_lock:
+            if not self._closed and not self._process.is_alive():
+                log.warning("The model process ended (exit code %s); starting a new one.", self._process.exitcode)
+                self._start()
 
     def submit(self, task: str, request: Request, seeds: list[int]) -> Job[Output]:
+        self._running()
         number = next(self._ids)
         job: Job[Output] = Job(cancel=_ForwardedStop(lambda: self._send("cancel", number)))
         self._jobs[number] = job
@@ -89,6 +105,7 @@ class ProcessRunner:
 
     def close(self) -> None:
         """The running job stops at its next step, the child ends."""
+        self._closed = True
         if self._process.is_alive():
             self._send("close")
             self._process.join(timeout=30)
@@ -105,6 +122,7 @@ class ProcessRunner:
                 pass  # the child has ended: whoever waits is told by _receive
 
     def _call(self, method: str, *args: Any):
+        self._running()
         number, answered, answer = next(self._ids), threading.Event(), []
         self._calls[number] = (answered, answer)
         self._send("call", number, method, args)
@@ -116,26 +134,29 @@ class ProcessRunner:
             raise value
         return value
 
-    def _receive(self) -> None:
+    def _receive(self, pipe, jobs: dict, calls: dict) -> None:
         """Hands each message from the child to the job or call it belongs to."""
         while True:
             try:
-                kind, number, *rest = self._pipe.recv()
+                kind, number, *rest = pipe.recv()
             except (EOFError, OSError):
                 break
-            if kind == "progress" and number in self._jobs:
-                self._jobs[number].report(*rest)
-            elif kind in ("done", "failed") and number in self._jobs:
-                job, (value,) = self._jobs.pop(number), rest
+            if kind == "progress" and number in jobs:
+                jobs[number].report(*rest)
+            elif kind in ("done", "failed") and number in jobs:
+                job, (value,) = jobs.pop(number), rest
                 job.run(lambda value=value, kind=kind: _outcome(kind, value))
-            elif kind in ("reply", "refused") and number in self._calls:
-                answered, answer = self._calls.pop(number)
+            elif kind in ("reply", "refused") and number in calls:
+                answered, answer = calls.pop(number)
                 answer.append(("failed" if kind == "refused" else "value", rest[0]))
                 answered.set()
-        lost = AtelierError("The model process ended; restart Atelier.")
-        for job in list(self._jobs.values()):
+        lost = AtelierError("The model process ended (out of memory?); try again: the next request starts it anew.")
+        for job in list(jobs.values()):
             job.run(lambda: _outcome("failed", lost))
-        self._jobs.clear()
+        jobs.clear()
+        for answered, answer in list(calls.values()):
+            answer.append(("failed", lost))
+            answered.set()
 
 
 def _outcome(kind: str, value: Any):
