@@ -50,15 +50,17 @@ def device_runner(settings: Settings, registry: Registry):
     """The device work on this machine's accelerator (or CPU): in a process of its own beside the server's,
     out of reach of its threads (the default), or in this one (--no-model-process, and always on ZeroGPU,
     which lends the GPU to this process's forks)."""
-    from pipelines.device.local import LocalRunner
-    from pipelines.device.manager import PipelineManager
-    from pipelines.device.process import DeviceConfig, ProcessRunner
     from pipelines.device.zerogpu import on_zerogpu
 
     if settings.model_process and not on_zerogpu():
+        from pipelines.device.process import DeviceConfig, ProcessRunner  # torch stays out of this process
+
         device = DeviceConfig(registry, settings.device, settings.dtype, int(settings.memory_budget_gb * 2**30),
                               settings.gpu_speed, settings.offline, settings.vae_tiling_pixels)
         return ProcessRunner(device)
+    from pipelines.device.local import LocalRunner
+    from pipelines.device.manager import PipelineManager
+
     manager = PipelineManager(
         registry,
         device=settings.device,
@@ -183,8 +185,8 @@ def launch_options(settings: Settings, studio: Studio) -> dict:
 
 
 def serve_in_background(argv: list[str]):
-    """Launch the app for these flags on a free loopback port without blocking: (demo, url).
-    For tests, benchmarks and screenshots."""
+    """Launch the app for these flags on a free loopback port without blocking: (demo, studio, url); the
+    caller closes both (the studio's model process too). For tests, benchmarks and screenshots."""
     import socket
 
     settings, _ = load_settings(["--no-open-browser", *argv], environ={})
@@ -196,7 +198,7 @@ def serve_in_background(argv: list[str]):
     options = launch_options(settings, studio)
     options.update(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     demo.launch(**options)
-    return demo, f"http://127.0.0.1:{port}/"
+    return demo, studio, f"http://127.0.0.1:{port}/"
 
 
 def quiet_start_up() -> None:

@@ -33,7 +33,8 @@ class Settings:
     )
     styles_file: str = _setting("", "where saved styles are kept (JSON); empty: atelier/styles.json in the user's data folder")
     device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cuda, cuda:1, mps or cpu")
-    dtype: str = _setting("auto", "auto (float16 on CUDA, float32 elsewhere), float16, bfloat16 or float32")
+    dtype: str = _setting("auto", "auto (float16 on CUDA, float32 elsewhere), float16, bfloat16 or float32",
+                          choices=("auto", "float16", "bfloat16", "float32"))
     outputs: str = _setting(
         "outputs", "folder where every result is saved, with its Library; empty: nothing is written to disk, each "
                    "browser session keeps its results in memory until it ends"
@@ -59,6 +60,7 @@ class Settings:
         "(eager + the U-Net replayed as CUDA graphs), compile (eager + torch.compile, slow first call), compile-graphs, "
         "auto (graphs at once; the whole U-Net compiled in the background and taken up when ready, its compiled "
         "artifacts kept in the user's cache for the next start)",
+        choices=("off", "eager", "graphs", "compile", "compile-graphs", "auto"),  # pipelines.device.acceleration.SPEEDS
     )
     offline: bool = _setting(False, "never contact the Hugging Face Hub; presets not on disk say how to fetch them")
     model_process: bool = _setting(
@@ -152,7 +154,10 @@ def _parse_bool(text: str) -> bool:
 
 def _convert(f: dataclasses.Field, text: str):
     kind = type(f.default)
-    return _parse_bool(text) if kind is bool else kind(text)
+    value = _parse_bool(text) if kind is bool else kind(text)
+    if value not in f.metadata.get("choices", (value,)):
+        raise ValueError(f"expected one of {', '.join(f.metadata['choices'])}, got {text!r}")
+    return value
 
 
 def _shown(default) -> str:
@@ -171,7 +176,8 @@ def argument_parser() -> argparse.ArgumentParser:
         if isinstance(f.default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
-            p.add_argument(flag, type=type(f.default), default=argparse.SUPPRESS, help=help_text)
+            p.add_argument(flag, type=type(f.default), default=argparse.SUPPRESS, help=help_text,
+                           choices=f.metadata.get("choices"))
     p.add_argument("--list-models", action="store_true", help="print the model presets and exit")
     return p
 

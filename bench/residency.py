@@ -143,7 +143,7 @@ def http_overhead(runs: int, studio_s: float) -> dict:
 
     import app
 
-    demo, url = app.serve_in_background(["--outputs", ""])
+    demo, studio, url = app.serve_in_background(["--outputs", ""])
     client = Client(url, verbose=False)
     kwargs = dict(prompt="a large blue triangle on a white background", negative_prompt="", seed=0, steps=20,
                   guidance_scale=5, width=64, height=64, num_images=1, scheduler="Euler a", model="shapes",
@@ -155,6 +155,7 @@ def http_overhead(runs: int, studio_s: float) -> dict:
         client.predict(**kwargs)
         times.append(time.perf_counter() - start)
     demo.close()
+    studio.close()
     median = statistics.median(times)
     return {"http_s": round(median, 4), "http_fixed_cost_s": round(median - studio_s, 4)}
 

@@ -223,3 +223,40 @@ def test_on_zerogpu_the_default_model_is_loaded_at_start_up(monkeypatch):
         elsewhere.close()
     monkeypatch.setenv("SPACES_ZERO_GPU", "1")
     assert [m.model for m in app.build_studio(settings).residency() if m.state == "resident"] == ["shapes"]
+
+
+@pytest.mark.parametrize("flag, env", [("--dtype", "ATELIER_DTYPE"), ("--gpu-speed", "ATELIER_GPU_SPEED")])
+def test_a_device_setting_out_of_its_choices_is_refused_before_anything_starts(flag, env, capsys):
+    """Checked when read, as a flag or a variable, not by the model process after the server is up."""
+    with pytest.raises(SystemExit):
+        load_settings([flag, "fastest"], environ={})
+    assert "invalid choice: 'fastest'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=f"{env}: expected one of .*, got 'fastest'"):
+        load_settings([], environ={env: "fastest"})
+
+
+def test_the_gpu_speed_choices_are_the_ones_the_device_side_knows():
+    from pipelines.device.acceleration import SPEEDS
+
+    choices = next(f.metadata["choices"] for f in dataclasses.fields(Settings) if f.name == "gpu_speed")
+    assert choices == SPEEDS
+
+
+def test_the_server_process_stays_free_of_torch_while_the_models_run_beside_it(tmp_path):
+    """With the models in a process of their own (the default), the server never imports torch, diffusers
+    or transformers: their memory (about 400 MB) and import time are the model process's alone."""
+    script = (
+        "import sys, app\n"
+        "from settings import load_settings\n"
+        f"settings, _ = load_settings(['--device', 'cpu', '--outputs', {str(tmp_path)!r}], environ={{}})\n"
+        "studio = app.build_studio(settings)\n"
+        "app.build_app(settings, studio)\n"
+        "studio.residency()\n"
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))\n"
+        "studio.close()\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+

@@ -17,10 +17,12 @@ import multiprocessing
 import pickle
 import signal
 import threading
-from dataclasses import dataclass
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..front.errors import AtelierError
+from ..front.errors import AtelierError, ValidationError
 from ..front.jobs import Job
 from ..front.registry import Registry
 from ..front.requests import Request
@@ -56,42 +58,65 @@ class _ForwardedStop(threading.Event):
             self._forward()
 
 
+@dataclass
+class _Child:
+    """One model process, its pipe, and the jobs and calls waiting on its answers (a lost child's own:
+    they fail with it, not the next child's)."""
+
+    process: Any
+    pipe: Any
+    jobs: dict[int, Job[Output]] = field(default_factory=dict)
+    calls: dict[int, tuple[threading.Event, list]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, *message: Any) -> bool:
+        """False when the child has ended (after its end every send fails: none is silently lost)."""
+        with self.lock:
+            try:
+                self.pipe.send(message)
+                return True
+            except (BrokenPipeError, OSError):
+                return False
+
+
 class ProcessRunner:
     capacity = 1  # the child runs one job at a time, as a LocalRunner does
 
     def __init__(self, config: DeviceConfig):
         self._config = config
-        self._send_lock, self._start_lock = threading.Lock(), threading.Lock()
+        self._lock = threading.Lock()
         self._ids = itertools.count()
         self._closed = False
-        self._start()
+        self._current = self._start()
 
-    def _start(self) -> None:
-        """A child, and the thread that reads its pipe into the jobs and calls it was given (its own: a
-        lost child's jobs fail, not the next one's)."""
-        self._jobs: dict[int, Job[Output]] = {}
-        self._calls: dict[int, tuple[threading.Event, list]] = {}
+    def _start(self) -> _Child:
+        """A child, and the thread that hands its answers to its jobs and calls."""
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no server threads copied in
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self._config), name="atelier-device", daemon=True)
-        self._process.start()
-        child.close()
-        threading.Thread(target=self._receive, args=(self._pipe, self._jobs, self._calls), name="atelier-device-replies", daemon=True).start()
+        pipe, end = context.Pipe()
+        process = context.Process(target=_serve, args=(end, self._config), name="atelier-device", daemon=True)
+        process.start()
+        end.close()
+        child = _Child(process, pipe)
+        threading.Thread(target=_receive, args=(child,), name="atelier-device-replies", daemon=True).start()
+        return child
 
-    def _running(self) -> None:
-        """A child lost (the system killed it for memory, say) is started again for the next request, so
+    def _child(self) -> _Child:
+        """The child to send to. One that was lost (the system killed it for memory, say) is replaced, so
         one failure costs the jobs it held, not the session: its models load again on first use."""
-        with self._start_lock:
-            if not self._closed and not self._process.is_alive():
-                log.warning("The model process ended (exit code %s); starting a new one.", self._process.exitcode)
-                self._start()
+        with self._lock:
+            if self._closed:
+                raise AtelierError("Atelier is closing.")
+            if not self._current.process.is_alive():
+                log.warning("The model process ended (exit code %s); starting a new one.", self._current.process.exitcode)
+                self._current = self._start()
+            return self._current
 
     def submit(self, task: str, request: Request, seeds: list[int]) -> Job[Output]:
-        self._running()
-        number = next(self._ids)
-        job: Job[Output] = Job(cancel=_ForwardedStop(lambda: self._send("cancel", number)))
-        self._jobs[number] = job
-        self._send("submit", number, task, request, seeds)
+        child, number = self._child(), next(self._ids)
+        job: Job[Output] = Job(cancel=_ForwardedStop(lambda: child.send("cancel", number)))
+        child.jobs[number] = job
+        if not child.send("submit", number, task, request, seeds) and child.jobs.pop(number, None):
+            job.run(lambda: _outcome("failed", _lost()))
         return job
 
     def models(self) -> list[ModelState]:
@@ -104,59 +129,57 @@ class ProcessRunner:
         self._call("pin", model, pinned)
 
     def close(self) -> None:
-        """The running job stops at its next step, the child ends."""
-        self._closed = True
-        if self._process.is_alive():
-            self._send("close")
-            self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
-
-    # -- the pipe -----------------------------------------------------------------------------------------
-
-    def _send(self, *message: Any) -> None:
-        with self._send_lock:
-            try:
-                self._pipe.send(message)
-            except (BrokenPipeError, OSError):
-                pass  # the child has ended: whoever waits is told by _receive
+        """The running job stops at its next step, the child ends; nothing starts another."""
+        with self._lock:
+            self._closed = True
+            child = self._current
+        if child.process.is_alive():
+            child.send("close")
+            child.process.join(timeout=30)
+        if child.process.is_alive():
+            child.process.kill()
 
     def _call(self, method: str, *args: Any):
-        self._running()
-        number, answered, answer = next(self._ids), threading.Event(), []
-        self._calls[number] = (answered, answer)
-        self._send("call", number, method, args)
+        child, number, answered, answer = self._child(), next(self._ids), threading.Event(), []
+        child.calls[number] = (answered, answer)
+        if not child.send("call", number, method, args) and child.calls.pop(number, None):
+            raise _lost()
         if not answered.wait(CALL_SECONDS):
-            self._calls.pop(number, None)
-            raise AtelierError("The model process did not answer; restart Atelier.")
+            child.calls.pop(number, None)
+            raise AtelierError(f"The model process did not answer in {CALL_SECONDS} s; try again, or restart Atelier.")
         kind, value = answer[0]
         if kind == "failed":
             raise value
         return value
 
-    def _receive(self, pipe, jobs: dict, calls: dict) -> None:
-        """Hands each message from the child to the job or call it belongs to."""
-        while True:
-            try:
-                kind, number, *rest = pipe.recv()
-            except (EOFError, OSError):
-                break
-            if kind == "progress" and number in jobs:
-                jobs[number].report(*rest)
-            elif kind in ("done", "failed") and number in jobs:
-                job, (value,) = jobs.pop(number), rest
-                job.run(lambda value=value, kind=kind: _outcome(kind, value))
-            elif kind in ("reply", "refused") and number in calls:
-                answered, answer = calls.pop(number)
-                answer.append(("failed" if kind == "refused" else "value", rest[0]))
-                answered.set()
-        lost = AtelierError("The model process ended (out of memory?); try again: the next request starts it anew.")
-        for job in list(jobs.values()):
-            job.run(lambda: _outcome("failed", lost))
-        jobs.clear()
-        for answered, answer in list(calls.values()):
-            answer.append(("failed", lost))
+
+def _lost() -> AtelierError:
+    return AtelierError("The model process ended (out of memory?); try again: the next request starts it anew.")
+
+
+def _receive(child: _Child) -> None:
+    """Hands each message from the child to the job or call it belongs to; when the child ends, every
+    one still waiting hears so (each taken out once, by this thread or by the sender that saw the end)."""
+    while True:
+        try:
+            kind, number, *rest = child.pipe.recv()
+        except (EOFError, OSError):
+            break
+        if kind == "progress" and number in child.jobs:
+            child.jobs[number].report(*rest)
+        elif kind in ("done", "failed") and (job := child.jobs.pop(number, None)):
+            job.run(lambda value=rest[0], kind=kind: _outcome(kind, value))
+        elif kind in ("reply", "refused") and (waiting := child.calls.pop(number, None)):
+            answered, answer = waiting
+            answer.append(("failed" if kind == "refused" else "value", rest[0]))
             answered.set()
+    while child.jobs:
+        _, job = child.jobs.popitem()
+        job.run(lambda: _outcome("failed", _lost()))
+    while child.calls:
+        _, (answered, answer) = child.calls.popitem()
+        answer.append(("failed", _lost()))
+        answered.set()
 
 
 def _outcome(kind: str, value: Any):
@@ -166,12 +189,17 @@ def _outcome(kind: str, value: Any):
 
 
 def _portable(error: BaseException) -> BaseException:
-    """The error itself when it pickles (every AtelierError does), else its type and words."""
+    """The error itself when it pickles (every AtelierError does), else its type and words; a bug keeps
+    where it happened, as a note (a traceback does not cross the pipe), for the server's log."""
+    if not isinstance(error, (AtelierError, ValidationError)):
+        error.add_note("In the model process:\n" + "".join(traceback.format_exception(error)).rstrip())
     try:
         pickle.loads(pickle.dumps(error))
         return error
     except Exception:
-        return RuntimeError(f"{type(error).__name__}: {error}")
+        portable = RuntimeError(f"{type(error).__name__}: {error}")
+        portable.__notes__ = getattr(error, "__notes__", [])
+        return portable
 
 
 def _serve(pipe, config: DeviceConfig) -> None:
@@ -184,17 +212,19 @@ def _serve(pipe, config: DeviceConfig) -> None:
     from .local import LocalRunner
     from .manager import PipelineManager
 
-    manager = PipelineManager(
-        config.registry,
-        device=config.device,
-        dtype=config.dtype,
-        memory_budget_bytes=config.memory_budget_bytes,
-        gpu_speed=config.gpu_speed,
-        offline=config.offline,
-    )
-    runner = LocalRunner(manager, vae_tiling_pixels=config.vae_tiling_pixels)
+    try:
+        runner = LocalRunner(PipelineManager(config.registry, device=config.device, dtype=config.dtype,
+                                             memory_budget_bytes=config.memory_budget_bytes,
+                                             gpu_speed=config.gpu_speed, offline=config.offline),
+                             vae_tiling_pixels=config.vae_tiling_pixels)
+        broken = None
+    except Exception as e:  # a device this machine lacks, say: every request is told why, as in-process
+        runner, broken = None, _portable(e)
     jobs: dict[int, Job[Output]] = {}
     lock = threading.Lock()
+    # Calls (models, unload, pin) wait for the manager's lock, which a running job holds: answered on a
+    # thread of their own, they never hold up a Stop or a close behind them.
+    calls = ThreadPoolExecutor(1, thread_name_prefix="atelier-device-calls")
 
     def send(*message: Any) -> None:
         with lock:
@@ -212,23 +242,31 @@ def _serve(pipe, config: DeviceConfig) -> None:
             send("failed", number, _portable(e))
         jobs.pop(number, None)
 
+    def answer(number: int, method: str, args: tuple) -> None:
+        try:
+            if broken:
+                raise broken
+            send("reply", number, getattr(runner, method)(*args))
+        except Exception as e:
+            send("refused", number, _portable(e))
+
     while True:
         try:
             kind, *rest = pipe.recv()
         except (EOFError, OSError):  # the parent ended without a word
             break
-        if kind == "submit":
+        if kind == "submit" and broken:
+            send("failed", rest[0], broken)
+        elif kind == "submit":
             number, task, request, seeds = rest
             jobs[number] = runner.submit(task, request, seeds)
             threading.Thread(target=relay, args=(number, jobs[number]), daemon=True).start()
         elif kind == "cancel" and rest[0] in jobs:
             jobs[rest[0]].cancel()
         elif kind == "call":
-            number, method, args = rest
-            try:
-                send("reply", number, getattr(runner, method)(*args))
-            except Exception as e:
-                send("refused", number, _portable(e))
+            calls.submit(answer, *rest)
         elif kind == "close":
             break
-    runner.close()
+    calls.shutdown(wait=False, cancel_futures=True)
+    if runner:
+        runner.close()

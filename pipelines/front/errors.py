@@ -6,7 +6,10 @@ class ValidationError(ValueError):
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
-        self.field = field
+        self.field, self.message = field, message
+
+    def __reduce__(self):  # pickled whole (it crosses to and from a model process)
+        return type(self), (self.field, self.message)
 
 
 class AtelierError(RuntimeError):
