@@ -8,6 +8,8 @@ reading of the 64² input (background, and every figure's colour, shape and plac
 share of pixels far from every flat colour of the scene (blur leaves a band of in-between colours
 along each edge), as a ratio to bicubic's. The cost is one 64→256 upscale against the 64² picture's own
 generation at the model's defaults, both through the Studio in this process, interleaved, medians.
+
+    python bench/upscale.py --scenes 16 --runs 0 --stage runs/upscaler   # a training run's checkpoint instead
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -94,6 +97,13 @@ def cost(studio, runs: int, dials: dict) -> dict:
     return dict(image_s=made_s, upscale_s=upscale_s, cost_ratio=upscale_s / made_s, runs=runs)
 
 
+def with_stage(registry: Registry, folder: Path) -> Registry:
+    """The registry with the embedded model's ×4 stage loaded from `folder` (a checkpoint being trained)."""
+    stage = replace(registry.get(MODEL).upscalers[0], source=str(folder.resolve()))
+    presets = tuple(replace(p, upscalers=(stage,)) if p.name == MODEL else p for p in registry.presets)
+    return replace(registry, presets=presets)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=48)
@@ -101,10 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="the Upscale task's settings to measure instead of its defaults: guidance_scale=2 steps=3")
+    parser.add_argument("--stage", type=Path, help="a stage folder to measure in place of the shipped one")
     args = parser.parse_args(argv)
     dials = {name: _value(value) for name, value in (item.split("=", 1) for item in args.set)}
-    studio = local_studio(PipelineManager(Registry(), device="cpu", dtype="float32"))
-    report = dict(date=str(date.today()), device="cpu", dials=dials, **quality(studio, args.scenes, dials),
+    registry = with_stage(Registry(), args.stage) if args.stage else Registry()
+    studio = local_studio(PipelineManager(registry, device="cpu", dtype="float32"))
+    report = dict(date=str(date.today()), device="cpu", dials=dials, stage=str(args.stage or "shipped"), **quality(studio, args.scenes, dials),
                   **(cost(studio, args.runs, dials) if args.runs else {}))
     for key, value in report.items():
         print(f"{key:28} {value:.4f}" if isinstance(value, float) else f"{key:28} {value}")

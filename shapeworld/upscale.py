@@ -57,6 +57,25 @@ def build_unet(channels: tuple[int, ...], text_width: int, pack: int) -> UNet2DC
     )
 
 
+def critic(width: int = 32) -> torch.nn.Module:
+    """A patch critic (PatchGAN, Isola et al. 2017) of a 256² picture beside its upsampled condition: it
+    learns to tell the truth's decided edges from a blend, and its verdict on each 38-pixel patch is the
+    adversarial term (`--adversarial`) that pulls the stage from the mean of the edges it could draw to one."""
+    layers, channels = [], 6
+    for i, out in enumerate((width, 2 * width, 4 * width)):
+        layers += [torch.nn.Conv2d(channels, out, 4, 2, 1), *([torch.nn.GroupNorm(8, out)] if i else []), torch.nn.LeakyReLU(0.2)]
+        channels = out
+    return torch.nn.Sequential(*layers, torch.nn.Conv2d(channels, 1, 3, 1, 1))
+
+
+def balanced(reconstruction: torch.Tensor, adversarial: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """The adversarial term's weight that gives its gradient at the U-Net's last layer the reconstruction's
+    size (VQGAN's adaptive weight, Esser et al. 2021), so one `--adversarial` fits any loss level."""
+    ours = torch.autograd.grad(reconstruction, last, retain_graph=True)[0].norm()
+    theirs = torch.autograd.grad(adversarial, last, retain_graph=True)[0].norm()
+    return (ours / (theirs + 1e-4)).clamp(max=1e4).detach()
+
+
 def examples(rng: np.random.Generator, n: int, outline_p: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`n` scenes as (64² renders, 256² renders, captions)."""
     small, large, captions = [], [], []
@@ -151,6 +170,10 @@ def train(args: argparse.Namespace, log) -> None:
     params = list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema = EMAModel(params, decay=args.ema, use_ema_warmup=True, foreach=True)
+    judge = critic().to(device) if args.adversarial else None
+    judge_opt = torch.optim.Adam(judge.parameters(), lr=args.critic_lr, betas=(0.5, 0.9)) if judge else None
+    root_alpha = noise_scheduler.alphas_cumprod.sqrt().to(device)
+    root_sigma = (1 - noise_scheduler.alphas_cumprod).sqrt().to(device)
     rng, gen = np.random.default_rng(args.seed), torch.Generator().manual_seed(args.seed)
     tokens = lambda captions: tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, return_tensors="pt").input_ids  # noqa: E731
 
@@ -178,6 +201,7 @@ def train(args: argparse.Namespace, log) -> None:
         # Noise-conditioning augmentation: mostly light levels (the default dial), sometimes heavy (its range).
         # (drawn on the CPU from one generator: the same run on any device)
         level = (MAX_NOISE_LEVEL * torch.rand(batch, generator=gen) ** args.level_power).long().to(device)
+        clean = condition
         condition = low_res.add_noise(condition, torch.randn(condition.shape, generator=gen).to(device), level)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         # Noisier levels drawn more often (density rising with t for --t-power > 1): the first sampling
@@ -188,14 +212,29 @@ def train(args: argparse.Namespace, log) -> None:
             text = text_encoder(tokens(captions).to(device)).last_hidden_state
         pack = lambda x: F.pixel_unshuffle(x, args.pack)  # noqa: E731
         pred = unet(torch.cat([pack(noisy), pack(condition)], 1), t, text, class_labels=level).sample
-        loss = F.mse_loss(F.pixel_shuffle(pred, args.pack), noise_scheduler.get_velocity(x0, noise, t))
+        velocity = F.pixel_shuffle(pred, args.pack)
+        loss = F.mse_loss(velocity, noise_scheduler.get_velocity(x0, noise, t))
+        if judge:
+            # The picture this step's prediction implies (v-prediction: x0 = √ᾱ·x_t − √(1−ᾱ)·v), judged beside
+            # its clean condition against the truth; the critic learns first, the stage heeds it after.
+            at = lambda table: table[t].view(-1, 1, 1, 1)  # noqa: E731
+            fake = torch.cat([(clean + (at(root_alpha) * noisy - at(root_sigma) * velocity) / RESIDUAL_SCALE).clamp(-1, 1), clean], 1)
+            real = torch.cat([truth, clean], 1)
+            judge_loss = F.relu(1 - judge(real)).mean() + F.relu(1 + judge(fake.detach())).mean()
+            judge_opt.zero_grad(set_to_none=True)
+            judge_loss.backward()
+            judge_opt.step()
+            if step >= args.critic_warmup:
+                fooled = -judge(fake).mean()
+                loss = loss + args.adversarial * balanced(loss, fooled, unet.conv_out.weight) * fooled
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         ema.step(params)
         if step % 50 == 0:
-            log(f"step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} ({time.time() - start:.0f} s)")
+            critic_said = f" critic {judge_loss.item():.3f}" if judge else ""
+            log(f"step {step} loss {loss.item():.4f}{critic_said} lr {opt.param_groups[0]['lr']:.2e} ({time.time() - start:.0f} s)")
         if time.time() - saved > args.save_minutes * 60:
             checkpoint(step)
             saved = time.time()
@@ -222,6 +261,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--outline-p", type=float, default=0.2)
     p.add_argument("--caption-dropout", type=float, default=0.1)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--adversarial", type=float, default=0.0,
+                   help="weight of a patch critic's verdict beside the reconstruction (0: none), for decided edges")
+    p.add_argument("--critic-lr", type=float, default=2e-4)
+    p.add_argument("--critic-warmup", type=int, default=100, help="steps the critic learns before the stage heeds it")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--steps", type=int, default=10**9)

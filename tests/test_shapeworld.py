@@ -211,3 +211,30 @@ def test_stages_that_need_a_start_are_refused_clearly(capsys):
     with pytest.raises(SystemExit):
         parse_args(["unet", "--out", "x"])
     assert "needs --vae" in capsys.readouterr().err
+
+
+def test_the_critic_s_term_is_weighed_to_the_reconstruction_s_gradient_at_the_last_layer():
+    """VQGAN's adaptive weight: whatever the two losses' scales, the adversarial gradient at the U-Net's
+    last layer is made the reconstruction's size (times --adversarial)."""
+    import torch
+
+    from shapeworld.upscale import balanced, critic
+
+    last = torch.nn.Parameter(torch.ones(3))
+    weight = balanced((2 * last).sum(), (8 * last).sum(), last)
+    assert weight.item() == pytest.approx(0.25, rel=1e-3) and not weight.requires_grad
+    verdict = critic()(torch.zeros(2, 6, 64, 64))
+    assert verdict.shape == (2, 1, 8, 8)  # a verdict for each patch, not one for the picture
+
+
+def test_the_stage_trains_with_the_critic_and_saves_a_loadable_stage(tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from shapeworld import upscale
+
+    upscale.main(["--out", str(tmp_path), "--channels", "16", "32", "--crop", "32", "--batch", "4", "--scenes", "2",
+                  "--steps", "3", "--adversarial", "1", "--critic-warmup", "1", "--eval-scenes", "0", "--threads", "1"])
+    log = (tmp_path / "training.log").read_text()
+    assert "critic" in log and "done: 3 steps" in log
+    assert UNet2DConditionModel.from_pretrained(tmp_path / "unet").config.block_out_channels == [16, 32]
+    assert json.loads((tmp_path / "training.json").read_text())["adversarial"] == 1.0
