@@ -185,6 +185,7 @@ def train(args: argparse.Namespace, log) -> None:
         ours, base = held_out_psnr(pipe, args.eval_scenes, args.eval_steps, 20) if args.eval_scenes else (0.0, 0.0)
         ema.restore(params)
         log(f"checkpoint at step {step}: held-out PSNR {ours:.2f} dB, bicubic {base:.2f} dB")
+        write_record(args, step, start)
 
     budget, start, saved, step = args.max_minutes * 60, time.time(), time.time(), 0
     while step < args.steps and time.time() - start < budget:
@@ -239,9 +240,16 @@ def train(args: argparse.Namespace, log) -> None:
             checkpoint(step)
             saved = time.time()
         step += 1
-    args.steps_run, args.train_minutes = step, round((time.time() - start) / 60, 2)
-    log(f"done: {step} steps in {args.train_minutes} min")
+    log(f"done: {step} steps in {(time.time() - start) / 60:.2f} min")
     checkpoint(step)
+
+
+def write_record(args: argparse.Namespace, step: int, start: float) -> None:
+    """What made the checkpoint beside it, written with each one: a stopped run's folder is complete."""
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    record.update(steps_run=step, train_minutes=round((time.time() - start) / 60, 2), torch=torch.__version__,
+                  accelerator=torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu")
+    (args.out / "training.json").write_text(json.dumps(record, indent=2))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -288,13 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         logfile.write(line + "\n")
         logfile.flush()
 
-    began = time.time()
     train(args, log)
-    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    record.update(wall_minutes=round((time.time() - began) / 60, 2), torch=torch.__version__,
-                  accelerator=torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu")
-    (args.out / "training.json").write_text(json.dumps(record, indent=2))
-    log(f"saved to {args.out} after {record['wall_minutes']} min")
+    log(f"saved to {args.out}")
 
 
 if __name__ == "__main__":

@@ -237,4 +237,5 @@ def test_the_stage_trains_with_the_critic_and_saves_a_loadable_stage(tmp_path):
     log = (tmp_path / "training.log").read_text()
     assert "critic" in log and "done: 3 steps" in log
     assert UNet2DConditionModel.from_pretrained(tmp_path / "unet").config.block_out_channels == [16, 32]
-    assert json.loads((tmp_path / "training.json").read_text())["adversarial"] == 1.0
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["adversarial"] == 1.0 and record["steps_run"] == 3
