@@ -228,12 +228,18 @@ def test_the_critic_s_term_is_weighed_to_the_reconstruction_s_gradient_at_the_la
 
 
 def test_the_stage_trains_with_the_critic_and_saves_a_loadable_stage(tmp_path):
+    """In a process of its own: training sets torch's threads and denormal handling for the whole process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
     from diffusers import UNet2DConditionModel
 
-    from shapeworld import upscale
-
-    upscale.main(["--out", str(tmp_path), "--channels", "16", "32", "--crop", "32", "--batch", "4", "--scenes", "2",
-                  "--steps", "3", "--adversarial", "1", "--critic-warmup", "1", "--eval-scenes", "0", "--threads", "1"])
+    flags = ["--out", str(tmp_path), "--channels", "16", "32", "--crop", "32", "--batch", "4", "--scenes", "2",
+             "--steps", "3", "--adversarial", "1", "--critic-warmup", "1", "--eval-scenes", "0", "--threads", "1"]
+    trained = subprocess.run([sys.executable, "-m", "shapeworld.upscale", *flags], cwd=Path(__file__).resolve().parent.parent,
+                             capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
     log = (tmp_path / "training.log").read_text()
     assert "critic" in log and "done: 3 steps" in log
     assert UNet2DConditionModel.from_pretrained(tmp_path / "unet").config.block_out_channels == [16, 32]
