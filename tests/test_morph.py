@@ -1,5 +1,6 @@
 """Morph: exact ends, a monotonic journey, even pacing, and playable animations."""
 
+import av
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -80,6 +81,24 @@ def test_gif_and_mp4_have_the_frames(tiny_studio):
     assert gif.n_frames == 5 + 3  # forward, then back without repeating the ends
     frames = list(iio.imiter(result.files["mp4"]))
     assert len(frames) == 8 and frames[0].shape[0] >= 256
+    with av.open(result.files["mp4"]) as mp4:  # what every browser plays
+        assert (mp4.streams.video[0].codec_context.name, mp4.streams.video[0].codec_context.pix_fmt) == ("h264", "yuv420p")
+
+
+def test_the_mp4_is_encoded_without_starting_a_process(tmp_path, monkeypatch):
+    """A fork of the front (an encoder's process) beside Ray's gRPC threads could break it: none is started."""
+    import subprocess
+
+    from pipelines.tasks.morph import write_animations
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args[0] if args else kwargs}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    frames = [Image.new("RGB", (64, 64), (40 * i, 90, 200)) for i in range(4)]
+    files = write_animations(MorphRequest(model=TINY, prompt=A, prompt_b=B, num_frames=4, fps=8, pingpong=True), frames, tmp_path)
+    monkeypatch.undo()
+    assert len(list(iio.imiter(files["mp4"]))) == 6  # ping-pong: 4 forward, 2 back
 
 
 def test_the_animation_and_its_frames_are_saved_with_the_other_results_in_order(tiny_model_dir, tmp_path):

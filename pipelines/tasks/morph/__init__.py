@@ -14,7 +14,6 @@ The GIF and MP4 are made on the front from the frames that come back (`write_ani
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -162,12 +161,10 @@ def write_animations(request: MorphRequest, frames: list[Image.Image], folder: P
     folder.mkdir(parents=True, exist_ok=True)
     gif, mp4 = folder / "morph.gif", folder / "morph.mp4"
     sequence[0].save(gif, save_all=True, append_images=sequence[1:], duration=int(1000 / request.fps), loop=0)
-    frames_rgb = np.stack([np.asarray(f) for f in sequence])
-    try:
-        iio.imwrite(mp4, frames_rgb, fps=request.fps, codec="libx264", macro_block_size=16)
-    except OSError as e:  # the encoder is a process of its own; seen to drop its pipe once on a busy machine
-        logging.getLogger(__name__).warning("MP4 encoder failed (%s); trying once more", str(e).splitlines()[0])
-        iio.imwrite(mp4, frames_rgb, fps=request.fps, codec="libx264", macro_block_size=16)
+    # Encoded in this process (PyAV): an encoder started as a process of its own forks the front, and a fork
+    # beside Ray's gRPC threads could break it (grpc/grpc#43055). yuv420p is what every browser plays.
+    iio.imwrite(mp4, np.stack([np.asarray(f) for f in sequence]), plugin="pyav", fps=request.fps, codec="libx264",
+                out_pixel_format="yuv420p")
     return {"gif": str(gif), "mp4": str(mp4)}
 
 
