@@ -76,6 +76,21 @@ def balanced(reconstruction: torch.Tensor, adversarial: torch.Tensor, last: torc
     return (ours / (theirs + 1e-4)).clamp(max=1e4).detach()
 
 
+def sampled(unet, start: torch.Tensor, condition: torch.Tensor, text: torch.Tensor, level: torch.Tensor,
+            steps: int) -> torch.Tensor:
+    """The packed residual the stage's default sampler makes from the noise `start` (packed, as the
+    condition) in `steps` steps, as `PixelUpscalePipeline` does, differentiable in its last step:
+    the step that decides the picture learns from the stage's own earlier guesses, as it meets them at use.
+    (Learning through every step let the critic's pull undo the reconstruction within 20 steps.)"""
+    scheduler = DPMSolverMultistepScheduler(**NOISE_SCHEDULE, **SAMPLING)
+    scheduler.set_timesteps(steps, device=condition.device)
+    x = start
+    for i, t in enumerate(scheduler.timesteps):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and i == steps - 1):
+            x = scheduler.step(unet(torch.cat([x, condition], 1), t, text, class_labels=level).sample, t, x).prev_sample
+    return x
+
+
 def examples(rng: np.random.Generator, n: int, outline_p: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`n` scenes as (64² renders, 256² renders, captions)."""
     small, large, captions = [], [], []
@@ -215,11 +230,20 @@ def train(args: argparse.Namespace, log) -> None:
         pred = unet(torch.cat([pack(noisy), pack(condition)], 1), t, text, class_labels=level).sample
         velocity = F.pixel_shuffle(pred, args.pack)
         loss = F.mse_loss(velocity, noise_scheduler.get_velocity(x0, noise, t))
-        if judge:
-            # The picture this step's prediction implies (v-prediction: x0 = √ᾱ·x_t − √(1−ᾱ)·v), judged beside
-            # its clean condition against the truth; the critic learns first, the stage heeds it after.
+        if args.sampled_steps:
+            # The residual the sampler makes at use, from pure noise in `--sampled-steps` steps: at use the
+            # last step sees the stage's own first guess, never the truth noised.
+            pure = pack(torch.randn(x0.shape, generator=gen).to(device))
+            made = F.pixel_shuffle(sampled(unet, pure, pack(condition), text, level, args.sampled_steps), args.pack)
+            loss = loss + F.mse_loss(made, x0)
+        else:
+            # The picture this step's prediction implies (v-prediction: x0 = √ᾱ·x_t − √(1−ᾱ)·v).
             at = lambda table: table[t].view(-1, 1, 1, 1)  # noqa: E731
-            fake = torch.cat([(clean + (at(root_alpha) * noisy - at(root_sigma) * velocity) / RESIDUAL_SCALE).clamp(-1, 1), clean], 1)
+            made = at(root_alpha) * noisy - at(root_sigma) * velocity
+        if judge:
+            # That picture judged beside its clean condition against the truth; the critic learns first,
+            # the stage heeds it after.
+            fake = torch.cat([(clean + made / RESIDUAL_SCALE).clamp(-1, 1), clean], 1)
             real = torch.cat([truth, clean], 1)
             judge_loss = F.relu(1 - judge(real)).mean() + F.relu(1 + judge(fake.detach())).mean()
             judge_opt.zero_grad(set_to_none=True)
@@ -271,6 +295,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--adversarial", type=float, default=0.0,
                    help="weight of a patch critic's verdict beside the reconstruction (0: none), for decided edges")
+    p.add_argument("--sampled-steps", type=int, default=0,
+                   help="also learn (and judge) the picture the default sampler makes in this many steps (0: not)")
     p.add_argument("--critic-lr", type=float, default=2e-4)
     p.add_argument("--critic-warmup", type=int, default=100, help="steps the critic learns before the stage heeds it")
     p.add_argument("--warmup", type=int, default=200)
