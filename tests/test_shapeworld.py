@@ -248,7 +248,7 @@ def test_the_stage_trains_with_the_critic_through_its_sampler_and_saves_a_loadab
     assert record["adversarial"] == 1.0 and record["sampled_steps"] == 2 and record["steps_run"] == 3
 
 
-def test_the_sampler_the_stage_learns_through_is_the_pipeline_s(tmp_path):
+def test_the_sampler_the_stage_learns_through_is_the_pipeline_s():
     """`--sampled-steps` trains on the residual `sampled` makes; it must be the one the Upscale task makes,
     the same noise in, or the stage would learn a sampler nobody runs."""
     import torch
