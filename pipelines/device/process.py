@@ -68,6 +68,9 @@ class _Child:
     jobs: dict[int, Job[Output]] = field(default_factory=dict)
     calls: dict[int, tuple[threading.Event, list]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when its pipe closed. The kernel closes a killed process's pipe a moment before `is_alive()`
+    # can tell, so this, not the exit code, is what says the next request needs a new child.
+    ended: threading.Event = field(default_factory=threading.Event)
 
     def send(self, *message: Any) -> bool:
         """False when the child has ended (after its end every send fails: none is silently lost)."""
@@ -76,6 +79,7 @@ class _Child:
                 self.pipe.send(message)
                 return True
             except (BrokenPipeError, OSError):
+                self.ended.set()
                 return False
 
 
@@ -106,8 +110,10 @@ class ProcessRunner:
         with self._lock:
             if self._closed:
                 raise AtelierError("Atelier is closing.")
-            if not self._current.process.is_alive():
-                log.warning("The model process ended (exit code %s); starting a new one.", self._current.process.exitcode)
+            lost = self._current
+            if lost.ended.is_set() or not lost.process.is_alive():
+                lost.process.join(timeout=5)  # reaped, for its exit code
+                log.warning("The model process ended (exit code %s); starting a new one.", lost.process.exitcode)
                 self._current = self._start()
             return self._current
 
@@ -173,6 +179,7 @@ def _receive(child: _Child) -> None:
             answered, answer = waiting
             answer.append(("failed" if kind == "refused" else "value", rest[0]))
             answered.set()
+    child.ended.set()  # before its waiters hear: whoever retries on hearing it gets a new child
     while child.jobs:
         _, job = child.jobs.popitem()
         job.run(lambda: _outcome("failed", _lost()))
