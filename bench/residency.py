@@ -36,8 +36,8 @@ from pipelines import (  # noqa: E402
 )
 from pipelines.device.local import local_studio  # noqa: E402
 from pipelines.device.manager import PipelineManager, module_bytes  # noqa: E402
+from pipelines.device.sampling import fresh_scheduler  # noqa: E402
 from pipelines.front.registry import SD15_LATENT_RGB, ModelPreset  # noqa: E402
-from pipelines.front.schedulers import fresh_scheduler  # noqa: E402
 
 
 def rss_gb() -> float:

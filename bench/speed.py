@@ -54,7 +54,7 @@ def serve(path: str) -> None:
     from pipelines import Registry, Txt2ImgRequest
     from pipelines.device.local import local_studio
     from pipelines.device.manager import PipelineManager
-    from pipelines.front.schedulers import fresh_scheduler
+    from pipelines.device.sampling import fresh_scheduler
 
     manager = PipelineManager(Registry(), device="cpu", dtype="float32")
     if path == "studio":

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from pipelines import ModelPreset, Registry, Txt2ImgRequest, ValidationError
+from pipelines.device.sampling import fresh_scheduler
 from pipelines.front.requests import Limits
-from pipelines.front.schedulers import NAMES, SCHEDULERS, fresh_scheduler
+from pipelines.front.schedulers import NAMES, SCHEDULERS
 from tests.conftest import TINY, as_array, make_studio, tiny_preset, tiny_registry
 
 OFFERED = [(p.name, name) for p in Registry().presets for name in p.schedulers]

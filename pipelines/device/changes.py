@@ -21,7 +21,7 @@ from diffusers import DiffusionPipeline
 from ..front.errors import AtelierError
 from ..front.registry import ModelPreset
 from ..front.requests import Request
-from ..front.schedulers import fresh_scheduler
+from .sampling import fresh_scheduler
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,37 @@ Device side: imported by a task's work when it runs, never by the front.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import diffusers
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import DiffusionPipeline, EulerAncestralDiscreteScheduler
 
 from ..front.errors import Cancelled
 from ..front.requests import Request
+from ..front.schedulers import SCHEDULERS
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step done, total, latents)
+
+
+class SteadyEulerAncestral(EulerAncestralDiscreteScheduler):
+    """diffusers' Euler a, its sigmas in float64 where the device has it. On a cosine schedule (the ×4
+    stage's: σ from 2·10⁴ down) float32 rounding can make σ_up exceed σ_to, so σ_down is the root of a
+    negative and the picture NaN (diffusers#14213; the stage at 3 steps). Samples stay float32."""
+
+    def set_timesteps(self, *args, **kwargs) -> None:
+        super().set_timesteps(*args, **kwargs)
+        if self.sigmas.device.type != "mps":  # no float64 there
+            self.sigmas = self.sigmas.to(torch.float64)
+
+
+def fresh_scheduler(name: str, config: Mapping[str, Any]):
+    """A new scheduler of the named kind (the table in front/schedulers.py), configured like the model's
+    own (`config`): diffusers' class, or the stand-in here that fixes it."""
+    sampler = SCHEDULERS[name]
+    cls = {"EulerAncestralDiscreteScheduler": SteadyEulerAncestral}.get(sampler.cls) or getattr(diffusers, sampler.cls)
+    return cls.from_config(config, **sampler.overrides)
 
 
 def generators(seeds: list[int]) -> list[torch.Generator]:

@@ -1,9 +1,8 @@
 """Schedulers: the one table of the samplers Atelier offers, read by validation, the registry and the UI.
 
 A name stands for a diffusers scheduler class and the config overrides that make it that sampler. Every
-run gets a fresh instance built from the model's own scheduler config: schedulers carry state, and
-`from_pipe` views share one scheduler object. This module is plain data; diffusers is imported only when
-a scheduler is built.
+run gets a fresh instance built from the model's own scheduler config (`fresh_scheduler`, on the device
+side): schedulers carry state, and `from_pipe` views share one scheduler object. This module is plain data.
 """
 
 from __future__ import annotations
@@ -42,11 +41,3 @@ def check_names(names: tuple[str, ...]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown scheduler {unknown[0]!r}; the table has: {', '.join(NAMES)}")
     return names
-
-
-def fresh_scheduler(name: str, config: Mapping[str, Any]):
-    """A new scheduler of the named kind, configured like the model's own (`config`)."""
-    import diffusers
-
-    sampler = SCHEDULERS[name]
-    return getattr(diffusers, sampler.cls).from_config(config, **sampler.overrides)
