@@ -152,9 +152,10 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             max_size=128,  # trained at 64; larger sizes repeat the shape
             variant=None,
             latent_rgb=None,  # none: previews decode with its own (tiny) autoencoder
-            # Its own pixel-space ×4 stage (shapeworld/upscale.py), trained on the scenes drawn at 256²; 2 steps
-            # measured best against the truth (bench/upscale.py: more steps add detail the truth lacks).
-            upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=2, guidance=0.0, scheduler="DPM++ 2M"),),
+            # Its own pixel-space ×4 stage (shapeworld/upscale.py), trained on the scenes drawn at 256². Euler a at
+            # 4 steps, no new detail: its fresh noise each step decides edges that a deterministic sampler leaves
+            # as the blend of where they could be (bench/upscale.py, BENCHMARKS.md).
+            upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=4, guidance=0.0, detail=0.0, scheduler="Euler a"),),
             cascade=True,  # 64² is a thumbnail: its ×4 costs a third of the picture (bench/upscale.py)
         ),
         ModelPreset(

@@ -40,10 +40,10 @@ class Txt2ImgRequest(Request):
     hires: bool = setting(False, "bool", "Hires: upscale in the same run", a1111="enable_hr", preset="cascade",
                           help="the picture goes on through the model's upscaler")
     hires_scale: int = setting(4, "int", "Hires scale", minimum=2, maximum=4, step=2, a1111="hr_scale")
-    hires_detail: float = setting(0.06, "float", "Hires new detail", minimum=0.0, maximum=1.0, step=0.01,
+    hires_detail: float = setting(0.0, "float", "Hires new detail", minimum=0.0, maximum=1.0, step=0.01,
                                   preset="upscale_detail", a1111="denoising_strength",
                                   help="0 = only sharpen what is there · 1 = redraw freely")
-    hires_steps: int = setting(2, "int", "Hires steps", minimum=1, maximum=MAX_STEPS, step=1,
+    hires_steps: int = setting(4, "int", "Hires steps", minimum=1, maximum=MAX_STEPS, step=1,
                                preset="upscale_steps", a1111="hr_second_pass_steps")
 
     task = "txt2img"

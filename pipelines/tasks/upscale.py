@@ -30,16 +30,16 @@ class UpscaleRequest(Request):
     image: Image.Image | str | None = field(default=None, repr=False)  # the picture, or an uploaded file's path
     scale: int = setting(4, "int", "Scale", minimum=2, maximum=4, step=2, help="×2 or ×4 the picture's sides",
                          a1111="upscaling_resize")
-    new_detail: float = setting(0.06, "float", "New detail", minimum=0.0, maximum=1.0, step=0.01,
+    new_detail: float = setting(0.0, "float", "New detail", minimum=0.0, maximum=1.0, step=0.01,
                                 preset="upscale_detail", a1111="denoising_strength",
                                 help="0 = only sharpen what is there · 1 = redraw freely")
     # The upscaler's own sampling defaults, not the model's.
-    steps: int = setting(2, "int", "Steps", minimum=1, maximum=MAX_STEPS, step=1, recorded=False, a1111="steps",
+    steps: int = setting(4, "int", "Steps", minimum=1, maximum=MAX_STEPS, step=1, recorded=False, a1111="steps",
                          preset="upscale_steps")
     guidance_scale: float = setting(0.0, "float", "Guidance (how closely to follow the prompt)", minimum=0.0,
                                     maximum=MAX_GUIDANCE, step=0.5, recorded=False, a1111="cfg_scale",
                                     preset="upscale_guidance")
-    scheduler: str = setting("DPM++ 2M", "choice", "Scheduler", choices="schedulers", recorded=False,
+    scheduler: str = setting("Euler a", "choice", "Scheduler", choices="schedulers", recorded=False,
                              a1111="sampler_name", preset="upscale_scheduler")
 
     task = "upscale"
