@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import math
 import shutil
@@ -34,6 +35,7 @@ from PIL import Image
 from transformers import CLIPTextModel
 
 from pipelines.device.pixel_upscale import PixelUpscalePipeline, upsampled
+from pipelines.device.sampling import fresh_scheduler
 
 from .tokenizer import MAX_TOKENS, build_tokenizer
 from .world import IMAGE_SIZE, caption_for, draw, sample_scene
@@ -77,17 +79,21 @@ def balanced(reconstruction: torch.Tensor, adversarial: torch.Tensor, last: torc
 
 
 def sampled(unet, start: torch.Tensor, condition: torch.Tensor, text: torch.Tensor, level: torch.Tensor,
-            steps: int) -> torch.Tensor:
-    """The packed residual the stage's default sampler makes from the noise `start` (packed, as the
-    condition) in `steps` steps, as `PixelUpscalePipeline` does, differentiable in its last step:
-    the step that decides the picture learns from the stage's own earlier guesses, as it meets them at use.
-    (Learning through every step let the critic's pull undo the reconstruction within 20 steps.)"""
-    scheduler = DPMSolverMultistepScheduler(**NOISE_SCHEDULE, **SAMPLING)
+            steps: int, sampler: str = "Euler a", generator: torch.Generator | None = None) -> torch.Tensor:
+    """The packed residual the Upscale task's `sampler` makes from the noise `start` (packed, as the
+    condition) in `steps` steps, its fresh noise drawn from `generator`, as `PixelUpscalePipeline` does,
+    differentiable in its last step: the step that decides the picture learns from the stage's own earlier
+    guesses, as it meets them at use. (Learning through every step let the critic's pull undo the
+    reconstruction within 20 steps.)"""
+    scheduler = fresh_scheduler(sampler, DPMSolverMultistepScheduler(**NOISE_SCHEDULE, **SAMPLING).config)
     scheduler.set_timesteps(steps, device=condition.device)
-    x = start
+    scheduler.set_begin_index(0)
+    options = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+    x = start * scheduler.init_noise_sigma
     for i, t in enumerate(scheduler.timesteps):
         with torch.set_grad_enabled(torch.is_grad_enabled() and i == steps - 1):
-            x = scheduler.step(unet(torch.cat([x, condition], 1), t, text, class_labels=level).sample, t, x).prev_sample
+            v = unet(torch.cat([scheduler.scale_model_input(x, t), condition], 1), t, text, class_labels=level).sample
+            x = scheduler.step(v, t, x, **options).prev_sample
     return x
 
 
@@ -234,7 +240,8 @@ def train(args: argparse.Namespace, log) -> None:
             # The residual the sampler makes at use, from pure noise in `--sampled-steps` steps: at use the
             # last step sees the stage's own first guess, never the truth noised.
             pure = pack(torch.randn(x0.shape, generator=gen).to(device))
-            made = F.pixel_shuffle(sampled(unet, pure, pack(condition), text, level, args.sampled_steps), args.pack)
+            made = sampled(unet, pure, pack(condition), text, level, args.sampled_steps, args.sampler, gen)
+            made = F.pixel_shuffle(made, args.pack)
             loss = loss + F.mse_loss(made, x0)
         else:
             # The picture this step's prediction implies (v-prediction: x0 = √ᾱ·x_t − √(1−ᾱ)·v).
@@ -296,7 +303,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--adversarial", type=float, default=0.0,
                    help="weight of a patch critic's verdict beside the reconstruction (0: none), for decided edges")
     p.add_argument("--sampled-steps", type=int, default=0,
-                   help="also learn (and judge) the picture the default sampler makes in this many steps (0: not)")
+                   help="also learn (and judge) the picture --sampler makes in this many steps (0: not)")
+    p.add_argument("--sampler", default="Euler a", help="the Upscale task's sampler that --sampled-steps runs")
     p.add_argument("--critic-lr", type=float, default=2e-4)
     p.add_argument("--critic-warmup", type=int, default=100, help="steps the critic learns before the stage heeds it")
     p.add_argument("--warmup", type=int, default=200)

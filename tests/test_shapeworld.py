@@ -236,7 +236,7 @@ def test_the_stage_trains_with_the_critic_through_its_sampler_and_saves_a_loadab
     from diffusers import UNet2DConditionModel
 
     flags = ["--out", str(tmp_path), "--channels", "16", "32", "--crop", "32", "--batch", "4", "--scenes", "2",
-             "--steps", "3", "--adversarial", "1", "--critic-warmup", "1", "--sampled-steps", "2", "--eval-scenes", "0",
+             "--steps", "3", "--adversarial", "1", "--critic-warmup", "1", "--sampled-steps", "3", "--eval-scenes", "0",
              "--threads", "1"]
     trained = subprocess.run([sys.executable, "-m", "shapeworld.upscale", *flags], cwd=Path(__file__).resolve().parent.parent,
                              capture_output=True, text=True, timeout=300)
@@ -245,27 +245,30 @@ def test_the_stage_trains_with_the_critic_through_its_sampler_and_saves_a_loadab
     assert "critic" in log and "done: 3 steps" in log
     assert UNet2DConditionModel.from_pretrained(tmp_path / "unet").config.block_out_channels == [16, 32]
     record = json.loads((tmp_path / "training.json").read_text())
-    assert record["adversarial"] == 1.0 and record["sampled_steps"] == 2 and record["steps_run"] == 3
+    assert (record["adversarial"], record["sampled_steps"], record["sampler"], record["steps_run"]) == (1.0, 3, "Euler a", 3)
 
 
-def test_the_sampler_the_stage_learns_through_is_the_pipeline_s():
+@pytest.mark.parametrize(("sampler", "steps"), [("Euler a", 4), ("DPM++ 2M", 2)])
+def test_the_sampler_the_stage_learns_through_is_the_pipeline_s(sampler, steps):
     """`--sampled-steps` trains on the residual `sampled` makes; it must be the one the Upscale task makes,
-    the same noise in, or the stage would learn a sampler nobody runs."""
+    the same noise in (Euler a's fresh noise each step too), or the stage would learn a sampler nobody runs."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
     from PIL import Image
     from transformers import CLIPTextModel
 
     from pipelines.device.pixel_upscale import upsampled
+    from pipelines.device.sampling import fresh_scheduler
     from shapeworld.tokenizer import build_tokenizer
     from shapeworld.upscale import build_unet, pipeline, sampled
 
     torch.manual_seed(0)
     text_encoder = CLIPTextModel.from_pretrained("assets/shapes-model/text_encoder", dtype=torch.float32)
     pipe = pipeline(build_unet((16, 32), text_encoder.config.hidden_size, 2).eval(), text_encoder, build_tokenizer())
+    pipe.scheduler = fresh_scheduler(sampler, pipe.scheduler.config)
     small = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
     seen = {}
-    pipe("a red circle", small, num_inference_steps=2, noise_level=20, generator=torch.Generator().manual_seed(7),
+    pipe("a red circle", small, num_inference_steps=steps, noise_level=20, generator=torch.Generator().manual_seed(7),
          callback_on_step_end=lambda p, i, t, kw: seen.update(latents=kw["latents"]) or kw)
 
     generator, level = torch.Generator().manual_seed(7), torch.tensor([20])  # drawn in the pipeline's order
@@ -274,6 +277,6 @@ def test_the_sampler_the_stage_learns_through_is_the_pipeline_s():
     start = pipe.pack(randn_tensor(large.shape, generator=generator))
     text, _ = pipe.encode_prompt(["a red circle"], "cpu", 1, False)
     with torch.no_grad():
-        ours = sampled(pipe.unet, start, condition, text, level, 2)
+        ours = sampled(pipe.unet, start, condition, text, level, steps, sampler, generator)
     assert torch.allclose(ours, seen["latents"], atol=1e-5)
     assert not torch.allclose(ours, start, atol=1e-2)  # it did sample
