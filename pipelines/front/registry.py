@@ -156,7 +156,7 @@ def _builtin_presets() -> tuple[ModelPreset, ...]:
             # 4 steps, no new detail: its fresh noise each step decides edges that a deterministic sampler leaves
             # as the blend of where they could be (bench/upscale.py, BENCHMARKS.md).
             upscalers=(Upscaler(str(EMBEDDED_MODEL / "upscaler"), 4, steps=4, guidance=0.0, detail=0.0, scheduler="Euler a"),),
-            cascade=True,  # 64² is a thumbnail: its ×4 costs a third of the picture (bench/upscale.py)
+            cascade=True,  # 64² is a thumbnail: its ×4 costs two thirds of the picture (bench/upscale.py)
         ),
         ModelPreset(
             name="sd15",
