@@ -20,13 +20,16 @@ StepHook = Callable[[int, int, torch.Tensor], None]  # (step done, total, latent
 
 
 class SteadyEulerAncestral(EulerAncestralDiscreteScheduler):
-    """diffusers' Euler a, its sigmas in float64 where the device has it. On a cosine schedule (the ×4
-    stage's: σ from 2·10⁴ down) float32 rounding can make σ_up exceed σ_to, so σ_down is the root of a
-    negative and the picture NaN (diffusers#14213; the stage at 3 steps). Samples stay float32."""
+    """diffusers' Euler a, its sigmas taken to float64 where diffusers' float32 step would fail. On a
+    cosine schedule (the ×4 stage's: σ from 2·10⁴ down) float32 rounding can make σ_up exceed σ_to, so
+    σ_down is the root of a negative and the picture NaN (diffusers#14213; the stage at 3 steps). Elsewhere
+    the arithmetic stays diffusers' own, so a result equals a plain diffusers call to the bit."""
 
     def set_timesteps(self, *args, **kwargs) -> None:
         super().set_timesteps(*args, **kwargs)
-        if self.sigmas.device.type != "mps":  # no float64 there
+        start, end = self.sigmas[:-1], self.sigmas[1:]  # each step's σ_from and σ_to, computed as step() does
+        up = (end**2 * (start**2 - end**2) / start**2) ** 0.5
+        if (end**2 - up**2 < 0).any() and self.sigmas.device.type != "mps":  # no float64 there
             self.sigmas = self.sigmas.to(torch.float64)
 
 
