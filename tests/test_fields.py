@@ -6,7 +6,7 @@ import math
 import pytest
 from PIL import Image
 
-from pipelines import TASKS, Limits, ValidationError, settings_of
+from pipelines import TASKS, Limits, Registry, Txt2ImgRequest, UpscaleRequest, ValidationError, settings_of
 from pipelines.front.fields import setting
 from pipelines.front.requests import Request
 from ui.app import build_page
@@ -193,3 +193,14 @@ def test_each_endpoint_is_named_and_described_from_its_declarations(page, task):
     assert fn.name == task and fn.api_visibility == "public"
     for name, s in settings_of(TASKS.get(task).request).items():
         assert f"    {name}: {s.label}" in fn.fn.__doc__, (task, name)
+
+
+@pytest.mark.parametrize("request_type", [UpscaleRequest, Txt2ImgRequest])
+def test_the_stage_defaults_a_cascade_runs_with_are_the_cascading_models(request_type):
+    """A sent picture's cascade (and Hires from Python) upscales at the request's own defaults, not the
+    page's: for the model that cascades by default they must be its stage's, declared on its preset."""
+    cascading = [p for p in Registry().presets if p.cascade]
+    assert cascading
+    for name, s in settings_of(request_type).items():
+        if s.preset and s.preset.startswith("upscale_"):
+            assert all(s.default == getattr(p, s.preset) for p in cascading), (request_type.__name__, name)
